@@ -1,0 +1,110 @@
+"""Command line: ``sidecar [options]`` serves; ``sidecar check-config FILE`` validates."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import msgspec
+
+from . import __version__
+from .config import Config, default_config, load_config
+from .errors import ConfigError
+
+__all__ = ["main", "resolve_config"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sidecar",
+        description="The Anthropic Messages API on localhost, over HTTP and gRPC. "
+        "Without --config or --upstream it answers with a built-in mock model. "
+        "`sidecar check-config FILE` validates a config file without serving.",
+    )
+    p.add_argument("--version", action="version", version=f"sidecar {__version__}")
+    p.add_argument("--config", metavar="FILE", help="YAML config: listeners, upstreams, routes")
+    p.add_argument("--upstream", metavar="URL", help="proxy every model to this Anthropic-compatible URL")
+    p.add_argument(
+        "--upstream-key",
+        metavar="KEY",
+        default=os.environ.get("SIDECAR_UPSTREAM_KEY"),
+        help="upstream API key replacing the client's (default: $SIDECAR_UPSTREAM_KEY; "
+        "without one, the client's own x-api-key/Authorization are forwarded)",
+    )
+    p.add_argument("--host", help="listen address for both doors (default 127.0.0.1)")
+    p.add_argument("--http-port", type=int, help="HTTP port (default 8080; 0 picks a free port)")
+    p.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 picks a free port)")
+    p.add_argument("--no-http", action="store_true", help="do not serve HTTP")
+    p.add_argument("--no-grpc", action="store_true", help="do not serve gRPC")
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    """The config a command line asks for: a file, or flags, with flags overriding the file."""
+    if args.config:
+        if args.upstream:
+            raise ConfigError("--upstream cannot be combined with --config (define upstreams in the file)")
+        config = load_config(args.config)
+    else:
+        config = default_config(args.upstream, args.upstream_key)
+    listeners = config.listeners
+    http, grpc = listeners.http, listeners.grpc
+    if args.http_port is not None:
+        http = msgspec.structs.replace(http, port=args.http_port)
+    if args.grpc_port is not None:
+        grpc = msgspec.structs.replace(grpc, port=args.grpc_port)
+    if args.no_http:
+        http = msgspec.structs.replace(http, enabled=False)
+    if args.no_grpc:
+        grpc = msgspec.structs.replace(grpc, enabled=False)
+    for flag, port in (("--http-port", args.http_port), ("--grpc-port", args.grpc_port)):
+        if port is not None and not 0 <= port <= 65535:
+            raise ConfigError(f"{flag}: must be between 0 and 65535")
+    listeners = msgspec.structs.replace(listeners, http=http, grpc=grpc, host=args.host or listeners.host)
+    if not (listeners.http.enabled or listeners.grpc.enabled):
+        raise ConfigError("listeners: both doors are switched off")
+    return msgspec.structs.replace(config, listeners=listeners)
+
+
+def _check_config(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: sidecar check-config FILE", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(argv[0])
+    except ConfigError as exc:
+        print(f"sidecar: invalid config: {exc}", file=sys.stderr)
+        return 1
+    print(f"{argv[0]}: ok ({len(config.upstreams)} upstreams, {len(config.routes)} routes)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check-config"]:
+        return _check_config(argv[1:])
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = resolve_config(args)
+    except ConfigError as exc:
+        print(f"sidecar: invalid config: {exc}", file=sys.stderr)
+        return 1
+    import uvloop
+
+    from .server import serve
+
+    try:
+        uvloop.run(serve(config))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""Load a config: YAML -> ``${ENV}`` substitution -> typed ``Config`` -> cross-field checks.
+
+Every failure is one ``ConfigError`` whose message names the field
+(``upstreams.main.timeouts.connect: Expected `float`, got `str```).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from ..errors import ConfigError
+from .model import AnthropicUpstreamConfig, Config, Listeners, MockUpstreamConfig, Route, UpstreamConfig
+
+__all__ = ["build_config", "default_config", "load_config", "substitute_env"]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PATH_AT = re.compile(r" - at `\$(.*)`$")
+
+
+def substitute_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a decoded YAML tree."""
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{path or '<root>'}: environment variable {name} is not set")
+
+        return _ENV_REF.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: substitute_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_env(v, env, f"{path}.{i}") for i, v in enumerate(value)]
+    return value
+
+
+def _dotted(msgspec_path: str) -> str:
+    # msgspec says `$.routes[0].match`; we say `routes.0.match`.
+    return re.sub(r"\[(\d+)\]", r".\1", msgspec_path).lstrip(".").replace("[", ".").replace("]", "")
+
+
+def _convert(data: Any, kind: Any, prefix: str) -> Any:
+    try:
+        return msgspec.convert(data, kind, str_keys=True)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        m = _PATH_AT.search(text)
+        where = ".".join(p for p in (prefix, _dotted(m.group(1)) if m else "") if p)
+        message = text[: m.start()] if m else text
+        raise ConfigError(f"{where}: {message}" if where else message) from None
+
+
+def build_config(data: Any) -> Config:
+    """Validate a decoded (and env-substituted) tree into a Config."""
+    if data is None:
+        data = {}
+    upstreams = data.get("upstreams") if isinstance(data, dict) else None
+    if isinstance(upstreams, dict):
+        # Each upstream on its own, so an error names it (msgspec shows dict keys as `[...]`).
+        for name, value in upstreams.items():
+            _convert(value, UpstreamConfig, f"upstreams.{name}")
+    config: Config = _convert(data, Config, "")
+    _check(config)
+    return config
+
+
+def _check(config: Config) -> None:
+    if not config.upstreams:
+        raise ConfigError("upstreams: at least one upstream is required")
+    if not config.routes:
+        raise ConfigError("routes: at least one route is required")
+    for name, up in config.upstreams.items():
+        if isinstance(up, AnthropicUpstreamConfig):
+            if not up.base_url.startswith(("http://", "https://")):
+                raise ConfigError(f"upstreams.{name}.base_url: must start with http:// or https://")
+            if up.max_connections < 1:
+                raise ConfigError(f"upstreams.{name}.max_connections: must be at least 1")
+            if up.timeouts.connect <= 0 or up.timeouts.read <= 0:
+                raise ConfigError(f"upstreams.{name}.timeouts: must be positive")
+        elif isinstance(up, MockUpstreamConfig):
+            if up.words < 0 or up.words_per_delta < 1 or up.ttft_ms < 0 or up.gap_ms < 0:
+                raise ConfigError(
+                    f"upstreams.{name}: words, ttft_ms and gap_ms must be >= 0, words_per_delta >= 1"
+                )
+    for i, route in enumerate(config.routes):
+        if route.upstream not in config.upstreams:
+            raise ConfigError(f"routes.{i}.upstream: no upstream named {route.upstream!r}")
+        if not route.match:
+            raise ConfigError(f"routes.{i}.match: must not be empty")
+    for alias, target in config.aliases.items():
+        if not target:
+            raise ConfigError(f"aliases.{alias}: must name a model")
+    for which in ("http", "grpc"):
+        port = getattr(config.listeners, which).port
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"listeners.{which}.port: must be between 0 and 65535")
+    if config.listeners.max_body_bytes < 1024:
+        raise ConfigError("listeners.max_body_bytes: must be at least 1024")
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute and validate a YAML config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {os.fspath(path)!r}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError("the config file must hold a mapping at the top level")
+    return build_config(substitute_env(data, os.environ if env is None else env))
+
+
+def default_config(upstream: str | None = None, upstream_key: str | None = None) -> Config:
+    """The config used without a file: the mock model, or one Anthropic-compatible upstream."""
+    if upstream:
+        upstreams: dict[str, Any] = {
+            "default": AnthropicUpstreamConfig(base_url=upstream, api_key=upstream_key)
+        }
+    else:
+        upstreams = {"mock": MockUpstreamConfig()}
+    name = next(iter(upstreams))
+    config = Config(listeners=Listeners(), upstreams=upstreams, routes=[Route(match="*", upstream=name)])
+    _check(config)
+    return config

@@ -1,0 +1,128 @@
+"""An Answer: what an upstream adapter gives back, a whole Message or a stream of events.
+
+Events keep the upstream's original SSE bytes when the upstream spoke Anthropic SSE and nothing
+changed them, so the HTTP door can relay them byte for byte; ``data`` is decoded lazily, only
+for whoever needs the dict (the gRPC door, usage accounting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+__all__ = ["Answer", "EventStream", "StreamEvent", "encode_sse"]
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+def encode_sse(name: str, data: dict[str, Any]) -> bytes:
+    """One SSE event with ``event:`` and ``data:`` lines and the terminating blank line."""
+    return b"event: " + name.encode() + b"\ndata: " + _encode(data) + b"\n\n"
+
+
+class StreamEvent:
+    """One stream event: its name, its parsed data (lazily) and, when relayed, its raw bytes."""
+
+    __slots__ = ("_data", "_data_bytes", "name", "raw")
+
+    def __init__(
+        self,
+        name: str,
+        data: dict[str, Any] | None = None,
+        *,
+        raw: bytes | None = None,
+        data_bytes: bytes | None = None,
+    ) -> None:
+        self.name = name
+        self._data = data
+        # The JSON text of the data line(s), for lazy decoding.
+        self._data_bytes = data_bytes
+        self.raw = raw
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            if self._data_bytes is None:
+                self._data = {"type": self.name}
+            else:
+                try:
+                    value = _decode(self._data_bytes)
+                except msgspec.DecodeError:
+                    value = None
+                # An event whose data is not a JSON object is kept as text so nothing is lost.
+                self._data = (
+                    value
+                    if isinstance(value, dict)
+                    else {"type": self.name, "_raw": self._data_bytes.decode("utf-8", "replace")}
+                )
+        return self._data
+
+    def encode(self) -> bytes:
+        """The SSE bytes for this event: the original ones when there are any."""
+        if self.raw is not None:
+            return self.raw
+        return encode_sse(self.name, self.data)
+
+    def __repr__(self) -> str:
+        return f"StreamEvent({self.name!r})"
+
+
+class EventStream:
+    """An async iterator of StreamEvents with an ``aclose`` that releases the upstream.
+
+    The consumer must either exhaust it or call ``aclose`` (a ``finally`` does both): closing is
+    what tells the upstream that the client went away.
+    """
+
+    def __init__(
+        self, events: AsyncIterator[StreamEvent], close: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        self._events = events
+        self._close = close
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._events
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            aclose = getattr(self._events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        finally:
+            if self._close is not None:
+                await self._close()
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """An upstream's answer. Exactly one of ``message``/``raw`` (JSON) or ``events`` is set."""
+
+    status: int = 200
+    # Response headers worth relaying to the client (request-id, anthropic-ratelimit-*, ...).
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    message: dict[str, Any] | None = None
+    raw: bytes | None = None  # the upstream's JSON bytes, relayed as they are
+    events: EventStream | None = None
+    upstream: str = ""  # which upstream answered (for headers and logs)
+
+    def json(self) -> dict[str, Any]:
+        """The JSON answer as a dict (decoding ``raw`` once when needed)."""
+        if self.message is None:
+            if self.raw is None:
+                raise ValueError("this answer is a stream")
+            value = _decode(self.raw)
+            self.message = value if isinstance(value, dict) else {"value": value}
+        return self.message
+
+    def body_bytes(self) -> bytes:
+        if self.raw is None:
+            self.raw = _encode(self.json())
+        return self.raw

@@ -1,0 +1,59 @@
+"""A Call: one Messages API request as the core sees it, whichever door it came in by."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Call", "new_request_id"]
+
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _base62(data: bytes) -> str:
+    n = int.from_bytes(data, "big")
+    out = []
+    while n:
+        n, r = divmod(n, 62)
+        out.append(_B62[r])
+    return "".join(reversed(out)) or "0"
+
+
+def new_request_id(prefix: str = "req_") -> str:
+    """A fresh id in the API's style: a prefix and base62 randomness (``req_01...``)."""
+    return prefix + "01" + _base62(os.urandom(16)).rjust(22, "0")
+
+
+@dataclass(slots=True, kw_only=True)
+class Call:
+    """One request to an Anthropic-shaped endpoint.
+
+    ``body`` is the request JSON as a dict. ``raw`` is the client's original body bytes when it
+    came in as JSON and nothing has changed it since: an Anthropic upstream is sent these bytes
+    so unknown fields, key order and number spelling survive. Whoever changes ``body`` must set
+    ``raw`` to None (or splice it, see ``sidecar.core.jsonbytes``).
+    """
+
+    endpoint: str  # "messages" | "count_tokens"
+    body: dict[str, Any]
+    raw: bytes | None
+    model: str
+    stream: bool
+    request_id: str
+    door: str  # "http" | "grpc"
+    # Client headers to forward upstream, lower-case names (credentials included; the adapter
+    # replaces them when an upstream key is configured).
+    headers: dict[str, str] = field(default_factory=dict)
+    # Absolute deadline on time.monotonic(), from the gRPC deadline or the client's timeout.
+    deadline: float | None = None
+    started: float = field(default_factory=time.perf_counter)
+    # The name the client asked for, before aliases and renames.
+    requested_model: str = ""
+
+    def remaining(self) -> float | None:
+        """Seconds left before the client's deadline, or None when it set none."""
+        if self.deadline is None:
+            return None
+        return self.deadline - time.monotonic()

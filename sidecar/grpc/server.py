@@ -1,0 +1,45 @@
+"""Starting the gRPC door: the Messages service, grpc.health.v1 and server reflection."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from grpc import aio as grpc_aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+if TYPE_CHECKING:
+    from ..server import Runtime
+
+__all__ = ["start_grpc"]
+
+
+async def start_grpc(runtime: Runtime, host: str, port: int, max_message: int) -> tuple[Any, int]:
+    """Start grpc.aio on the running loop; returns the server and the bound port."""
+    # Accept messages as large as the HTTP door does (gRPC's default 4 MB would refuse them).
+    options = [
+        ("grpc.max_receive_message_length", max_message),
+        ("grpc.max_send_message_length", max_message),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc_aio.server(options=options)
+    services = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    try:
+        from .service import add_messages_service
+    except ImportError:  # the Messages service is being built; health and reflection still serve
+        pass
+    else:
+        services.append(add_messages_service(server, runtime))
+    reflection.enable_server_reflection(services, server)
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    bound = server.add_insecure_port(target)
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC to {target}")
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    for name in services[:1] + services[2:]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, bound

@@ -1,0 +1,67 @@
+"""Model name -> route -> Target. Pure and synchronous given a config snapshot.
+
+Aliases apply first; then an exact route wins over any glob; then globs in the order written.
+Policies (weights, fallbacks, retries, breakers) will sit between the router and the adapters;
+``Router.route`` stays the one place that picks the route.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+
+from ..config import Route
+from ..errors import NoRoute
+from ..upstreams import Target
+
+__all__ = ["Router", "is_glob"]
+
+_CACHE_LIMIT = 4096
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+class Router:
+    def __init__(self, routes: list[Route], aliases: dict[str, str] | None = None) -> None:
+        self.aliases = dict(aliases or {})
+        self._exact: dict[str, Route] = {}
+        self._globs: list[tuple[re.Pattern[str], Route]] = []
+        for route in routes:
+            if is_glob(route.match):
+                self._globs.append((re.compile(fnmatch.translate(route.match)), route))
+            else:
+                self._exact.setdefault(route.match, route)
+        self._cache: dict[str, Target] = {}
+
+    def route(self, model: str) -> Target:
+        """The target for a requested model name; NoRoute when nothing matches."""
+        target = self._cache.get(model)
+        if target is not None:
+            return target
+        name = self.aliases.get(model, model)
+        route = self._exact.get(name)
+        if route is None:
+            for pattern, candidate in self._globs:
+                if pattern.match(name):
+                    route = candidate
+                    break
+        if route is None:
+            raise NoRoute(f"model: {model} (no route serves this model)")
+        target = Target(upstream=route.upstream, model=route.model or name, route=route.match)
+        if len(self._cache) < _CACHE_LIMIT:
+            self._cache[model] = target
+        return target
+
+    def exact_names(self) -> list[str]:
+        """Model names the config spells out (exact routes and aliases), for /v1/models."""
+        names = list(self._exact)
+        names.extend(a for a in self.aliases if a not in self._exact)
+        return names
+
+    def upstream_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for route in list(self._exact.values()) + [r for _, r in self._globs]:
+            seen.setdefault(route.upstream, None)
+        return list(seen)

@@ -1,0 +1,144 @@
+"""One process, two doors: uvicorn (HTTP) and grpc.aio (gRPC) on the same event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+
+from .config import Config
+from .http.app import HttpApp
+from .service import Sidecar
+
+__all__ = ["Runtime", "bind_socket", "serve"]
+
+log = logging.getLogger("sidecar")
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # The runtime owns the signals (drain, reload); uvicorn must not take them.
+        yield
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0 picks a free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _announce(line: str) -> None:
+    print(line, flush=True)
+
+
+class Runtime:
+    """Starts and stops the listeners around one ``Sidecar`` (config snapshot)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.sidecar = Sidecar(config)
+        self.ready = False
+        self.http_port: int | None = None
+        self.grpc_port: int | None = None
+        self._http: _Uvicorn | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._grpc: Any = None
+        self._stop = asyncio.Event()
+
+    def current(self) -> Sidecar:
+        return self.sidecar
+
+    async def start(self) -> None:
+        listeners = self.config.listeners
+        host = listeners.host
+        if listeners.http.enabled:
+            sock = bind_socket(host, listeners.http.port)
+            self.http_port = sock.getsockname()[1]
+            app = HttpApp(self.current, max_body=listeners.max_body_bytes, ready=lambda: self.ready)
+            config = uvicorn.Config(
+                app,
+                interface="asgi3",
+                http="httptools",
+                loop="none",
+                lifespan="off",
+                log_level="warning",
+                access_log=False,
+                server_header=False,
+                timeout_keep_alive=75,
+            )
+            self._http = _Uvicorn(config)
+            self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
+            while not self._http.started:
+                if self._http_task.done():
+                    self._http_task.result()
+                    raise RuntimeError("the HTTP listener stopped during start-up")
+                await asyncio.sleep(0.005)
+            _announce(f"sidecar http listening on http://{_hostport(host, self.http_port)}")
+        if listeners.grpc.enabled:
+            from .grpc.server import start_grpc
+
+            self._grpc, self.grpc_port = await start_grpc(
+                self, host, listeners.grpc.port, listeners.max_body_bytes
+            )
+            _announce(f"sidecar grpc listening on {_hostport(host, self.grpc_port)}")
+        if self.sidecar.uses_mock:
+            _announce(
+                "WARNING: answers come from the built-in mock model, not a real model. "
+                "Use --upstream URL or --config FILE to proxy a real API."
+            )
+        self.ready = True
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self.ready = False
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._http_task), grace + 1)
+            if not self._http_task.done():
+                self._http.force_exit = True
+                await self._http_task
+        await self.sidecar.aclose()
+
+
+def _hostport(host: str, port: int | None) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def serve(config: Config) -> None:
+    runtime = Runtime(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, runtime.request_stop)
+    try:
+        await runtime.start()
+    except OSError as exc:
+        print(f"sidecar: cannot listen: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        await runtime.stop(0)
+        raise SystemExit(1) from None
+    await runtime.wait()
+    await runtime.stop()

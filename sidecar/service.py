@@ -1,0 +1,124 @@
+"""The core both doors call: validate, route, hand the call to an upstream adapter.
+
+It speaks Anthropic JSON (dicts) only; the doors own their wires. One ``Sidecar`` holds one
+config snapshot (router + adapters); a reload builds a new one and swaps it atomically, and
+in-flight calls keep the snapshot they started with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import Config
+from .core import Answer, Call
+from .core.validate import validate_count_tokens, validate_messages
+from .errors import InvalidRequest, NoRoute, NotFound
+from .routing import Router
+from .upstreams import ForwardRequest, Upstream
+from .upstreams.registry import build_upstream
+
+__all__ = ["Sidecar", "page_models"]
+
+_EPOCH = "1970-01-01T00:00:00Z"
+
+
+class Sidecar:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.router = Router(config.routes, config.aliases)
+        self.upstreams: dict[str, Upstream] = {
+            name: build_upstream(name, cfg) for name, cfg in config.upstreams.items()
+        }
+
+    @property
+    def uses_mock(self) -> bool:
+        return any(self.upstreams[n].provider == "mock" for n in self.router.upstream_names())
+
+    async def messages(self, call: Call) -> Answer:
+        """``POST /v1/messages``: a whole Message or an event stream."""
+        validate_messages(call.body, call.headers.get("anthropic-version"))
+        return await self._send(call)
+
+    async def count_tokens(self, call: Call) -> Answer:
+        """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``."""
+        validate_count_tokens(call.body, call.headers.get("anthropic-version"))
+        return await self._send(call)
+
+    async def _send(self, call: Call) -> Answer:
+        target = self.router.route(call.model)
+        upstream = self.upstreams[target.upstream]
+        return await upstream.send(call, target)
+
+    async def list_models(self, headers: dict[str, str]) -> list[dict[str, Any]]:
+        """Every model this sidecar serves: what its upstreams list, then names the config routes."""
+        models: dict[str, dict[str, Any]] = {}
+        for name in self.router.upstream_names():
+            for info in await self.upstreams[name].list_models(headers):
+                mid = info.get("id")
+                if isinstance(mid, str) and mid not in models:
+                    models[mid] = info
+        for mid in self.router.exact_names():
+            if mid not in models:
+                models[mid] = {"type": "model", "id": mid, "display_name": mid, "created_at": _EPOCH}
+        return list(models.values())
+
+    async def get_model(self, model_id: str, headers: dict[str, str]) -> dict[str, Any]:
+        models = await self.list_models(headers)
+        for info in models:
+            if info.get("id") == model_id:
+                return info
+        # An alias resolves to the model it names, as the API accepts aliases.
+        resolved = self.router.aliases.get(model_id)
+        for info in models:
+            if resolved is not None and info.get("id") == resolved:
+                return info
+        raise NotFound(f"model: {model_id}")
+
+    async def forward(self, request: ForwardRequest) -> Answer:
+        """Another ``/v1/`` endpoint (batches, files, ...): relayed to an Anthropic-speaking upstream.
+
+        The catch-all route's upstream when it speaks Anthropic, else the first one that does;
+        where none does, the adapter answers 404 saying so.
+        """
+        names = self.router.upstream_names()
+        try:
+            preferred = [self.router.route("*").upstream]
+        except NoRoute:
+            preferred = []
+        candidates = preferred + names
+        chosen = next((n for n in candidates if self.upstreams[n].provider == "anthropic"), candidates[0])
+        return await self.upstreams[chosen].forward(request)
+
+    async def aclose(self) -> None:
+        for upstream in self.upstreams.values():
+            await upstream.aclose()
+
+
+def page_models(
+    models: list[dict[str, Any]], limit: int = 20, after_id: str | None = None, before_id: str | None = None
+) -> dict[str, Any]:
+    """One page of a model list in the API's shape (``data, has_more, first_id, last_id``)."""
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("limit: Input should be between 1 and 1000")
+    ids = [m.get("id") for m in models]
+    if after_id is not None:
+        if after_id not in ids:
+            raise InvalidRequest(f"after_id: unknown model id {after_id!r}")
+        start = ids.index(after_id) + 1
+        chunk = models[start : start + limit]
+        has_more = start + limit < len(models)
+    elif before_id is not None:
+        if before_id not in ids:
+            raise InvalidRequest(f"before_id: unknown model id {before_id!r}")
+        end = ids.index(before_id)
+        chunk = models[max(0, end - limit) : end]
+        has_more = end - limit > 0
+    else:
+        chunk = models[:limit]
+        has_more = limit < len(models)
+    return {
+        "data": chunk,
+        "has_more": has_more,
+        "first_id": chunk[0]["id"] if chunk else None,
+        "last_id": chunk[-1]["id"] if chunk else None,
+    }

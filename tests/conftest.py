@@ -1,0 +1,109 @@
+"""Shared fixtures: the real sidecar in a subprocess, and fake upstreams in threads."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.anthropic_api import FakeAnthropic
+
+ROOT = Path(__file__).resolve().parent.parent
+_LISTEN = re.compile(r"sidecar (http|grpc) listening on (?:http://)?(\S+)")
+
+
+@dataclass
+class SidecarProcess:
+    proc: subprocess.Popen[str]
+    http_url: str = ""
+    grpc_target: str = ""
+    lines: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_sidecar(
+    *args: str, env: dict[str, str] | None = None, expect_http: bool = True, expect_grpc: bool = True
+) -> SidecarProcess:
+    """Run ``python -m sidecar ARGS`` on free ports and wait until it says where it listens."""
+    cmd = [sys.executable, "-m", "sidecar", "--http-port", "0", "--grpc-port", "0", *args]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    sp = SidecarProcess(proc)
+    deadline = time.monotonic() + 30
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        sp.lines.append(line)
+        m = _LISTEN.search(line)
+        if m and m.group(1) == "http":
+            sp.http_url = "http://" + m.group(2)
+        elif m:
+            sp.grpc_target = m.group(2)
+        if (sp.http_url or not expect_http) and (sp.grpc_target or not expect_grpc):
+            # Keep draining output so the child never blocks on a full pipe.
+            threading.Thread(target=_drain, args=(proc, sp.lines), daemon=True).start()
+            return sp
+    sp.stop()
+    raise RuntimeError("sidecar did not start:\n" + "".join(sp.lines))
+
+
+def _drain(proc: subprocess.Popen[str], lines: list[str]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture()
+def upstream(fake_anthropic: FakeAnthropic) -> Iterator[FakeAnthropic]:
+    """The fake Anthropic API, reset to its default answers for this test."""
+    fake_anthropic.reset()
+    yield fake_anthropic
+    fake_anthropic.reset()
+
+
+@pytest.fixture(scope="session")
+def proxy_sidecar(fake_anthropic: FakeAnthropic) -> Iterator[SidecarProcess]:
+    """The sidecar proxying every model to the fake Anthropic API, forwarding client keys."""
+    sp = start_sidecar("--upstream", fake_anthropic.base_url, env={"SIDECAR_UPSTREAM_KEY": ""})
+    yield sp
+    sp.stop()
+
+
+@pytest.fixture(scope="session")
+def mock_sidecar() -> Iterator[SidecarProcess]:
+    """The sidecar as `make run` starts it: no config, the built-in mock model."""
+    sp = start_sidecar()
+    yield sp
+    sp.stop()

@@ -1,0 +1,1 @@
+"""Fakes for what we do not own (upstream servers), speaking the real wire formats."""

@@ -1,0 +1,274 @@
+"""Pass-through to an Anthropic upstream: what reaches the upstream, and what the client gets back."""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+import httpx
+import pytest
+
+from tests.conftest import SidecarProcess
+from tests.fakes.anthropic_api import MESSAGE, FakeAnthropic, Plan, sse, text_stream
+
+BODY = {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
+
+
+def test_json_body_reaches_upstream_byte_for_byte(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    # Odd spacing, key order, a float written as 1.0, unicode escapes and an unknown beta field:
+    # all must reach the upstream exactly as the client wrote them.
+    raw = (
+        b'{ "max_tokens":64,"model" : "claude-sonnet-4-6",\n "temperature": 1.0, "x_beta_field": {"n": 1, "big": 12345678901234567890},'
+        b'"messages":[{"role":"user","content":"caf\\u00e9 \xe2\x98\x95"}] }'
+    )
+    r = httpx.post(
+        proxy_sidecar.http_url + "/v1/messages",
+        content=raw,
+        headers={
+            "x-api-key": "client-key",
+            "anthropic-version": "2023-06-01",
+            "anthropic-beta": "foo-2026-01-01,bar",
+            "content-type": "application/json",
+        },
+    )
+    assert r.status_code == 200
+    rec = upstream.requests[-1]
+    assert rec.body == raw
+    assert rec.path == "/v1/messages"
+    assert rec.headers["x-api-key"] == "client-key"
+    assert rec.headers["anthropic-version"] == "2023-06-01"
+    assert rec.headers["anthropic-beta"] == "foo-2026-01-01,bar"
+    assert rec.headers["Accept-Encoding"] == "identity"
+
+
+def test_json_answer_bytes_and_headers_relayed(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    answer = b'{"id":"msg_x","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"a","new_field":[1,2.50]}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1},"unknown_top":true}'
+    upstream.reset(
+        lambda rec: Plan(
+            body=answer, headers={"anthropic-ratelimit-requests-remaining": "99", "request-id": "req_up_1"}
+        )
+    )
+    r = httpx.post(proxy_sidecar.http_url + "/v1/messages", json=BODY, headers={"x-api-key": "k"})
+    assert r.content == answer
+    assert r.headers["request-id"] == "req_up_1"
+    assert r.headers["sidecar-request-id"].startswith("req_")
+    assert r.headers["anthropic-ratelimit-requests-remaining"] == "99"
+
+
+def test_sse_bytes_relayed_exactly_including_unknown_events(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    unknown = [
+        sse("brand_new_event", {"type": "brand_new_event", "payload": {"x": 1.0}}),
+        b": an SSE comment line\n\n",
+        sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 1, "content_block": {"type": "future_block", "z": None}},
+        ),
+        sse("content_block_stop", {"type": "content_block_stop", "index": 1}),
+    ]
+    chunks = text_stream("Streaming through the sidecar, byte for byte.", extra=unknown)
+    # Split one event across two writes and merge two others into one: framing must not matter.
+    chunks = [chunks[0][:10], chunks[0][10:] + chunks[1], *chunks[2:]]
+    upstream.reset(lambda rec: Plan(chunks=chunks))
+    with httpx.stream(
+        "POST",
+        proxy_sidecar.http_url + "/v1/messages",
+        json={**BODY, "stream": True},
+        headers={"x-api-key": "k"},
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        received = b"".join(r.iter_raw())
+    assert received == b"".join(chunks)
+
+
+def test_sdk_create_and_stream(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+    client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="sdk-key", max_retries=0)
+    message = client.messages.create(**BODY)
+    assert message.content[0].text == MESSAGE["content"][0]["text"]  # type: ignore[index]
+    assert message._request_id == "req_fake_upstream"
+    # SDK 2.x sends its key as a bearer token; a transparent proxy forwards it.
+    assert upstream.requests[-1].headers["Authorization"] == "Bearer sdk-key"
+    with client.messages.stream(**BODY) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "Hi there."
+    assert final.content[0].text == "Hi there."  # type: ignore[union-attr]
+    assert final.usage.output_tokens == 5
+
+
+def test_upstream_key_replaces_client_credentials(fake_anthropic: FakeAnthropic) -> None:
+    from tests.conftest import start_sidecar
+
+    fake_anthropic.reset()
+    sp = start_sidecar(
+        "--upstream",
+        fake_anthropic.base_url,
+        "--upstream-key",
+        "server-secret",
+        "--no-grpc",
+        expect_grpc=False,
+    )
+    try:
+        client = anthropic.Anthropic(base_url=sp.http_url, api_key="client-key", max_retries=0)
+        client.messages.create(**BODY)
+        headers = fake_anthropic.requests[-1].headers
+        assert headers["x-api-key"] == "server-secret"
+        assert "Authorization" not in headers and "authorization" not in headers
+    finally:
+        sp.stop()
+        fake_anthropic.reset()
+
+
+def test_beta_query_is_ignored_and_count_tokens(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
+    r = httpx.post(proxy_sidecar.http_url + "/v1/messages?beta=true", json=BODY, headers={"x-api-key": "k"})
+    assert r.status_code == 200
+    count = client.messages.count_tokens(
+        model="claude-sonnet-4-6", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert count.input_tokens == 42
+    assert upstream.requests[-1].path == "/v1/messages/count_tokens"
+
+
+@pytest.mark.parametrize(
+    ("status", "etype", "exc"),
+    [
+        (400, "invalid_request_error", anthropic.BadRequestError),
+        (401, "authentication_error", anthropic.AuthenticationError),
+        (403, "permission_error", anthropic.PermissionDeniedError),
+        (404, "not_found_error", anthropic.NotFoundError),
+        (413, "request_too_large", anthropic.RequestTooLargeError),
+        (429, "rate_limit_error", anthropic.RateLimitError),
+        (500, "api_error", anthropic.InternalServerError),
+        (529, "overloaded_error", anthropic.OverloadedError),
+    ],
+)
+def test_upstream_errors_keep_status_type_and_retry_after(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic, status: int, etype: str, exc: type[Exception]
+) -> None:
+    body = json.dumps(
+        {
+            "type": "error",
+            "error": {"type": etype, "message": f"upstream says {etype}"},
+            "request_id": "req_up_err",
+        }
+    )
+    upstream.reset(
+        lambda rec: Plan(
+            status=status, body=body.encode(), headers={"retry-after": "7", "request-id": "req_up_err"}
+        )
+    )
+    client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
+    with pytest.raises(exc) as info:
+        client.messages.create(**BODY)
+    err = info.value
+    assert isinstance(err, anthropic.APIStatusError)
+    assert err.status_code == status
+    assert err.body["error"] == {"type": etype, "message": f"upstream says {etype}"}  # type: ignore[index]
+    assert err.request_id == "req_up_err"
+    assert err.response.headers["retry-after"] == "7"
+
+
+def test_mid_stream_error_event_surfaces_in_sdk(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    chunks = text_stream("partial answer")[:4] + [
+        sse("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    ]
+    upstream.reset(lambda rec: Plan(chunks=chunks))
+    client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.APIStatusError) as info, client.messages.stream(**BODY) as stream:
+        for _ in stream.text_stream:
+            pass
+    assert "overloaded_error" in str(info.value) or "Overloaded" in str(info.value)
+
+
+def test_unterminated_tail_relayed_as_is(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+    # The upstream ends its body cleanly in the middle of an event: relay exactly what it sent.
+    chunks = text_stream("abc")[:3] + [b'event: content_block_delta\ndata: {"ty']
+    upstream.reset(lambda rec: Plan(chunks=chunks))
+    with httpx.stream(
+        "POST",
+        proxy_sidecar.http_url + "/v1/messages",
+        json={**BODY, "stream": True},
+        headers={"x-api-key": "k"},
+    ) as r:
+        received = b"".join(r.iter_raw())
+    assert received == b"".join(chunks)
+
+
+def test_dropped_upstream_connection_becomes_error_event(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    chunks = text_stream("a longer answer that will be cut")
+    upstream.reset(lambda rec: Plan(chunks=chunks, reset_after=4))
+    with httpx.stream(
+        "POST",
+        proxy_sidecar.http_url + "/v1/messages",
+        json={**BODY, "stream": True},
+        headers={"x-api-key": "k"},
+    ) as r:
+        received = b"".join(r.iter_raw())
+    head = b"".join(chunks[:4])
+    assert received.startswith(head)
+    tail = received[len(head) :]
+    assert tail.startswith(b"event: error\ndata: ") and tail.endswith(b"\n\n")
+    error = json.loads(tail.split(b"data: ", 1)[1])
+    assert error["type"] == "error" and error["error"]["type"] == "api_error"
+    assert error["request_id"] == r.headers["sidecar-request-id"]
+
+
+def test_models_paging_and_get(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+    client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
+    page = client.models.list(limit=2)
+    assert [m.id for m in page.data] == ["claude-fake-0", "claude-fake-1"]
+    assert page.has_more
+    assert [m.id for m in page] == [f"claude-fake-{i}" for i in range(5)]  # auto-paging via after_id
+    assert client.models.retrieve("claude-fake-3").display_name == "Fake 3"
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+def test_other_endpoints_forwarded_and_results_url_rewritten(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    batch = {
+        "id": "msgbatch_1",
+        "type": "message_batch",
+        "processing_status": "ended",
+        "request_counts": {"processing": 0, "succeeded": 1, "errored": 0, "canceled": 0, "expired": 0},
+        "created_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2026-01-02T00:00:00Z",
+        "ended_at": "2026-01-01T01:00:00Z",
+        "cancel_initiated_at": None,
+        "archived_at": None,
+        "results_url": "https://api.anthropic.com/v1/messages/batches/msgbatch_1/results",
+    }
+    result_line = (
+        json.dumps({"custom_id": "a", "result": {"type": "succeeded", "message": MESSAGE}}).encode() + b"\n"
+    )
+
+    def plan(rec):  # type: ignore[no-untyped-def]
+        if rec.path.endswith("/results"):
+            return Plan(body=result_line, headers={"content-type": "application/binary"})
+        return Plan(body=json.dumps(batch).encode())
+
+    upstream.reset(plan)
+    client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
+    got = client.messages.batches.retrieve("msgbatch_1")
+    assert got.results_url == proxy_sidecar.http_url + "/v1/messages/batches/msgbatch_1/results"
+    results = list(client.messages.batches.results("msgbatch_1"))
+    assert results[0].custom_id == "a"
+    assert [r.path for r in upstream.requests] == [
+        "/v1/messages/batches/msgbatch_1",
+        "/v1/messages/batches/msgbatch_1",
+        "/v1/messages/batches/msgbatch_1/results",
+    ]
