@@ -71,6 +71,7 @@ class MockUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="mock"):
     ttft_ms: float = 0.0  # delay before the first content delta
     gap_ms: float = 0.0  # delay between content deltas
     words_per_delta: int = 3
+    thinking_words: int = 16  # length of the thinking block when thinking is on
     models: list[str] | None = None  # model ids it lists (None: its built-in list)
 
 

@@ -29,6 +29,7 @@ def _mock(name: str, config: Any) -> Upstream:
         "ttft_ms": config.ttft_ms,
         "gap_ms": config.gap_ms,
         "words_per_delta": config.words_per_delta,
+        "thinking_words": config.thinking_words,
     }
     if config.models is not None:
         fields["models"] = list(config.models)

@@ -1,0 +1,1 @@
+"""Tests of the upstream adapters, one module each."""
