@@ -1,0 +1,478 @@
+"""A fast fake Anthropic upstream for benchmarks.
+
+Raw ``asyncio.Protocol`` + ``httptools`` request parser on uvloop, with every response body
+pre-built, so that it costs a few microseconds per request and is never the bottleneck.
+
+Serves ``POST /v1/messages``:
+
+- non-streaming: a realistic ~600-byte ``Message`` JSON (spec section 3) with a ``request-id`` header;
+- ``"stream": true`` in the body: a text answer as SSE (spec section 4): ``message_start``,
+  ``content_block_start``, ``ping``, N ``content_block_delta`` (default 20), ``content_block_stop``,
+  ``message_delta``, ``message_stop``; ``content-type: text/event-stream``, chunked transfer encoding,
+  one ``transport.write`` (one HTTP chunk) per event.
+
+Also ``POST /v1/messages/count_tokens`` (``{"input_tokens": 12}``); anything else is a 404 error envelope.
+Keep-alive, pipelined requests are answered in order, request bodies may be Content-Length or chunked.
+
+Run alone: ``python -m bench.fake_upstream --port 0`` prints
+``fake upstream listening on http://127.0.0.1:PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections import deque
+from dataclasses import dataclass
+from typing import cast
+
+import httptools
+import msgspec
+
+DEFAULT_MODEL = "claude-sonnet-4-6"
+MAX_BODY = 32 * 1024 * 1024  # the real API's Messages limit
+_MAX_CACHED_MODELS = 64
+_MAX_QUEUED = 1024  # pipelined requests waiting behind a delayed response, per connection
+
+# ~40 characters per delta, as a model streams it.
+_WORDS = (
+    "The quick brown fox jumps over the lazy dog while the benchmark counts every event it sees; "
+    "each delta carries a short piece of text, much like a real model streaming tokens one by one."
+).split()
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    """How the fake upstream answers."""
+
+    deltas: int = 20  # content_block_delta events per streamed answer
+    delay_ms: float = 0.0  # wait before the response head (per request)
+    event_gap_ms: float = 0.0  # wait between SSE events
+
+
+class _Req(msgspec.Struct):
+    model: str = DEFAULT_MODEL
+    stream: bool = False
+
+
+_decode_req = msgspec.json.Decoder(_Req).decode
+
+
+def _compact(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _delta_texts(n: int) -> list[str]:
+    texts: list[str] = []
+    for i in range(n):
+        a = _WORDS[(i * 7) % len(_WORDS)]
+        b = _WORDS[(i * 7 + 1) % len(_WORDS)]
+        c = _WORDS[(i * 7 + 2) % len(_WORDS)]
+        texts.append(f"{a} {b} {c} " if i else f"{a.capitalize()} {b} {c} ")
+    return texts
+
+
+def message_json(model: str) -> bytes:
+    """The non-streaming Message body (~600 bytes)."""
+    text = (
+        "Here is a short answer to your question. The sidecar forwards this message unchanged, so the "
+        "benchmark measures only the proxy's own cost: parsing the request, calling the upstream, and "
+        "copying the answer back to the client."
+    )
+    msg = {
+        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 12,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": 48,
+            "service_tier": "standard",
+        },
+    }
+    return _compact(msg)
+
+
+def sse_events(model: str, deltas: int) -> list[bytes]:
+    """The SSE events of a streamed text answer, each ``event: X\\ndata: {...}\\n\\n``."""
+
+    def ev(name: str, data: dict[str, object]) -> bytes:
+        return b"event: " + name.encode() + b"\ndata: " + _compact(data) + b"\n\n"
+
+    start_msg: dict[str, object] = {
+        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 12,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 1,
+            "service_tier": "standard",
+        },
+    }
+    events = [
+        ev("message_start", {"type": "message_start", "message": start_msg}),
+        ev(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        ev("ping", {"type": "ping"}),
+    ]
+    for text in _delta_texts(deltas):
+        events.append(
+            ev(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+            )
+        )
+    events.append(ev("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    events.append(
+        ev(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 3 * deltas + 1},
+            },
+        )
+    )
+    events.append(ev("message_stop", {"type": "message_stop"}))
+    return events
+
+
+def sse_event_count(deltas: int) -> int:
+    """Events in one streamed answer: 6 fixed events plus the deltas."""
+    return deltas + 6
+
+
+def _error_body(status: int, etype: str, message: str) -> bytes:
+    return _compact(
+        {
+            "type": "error",
+            "error": {"type": etype, "message": message},
+            "request_id": "req_bench_error",
+        }
+    )
+
+
+_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 413: b"Payload Too Large"}
+_COMMON_HEADERS = b"anthropic-organization-id: 00000000-0000-4000-8000-000000000000\r\n"
+
+
+class _Answers:
+    """Pre-built response pieces, shared by all connections."""
+
+    def __init__(self, config: UpstreamConfig) -> None:
+        self.config = config
+        self._json: dict[str, bytes] = {}
+        self._sse: dict[str, tuple[bytes, ...]] = {}
+        self.count_tokens = b'{"input_tokens":12}'
+        self.not_found = _error_body(404, "not_found_error", "Not found")
+        self.bad_json = _error_body(400, "invalid_request_error", "Request body is not valid JSON")
+        self.too_large = _error_body(413, "request_too_large", "Request exceeds the maximum allowed size")
+
+    def _model_key(self, model: str) -> str:
+        if model in self._json or len(self._json) < _MAX_CACHED_MODELS:
+            return model
+        return DEFAULT_MODEL
+
+    def json_body(self, model: str) -> bytes:
+        model = self._model_key(model)
+        body = self._json.get(model)
+        if body is None:
+            body = self._json[model] = message_json(model)
+        return body
+
+    def sse_chunks(self, model: str) -> tuple[bytes, ...]:
+        """Every event framed as one HTTP chunk; the last one also carries the terminating chunk."""
+        model = self._model_key(model)
+        chunks = self._sse.get(model)
+        if chunks is None:
+            framed = [b"%x\r\n%b\r\n" % (len(e), e) for e in sse_events(model, self.config.deltas)]
+            framed[-1] += b"0\r\n\r\n"
+            chunks = self._sse[model] = tuple(framed)
+        return chunks
+
+
+@dataclass
+class _Pending:
+    """One parsed request waiting for its (delayed) answer."""
+
+    status: int
+    body: bytes
+    sse: tuple[bytes, ...] | None
+    keep_alive: bool
+    http10: bool
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """One client connection. Without delays every answer is written from ``data_received``."""
+
+    def __init__(self, answers: _Answers, counter: list[int]) -> None:
+        self._answers = answers
+        self._counter = counter
+        self._delayed = answers.config.delay_ms > 0 or answers.config.event_gap_ms > 0
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._body: list[bytes] = []
+        self._body_len = 0
+        self._closing = False
+        self._queue: deque[_Pending] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop transports are not asyncio.Transport subclasses; both loops set TCP_NODELAY.
+        self._transport = cast(asyncio.Transport, transport)
+        if self._delayed:
+            self._wakeup = asyncio.Event()
+            self._worker = asyncio.get_running_loop().create_task(self._run_queue())
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._close()
+        except httptools.HttpParserError:
+            self._write_simple(400, self._answers.bad_json, keep_alive=False, http10=False)
+            self._close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._transport = None
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def pause_writing(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._closing:
+            self._transport.resume_reading()
+
+    # -- httptools callbacks -------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._body = []
+        self._body_len = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_body(self, body: bytes) -> None:
+        self._body_len += len(body)
+        if self._body_len <= MAX_BODY:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._closing:
+            return
+        parser = self._parser
+        keep_alive = parser.should_keep_alive()
+        http10 = parser.get_http_version() == "1.0"
+        if http10:
+            keep_alive = False
+        pending = self._answer(parser.get_method(), keep_alive, http10)
+        if not self._delayed:
+            self._send(pending)
+            if not keep_alive:
+                self._close()
+            return
+        if len(self._queue) >= _MAX_QUEUED:
+            self._close()
+            return
+        self._queue.append(pending)
+        assert self._wakeup is not None
+        self._wakeup.set()
+        if not keep_alive:
+            self._closing = True  # ignore whatever follows; the worker closes after answering
+
+    # -- answering -----------------------------------------------------------------------------
+    def _answer(self, method: bytes, keep_alive: bool, http10: bool) -> _Pending:
+        answers = self._answers
+        path = self._url.split(b"?", 1)[0]
+        if method != b"POST" or path not in (b"/v1/messages", b"/v1/messages/count_tokens"):
+            return _Pending(404, answers.not_found, None, keep_alive, http10)
+        if self._body_len > MAX_BODY:
+            return _Pending(413, answers.too_large, None, keep_alive, http10)
+        raw = b"".join(self._body)
+        try:
+            req = _decode_req(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return _Pending(400, answers.bad_json, None, keep_alive, http10)
+        if path == b"/v1/messages/count_tokens":
+            return _Pending(200, answers.count_tokens, None, keep_alive, http10)
+        if req.stream:
+            return _Pending(200, b"", answers.sse_chunks(req.model), keep_alive, http10)
+        return _Pending(200, answers.json_body(req.model), None, keep_alive, http10)
+
+    def _request_id(self) -> bytes:
+        self._counter[0] += 1
+        return b"request-id: req_bench%016x\r\n" % self._counter[0]
+
+    def _write_simple(self, status: int, body: bytes, keep_alive: bool, http10: bool) -> None:
+        if self._transport is None:
+            return
+        head = b"HTTP/1.1 %d %b\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%b%b%b\r\n" % (
+            status,
+            _REASONS.get(status, b"Unknown"),
+            len(body),
+            self._request_id(),
+            _COMMON_HEADERS,
+            b"" if keep_alive else b"connection: close\r\n",
+        )
+        self._transport.write(head + body)
+
+    def _sse_head(self, p: _Pending) -> bytes:
+        return (
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+            b"cache-control: no-cache\r\n%b%b%b\r\n"
+            % (
+                self._request_id(),
+                _COMMON_HEADERS,
+                b"connection: close\r\n" if not p.keep_alive else b"transfer-encoding: chunked\r\n",
+            )
+        )
+
+    def _send(self, p: _Pending) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        if p.sse is None:
+            self._write_simple(p.status, p.body, p.keep_alive, p.http10)
+            return
+        transport.write(self._sse_head(p))
+        if p.keep_alive:
+            for chunk in p.sse:
+                transport.write(chunk)
+        else:  # close-delimited body: strip the chunk framing
+            for chunk in p.sse:
+                transport.write(_unchunk(chunk))
+
+    async def _run_queue(self) -> None:
+        cfg = self._answers.config
+        assert self._wakeup is not None
+        for _ in range(1 << 62):  # bounded by the connection's lifetime
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            p = self._queue.popleft()
+            if cfg.delay_ms > 0:
+                await asyncio.sleep(cfg.delay_ms / 1000)
+            transport = self._transport
+            if transport is None:
+                return
+            if p.sse is None or cfg.event_gap_ms <= 0:
+                self._send(p)
+            else:
+                transport.write(self._sse_head(p))
+                for i, chunk in enumerate(p.sse):
+                    if i:
+                        await asyncio.sleep(cfg.event_gap_ms / 1000)
+                    if self._transport is None:
+                        return
+                    self._transport.write(chunk if p.keep_alive else _unchunk(chunk))
+            if not p.keep_alive:
+                self._close()
+                return
+
+    def _close(self) -> None:
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()
+
+
+def _unchunk(chunk: bytes) -> bytes:
+    """Strip the ``SIZE\\r\\n ... \\r\\n`` framing (and a trailing ``0\\r\\n\\r\\n``) from a pre-built chunk."""
+    if chunk.endswith(b"0\r\n\r\n"):
+        chunk = chunk[: -len(b"0\r\n\r\n")]
+    _, _, rest = chunk.partition(b"\r\n")
+    return rest[:-2]
+
+
+async def start_server(
+    host: str = "127.0.0.1", port: int = 0, config: UpstreamConfig | None = None
+) -> asyncio.Server:
+    """Start the fake upstream on the running loop; the caller closes the returned server."""
+    answers = _Answers(config or UpstreamConfig())
+    counter = [0]
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: UpstreamProtocol(answers, counter), host=host, port=port, backlog=1024, reuse_address=True
+    )
+
+
+def server_port(server: asyncio.Server) -> int:
+    sockets = server.sockets
+    assert sockets
+    return int(sockets[0].getsockname()[1])
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    config = UpstreamConfig(deltas=args.deltas, delay_ms=args.delay_ms, event_gap_ms=args.event_gap_ms)
+    server = await start_server(args.host, args.port, config)
+    print(f"fake upstream listening on http://{args.host}:{server_port(server)}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parent = os.getppid()
+    deadline = loop.time() + args.max_seconds
+    try:
+        # Bounded: stop on a signal, when the parent dies, or after --max-seconds.
+        while not stop.is_set() and loop.time() < deadline and os.getppid() == parent:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+    finally:
+        server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), timeout=2.0)
+
+
+def install_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.fake_upstream", description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 = pick a free port (printed)")
+    p.add_argument("--deltas", type=int, default=20, help="content_block_delta events per stream")
+    p.add_argument("--delay-ms", type=float, default=0.0, help="wait before each response head")
+    p.add_argument("--event-gap-ms", type=float, default=0.0, help="wait between SSE events")
+    p.add_argument("--max-seconds", type=float, default=3600.0, help="exit after this long (safety bound)")
+    args = p.parse_args(argv)
+    if args.deltas < 0:
+        p.error("--deltas must be >= 0")
+    install_uvloop()
+    asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

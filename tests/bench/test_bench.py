@@ -1,0 +1,189 @@
+"""Smoke tests for the benchmark harness: the fake upstream and the load generator, direct only.
+
+Everything runs as subprocesses (``python -m bench.…`` from the repository root), so the tests do not
+depend on how pytest names this package, nor on the sidecar. Counts and parsing only, no timing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httptools
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DELTAS = 20  # the fake upstream's default
+EVENTS_PER_ANSWER = (
+    DELTAS + 6
+)  # message_start, content_block_start, ping, deltas, block_stop, message_delta, message_stop
+TIMEOUT_S = 15
+
+
+def _run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def upstream_url() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.fake_upstream", "--port", "0", "--max-seconds", "60"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT_S)
+        assert ready, "fake upstream did not start"
+        line = proc.stdout.readline()
+        m = re.fullmatch(r"fake upstream listening on (http://127\.0\.0\.1:\d+)\n", line)
+        assert m, f"unexpected first line {line!r}"
+        yield m.group(1)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _loadgen(url: str, *args: str) -> dict[str, Any]:
+    done = _run_module("bench.loadgen", url, "--json", *args)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert isinstance(result, dict)
+    return result
+
+
+def test_json_requests_are_counted(upstream_url: str) -> None:
+    r = _loadgen(upstream_url, "--mode", "json", "-c", "2", "-n", "20", "-d", "10")
+    assert r["completed"] == 20
+    assert r["ok"] == 20
+    assert r["errors"] == 0
+    assert r["statuses"] == {"200": 20}
+    assert r["stopped_by"] == "requests"
+    assert r["reconnects"] == 0
+    assert set(r["latency_ms"]) == {"p50", "p90", "p99", "max", "mean"}
+    assert r["events"] == 0
+
+
+def test_sse_streams_are_parsed_into_events(upstream_url: str) -> None:
+    r = _loadgen(upstream_url, "--mode", "sse", "-c", "2", "-n", "20", "-d", "10", "--count-names")
+    assert r["completed"] == 20
+    assert r["ok"] == 20
+    assert r["errors"] == 0
+    assert r["incomplete_streams"] == 0
+    assert r["statuses"] == {"200": 20}
+    assert r["event_counts"] == {str(EVENTS_PER_ANSWER): 20}  # every response, the right number of events
+    assert r["events"] == 20 * EVENTS_PER_ANSWER
+    assert r["event_names"] == {
+        "content_block_delta": 20 * DELTAS,
+        "content_block_start": 20,
+        "content_block_stop": 20,
+        "message_delta": 20,
+        "message_start": 20,
+        "message_stop": 20,
+        "ping": 20,
+    }
+    assert set(r["ttft_ms"]) == {"p50", "p90", "p99", "max", "mean"}
+
+
+def test_time_limit_stops_an_unbounded_count(upstream_url: str) -> None:
+    r = _loadgen(upstream_url, "--mode", "json", "-c", "2", "-n", "100000000", "-d", "0.3")
+    assert r["stopped_by"] == "duration"
+    assert r["errors"] == 0
+    assert r["ok"] == r["completed"]
+    assert isinstance(r["completed"], int) and 0 < r["completed"] < 100000000
+
+
+class _Responses:
+    """Collects pipelined responses with httptools."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.done: list[tuple[int, dict[str, str], bytes]] = []
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+
+    def on_message_begin(self) -> None:
+        self._headers, self._body = {}, []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode().lower()] = value.decode()
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.done.append((self.parser.get_status_code(), self._headers, b"".join(self._body)))
+
+
+def test_fake_upstream_pipelining_chunked_bodies_and_framing(upstream_url: str) -> None:
+    port = int(upstream_url.rsplit(":", 1)[1])
+    json_body = b'{"model":"claude-haiku-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
+    sse_body = b'{"model":"claude-haiku-4-5","stream":true,"max_tokens":8,"messages":[]}'
+    requests = (
+        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%b" % (len(json_body), json_body)
+        + b"POST /v1/messages?beta=true HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+        + b"%x\r\n%b\r\n%x\r\n%b\r\n0\r\n\r\n" % (10, sse_body[:10], len(sse_body) - 10, sse_body[10:])
+        + b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n"
+    )
+    got = _Responses()
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(requests)  # all three at once: pipelined
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(got.done) < 3 and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            got.parser.feed_data(data)
+    assert [status for status, _, _ in got.done] == [200, 200, 404]
+
+    _, headers, body = got.done[0]
+    assert headers["content-type"] == "application/json"
+    assert headers["request-id"].startswith("req_")
+    message = json.loads(body)
+    assert message["type"] == "message" and message["model"] == "claude-haiku-4-5"
+    assert message["stop_reason"] == "end_turn" and message["content"][0]["type"] == "text"
+    assert 400 <= len(body) <= 900
+
+    _, headers, body = got.done[1]
+    assert headers["content-type"].startswith("text/event-stream")
+    assert headers["transfer-encoding"] == "chunked"
+    text = body.decode()
+    assert text.endswith("\n\n")
+    events = text[:-2].split("\n\n")
+    assert len(events) == EVENTS_PER_ANSWER
+    names = []
+    for event in events:
+        event_line, data_line = event.split("\n")
+        name = event_line.removeprefix("event: ")
+        assert json.loads(data_line.removeprefix("data: "))["type"] == name  # spec: data repeats the name
+        names.append(name)
+    assert names[:3] == ["message_start", "content_block_start", "ping"]
+    assert names[3:-3] == ["content_block_delta"] * DELTAS
+    assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+
+    status, _, body = got.done[2]
+    assert json.loads(body)["error"]["type"] == "not_found_error"
