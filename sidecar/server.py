@@ -81,6 +81,7 @@ class Runtime:
                 log_level="warning",
                 access_log=False,
                 server_header=False,
+                proxy_headers=False,
                 timeout_keep_alive=75,
             )
             self._http = _Uvicorn(config)

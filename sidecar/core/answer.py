@@ -74,26 +74,55 @@ class StreamEvent:
 class EventStream:
     """An async iterator of StreamEvents with an ``aclose`` that releases the upstream.
 
+    The source yields *batches*: the events that arrived together (one upstream read). The HTTP
+    door writes a batch with one send; iterating the stream itself gives events one by one.
     The consumer must either exhaust it or call ``aclose`` (a ``finally`` does both): closing is
     what tells the upstream that the client went away.
     """
 
     def __init__(
-        self, events: AsyncIterator[StreamEvent], close: Callable[[], Awaitable[None]] | None = None
+        self,
+        batches: AsyncIterator[list[StreamEvent]],
+        close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._events = events
+        self._batches = batches
         self._close = close
         self._closed = False
 
+    @classmethod
+    def of_events(
+        cls, events: AsyncIterator[StreamEvent], close: Callable[[], Awaitable[None]] | None = None
+    ) -> EventStream:
+        """A stream whose source yields one event at a time."""
+
+        async def batches() -> AsyncIterator[list[StreamEvent]]:
+            try:
+                async for event in events:
+                    yield [event]
+            finally:
+                aclose = getattr(events, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        return cls(batches(), close)
+
+    def batches(self) -> AsyncIterator[list[StreamEvent]]:
+        return self._batches
+
+    async def _events(self) -> AsyncIterator[StreamEvent]:
+        async for batch in self._batches:
+            for event in batch:
+                yield event
+
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        return self._events
+        return self._events()
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            aclose = getattr(self._events, "aclose", None)
+            aclose = getattr(self._batches, "aclose", None)
             if aclose is not None:
                 await aclose()
         finally:

@@ -59,11 +59,12 @@ class ClientGone(Exception):
 
 
 class _Request:
-    __slots__ = ("forward_headers", "header_map", "request_id", "scope")
+    __slots__ = ("forward_headers", "header_map", "request_id", "scope", "started")
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.request_id = new_request_id()
+        self.started = False  # the response status line has been sent
         forward: dict[str, str] = {}
         header_map: dict[bytes, bytes] = {}
         for key, value in scope["headers"]:
@@ -92,13 +93,6 @@ class HttpApp:
         req = _Request(scope)
         path: str = scope["path"]
         method: str = scope["method"]
-        started = [False]
-
-        async def tracked_send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                started[0] = True
-            await send(message)
-
         try:
             if path == "/v1/messages" or path == "/v1/messages/count_tokens":
                 if method != "POST":
@@ -107,7 +101,7 @@ class HttpApp:
                         status=405,
                         error_type="invalid_request_error",
                     )
-                await self._call(req, receive, tracked_send, path.endswith("count_tokens"))
+                await self._call(req, receive, send, path.endswith("count_tokens"))
             elif path == "/v1/models" or path.startswith("/v1/models/"):
                 if method != "GET":
                     raise SidecarError(
@@ -115,51 +109,53 @@ class HttpApp:
                         status=405,
                         error_type="invalid_request_error",
                     )
-                await self._models(req, path, tracked_send)
+                await self._models(req, path, send)
             elif path.startswith("/v1/"):
-                await self._forward(req, receive, tracked_send)
+                await self._forward(req, receive, send)
             elif path == "/healthz":
-                await _send_json(tracked_send, 200, {"status": "ok"}, req)
+                await _send_json(send, 200, {"status": "ok"}, req)
             elif path == "/readyz":
                 ok = self._ready()
-                await _send_json(
-                    tracked_send, 200 if ok else 503, {"status": "ready" if ok else "not ready"}, req
-                )
+                await _send_json(send, 200 if ok else 503, {"status": "ready" if ok else "not ready"}, req)
             else:
                 raise NotFound(f"Not found: {method} {path}")
         except ClientGone:
             pass
         except SidecarError as exc:
-            if not started[0]:
+            if not req.started:
                 await _send_error(send, exc, req)
         except Exception:
             log.exception("unexpected error handling %s %s (request %s)", method, path, req.request_id)
-            if not started[0]:
+            if not req.started:
                 await _send_error(send, SidecarError("Internal server error"), req)
 
     async def _race(self, work: Awaitable[None], receive: Receive) -> None:
-        """Run ``work``; if the client disconnects first, cancel it (closing the upstream).
+        """Await ``work``; if the client disconnects first, cancel it (closing the upstream).
 
         Only once the body has been read: the watcher is then the only reader of ``receive``.
+        One watcher task per request, which cancels this task when the client goes away.
         """
-        task = asyncio.ensure_future(work)
-        watcher = asyncio.ensure_future(_wait_disconnect(receive))
-        try:
-            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
+        task = asyncio.current_task()
+        assert task is not None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
             task.cancel()
-            watcher.cancel()
-            raise
-        if task.done():
-            watcher.cancel()
-            task.result()
-            return
-        task.cancel()
+
+        watcher = asyncio.ensure_future(watch())
         try:
-            await task
-        except (asyncio.CancelledError, Exception):
-            pass
-        raise ClientGone
+            await work
+        except asyncio.CancelledError:
+            if gone:
+                task.uncancel()
+                raise ClientGone from None
+            raise
+        finally:
+            watcher.cancel()
 
     async def _read_body(self, req: _Request, receive: Receive, limit: int) -> bytes:
         length = req.header_map.get(b"content-length")
@@ -221,10 +217,16 @@ class HttpApp:
         assert events is not None
         headers = _answer_headers(answer, req, SSE_HEADERS)
         try:
+            req.started = True
             await send({"type": "http.response.start", "status": answer.status, "headers": headers})
             try:
-                async for event in events:
-                    await send({"type": "http.response.body", "body": event.encode(), "more_body": True})
+                # Events that arrived together leave together: one write per upstream read.
+                async for batch in events.batches():
+                    if len(batch) == 1:
+                        body = batch[0].encode()
+                    else:
+                        body = b"".join([event.encode() for event in batch])
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
             except SidecarError as exc:
                 # The status is already sent: the failure becomes the spec's `error` event.
                 payload = exc.body(exc.request_id or req.request_id)
@@ -237,6 +239,9 @@ class HttpApp:
                 await send(
                     {"type": "http.response.body", "body": encode_sse("error", payload), "more_body": True}
                 )
+            # Release the upstream before the last write: once the response is complete,
+            # uvicorn reports a disconnect, and nothing may be left to await after that.
+            await events.aclose()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await events.aclose()
@@ -331,6 +336,7 @@ async def _send_answer(send: Send, answer: Answer, req: _Request) -> None:
     body = answer.body_bytes()
     headers = _answer_headers(answer, req, [(b"content-type", JSON)])
     headers.append((b"content-length", str(len(body)).encode()))
+    req.started = True
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -351,15 +357,9 @@ async def _send_error(send: Send, exc: SidecarError, req: _Request) -> None:
     if isinstance(exc, RequestTooLarge):
         # The rest of an oversized body is not read: the connection cannot be reused.
         headers.append((b"connection", b"close"))
+    req.started = True
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

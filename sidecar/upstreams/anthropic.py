@@ -184,15 +184,16 @@ class AnthropicUpstream(Upstream):
 
         return close
 
-    async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
+    async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[list[StreamEvent]]:
         splitter = SSESplitter()
         try:
             async for chunk in resp.content.iter_any():
-                for event in splitter.feed(chunk):
-                    yield event
+                events = splitter.feed(chunk)
+                if events:
+                    yield events
             last = splitter.flush()
             if last is not None:
-                yield last
+                yield [last]
         except TimeoutError as exc:
             raise Timeout(f"upstream {self.name!r} went silent mid-stream") from exc
         except aiohttp.ClientError as exc:

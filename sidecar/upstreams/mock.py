@@ -570,7 +570,7 @@ class MockUpstream(Upstream):
         fail = None if directives.stream_error is None else _make_error(directives.stream_error)
         if call.stream:
             events = _events(plan, ttft_ms, gap_ms, fail, directives.after)
-            return Answer(events=EventStream(events), upstream=self.name)
+            return Answer(events=EventStream.of_events(events), upstream=self.name)
         if fail is not None:
             raise fail
         await _wait(ttft_ms + gap_ms * max(0, plan.delta_count() - 1))
