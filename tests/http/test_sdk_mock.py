@@ -194,3 +194,9 @@ def test_legacy_sdk_headers_x_api_key_and_old_version(mock_sidecar: SidecarProce
     )
     assert r.status_code == 200 and r.json()["type"] == "message"
     assert r.headers["request-id"] == r.headers["sidecar-request-id"]
+
+
+def test_other_endpoints_without_an_anthropic_upstream_are_404(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError) as info:
+        client.messages.batches.retrieve("msgbatch_1")
+    assert "does not serve /v1/messages/batches/msgbatch_1" in info.value.body["error"]["message"]  # type: ignore[index]

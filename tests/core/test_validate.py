@@ -1,0 +1,161 @@
+"""The validator: spec-shaped requests pass, anything else is an InvalidRequest, never a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sidecar.core.validate import validate_count_tokens, validate_messages
+from sidecar.errors import InvalidRequest
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+KEYS = [
+    "model",
+    "messages",
+    "max_tokens",
+    "stream",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "stop_sequences",
+    "metadata",
+    "temperature",
+    "top_k",
+]
+block_types = st.sampled_from(
+    [
+        "text",
+        "image",
+        "document",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "redacted_thinking",
+        "search_result",
+        "server_tool_use",
+        "novel",
+    ]
+)
+blocks = st.fixed_dictionaries(
+    {"type": block_types},
+    optional={
+        k: json_values
+        for k in [
+            "text",
+            "source",
+            "id",
+            "name",
+            "input",
+            "tool_use_id",
+            "content",
+            "thinking",
+            "signature",
+            "data",
+            "title",
+            "is_error",
+        ]
+    },
+)
+messages = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "role": st.sampled_from(["user", "assistant", "system", "robot"]) | json_values,
+            "content": st.text(max_size=5) | st.lists(blocks, max_size=3) | json_values,
+        },
+    ),
+    max_size=3,
+)
+bodies = (
+    st.fixed_dictionaries({}, optional={k: (messages if k == "messages" else json_values) for k in KEYS})
+    | json_values
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(bodies, st.sampled_from([None, "2023-06-01", "2026-10-21"]))
+def test_anything_is_accepted_or_invalid_request(body: Any, version: str | None) -> None:
+    for validate in (validate_messages, validate_count_tokens):
+        try:
+            validate(body, version)
+        except InvalidRequest as exc:
+            assert exc.status == 400 and exc.message
+
+
+def test_spec_shaped_request_passes() -> None:
+    body = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 1024,
+        "system": [{"type": "text", "text": "sys", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "hi"},
+                    {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}},
+                    {
+                        "type": "document",
+                        "source": {"type": "text", "media_type": "text/plain", "data": "doc"},
+                        "citations": {"enabled": True},
+                    },
+                    {
+                        "type": "document",
+                        "source": {"type": "content", "content": [{"type": "text", "text": "c"}]},
+                    },
+                    {
+                        "type": "search_result",
+                        "source": "s",
+                        "title": "t",
+                        "content": [{"type": "text", "text": "r"}],
+                    },
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                    {"type": "redacted_thinking", "data": "xx"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "t", "input": {"a": 1}},
+                    {
+                        "type": "server_tool_use",
+                        "id": "srvtoolu_1",
+                        "name": "web_search",
+                        "input": {"query": "q"},
+                    },
+                    {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_1",
+                        "content": [{"type": "text", "text": "ok"}],
+                        "is_error": False,
+                    }
+                ],
+            },
+            {"role": "assistant", "content": ""},
+        ],
+        "tools": [
+            {"name": "t", "input_schema": {"type": "object"}, "strict": True},
+            {"type": "bash_20250124", "name": "bash"},
+        ],
+        "tool_choice": {"type": "tool", "name": "t", "disable_parallel_tool_use": True},
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "stop_sequences": ["x"],
+        "metadata": {"user_id": None},
+        "output_config": {"effort": "high"},
+        "brand_new_field": {"anything": [1]},
+    }
+    assert validate_messages(body, "2026-10-21") is body
