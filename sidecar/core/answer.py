@@ -140,6 +140,10 @@ class Answer:
     message: dict[str, Any] | None = None
     raw: bytes | None = None  # the upstream's JSON bytes, relayed as they are
     events: EventStream | None = None
+    # A relayed body of another endpoint (file content, batch results), streamed as it
+    # arrives; ``close`` releases the upstream when the consumer is done or gone.
+    chunks: AsyncIterator[bytes] | None = None
+    close: Callable[[], Awaitable[None]] | None = None
     upstream: str = ""  # which upstream answered (for headers and logs)
 
     def json(self) -> dict[str, Any]:

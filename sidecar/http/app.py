@@ -277,6 +277,9 @@ class HttpApp:
 
     async def _relay(self, forward: ForwardRequest, req: _Request, send: Send) -> None:
         answer = await self._get_sidecar().forward(forward)
+        if answer.chunks is not None:
+            await _send_chunks(send, answer, req)
+            return
         if req.scope["path"].startswith("/v1/messages/batches") and answer.raw:
             answer.raw = _rewrite_results_url(answer.raw, _origin(req))
         await _send_answer(send, answer, req)
@@ -339,6 +342,23 @@ async def _send_answer(send: Send, answer: Answer, req: _Request) -> None:
     req.started = True
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_chunks(send: Send, answer: Answer, req: _Request) -> None:
+    """A relayed body streamed as it arrives (chunked); a failure mid-body cuts the connection."""
+    assert answer.chunks is not None
+    try:
+        headers = _answer_headers(answer, req, [(b"content-type", b"application/octet-stream")])
+        req.started = True
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        async for chunk in answer.chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if answer.close is not None:
+            await answer.close()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        if answer.close is not None:
+            await answer.close()
 
 
 async def _send_json(send: Send, status: int, data: dict[str, Any], req: _Request) -> None:

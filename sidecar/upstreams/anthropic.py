@@ -227,14 +227,36 @@ class AnthropicUpstream(Upstream):
         resp = await self._request(
             request.method, self.base_url + request.path, headers, request.body or None
         )
-        try:
-            data = await resp.read()
-        finally:
-            resp.release()
         relayed = relay_headers(resp.headers)
-        if resp.status >= 400:
-            raise _error_from_response(resp.status, data, relayed)
-        return Answer(status=resp.status, headers=relayed, raw=data, upstream=self.name)
+        try:
+            if resp.status >= 400:
+                raise _error_from_response(resp.status, await resp.content.read(_MAX_ERROR_BODY), relayed)
+            if resp.headers.get("content-type", "").startswith("application/json"):
+                # Small JSON answers (batches, file metadata) are read whole: the door may
+                # rewrite URLs in them.
+                data = await resp.read()
+                resp.release()
+                return Answer(status=resp.status, headers=relayed, raw=data, upstream=self.name)
+        except BaseException:
+            resp.close()
+            raise
+        # Anything else (file content, batch results as JSON Lines) is streamed through.
+        return Answer(
+            status=resp.status,
+            headers=relayed,
+            chunks=self._chunks(resp),
+            close=self._closer(resp),
+            upstream=self.name,
+        )
+
+    async def _chunks(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in resp.content.iter_any():
+                yield chunk
+        except TimeoutError as exc:
+            raise Timeout(f"upstream {self.name!r} went silent mid-body") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"upstream {self.name!r} broke the body: {exc}") from exc
 
     async def aclose(self) -> None:
         if self._session is not None:

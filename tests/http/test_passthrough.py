@@ -272,3 +272,45 @@ def test_other_endpoints_forwarded_and_results_url_rewritten(
         "/v1/messages/batches/msgbatch_1",
         "/v1/messages/batches/msgbatch_1/results",
     ]
+
+
+def test_file_content_streams_through_unchanged(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    import os
+
+    blob = os.urandom(3 * 1024 * 1024)
+    upstream.reset(
+        lambda rec: Plan(
+            chunks=[blob[i : i + 65536] for i in range(0, len(blob), 65536)],
+            headers={"content-type": "application/octet-stream"},
+        )
+    )
+    r = httpx.get(
+        proxy_sidecar.http_url + "/v1/files/file_1/content?beta=true",
+        headers={"x-api-key": "k", "anthropic-beta": "files-api-2025-04-14"},
+    )
+    assert r.status_code == 200 and r.content == blob
+    assert r.headers["content-type"] == "application/octet-stream"
+    rec = upstream.requests[-1]
+    assert (rec.method, rec.path, rec.query) == ("GET", "/v1/files/file_1/content", "beta=true")
+    assert rec.headers["anthropic-beta"] == "files-api-2025-04-14"
+
+
+def test_file_upload_is_forwarded(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+    meta = {
+        "id": "file_9",
+        "type": "file",
+        "filename": "a.txt",
+        "mime_type": "text/plain",
+        "size_bytes": 5,
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    upstream.reset(lambda rec: Plan(body=json.dumps(meta).encode()))
+    client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
+    got = client.beta.files.upload(file=("a.txt", b"hello", "text/plain"))
+    assert got.id == "file_9"
+    rec = upstream.requests[-1]
+    assert rec.method == "POST" and rec.path == "/v1/files"
+    assert rec.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert b"hello" in rec.body
