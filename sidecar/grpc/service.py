@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import grpc
 from grpc import aio as grpc_aio
 
-from ..core import Answer, Call, new_request_id
-from ..errors import InvalidRequest, SidecarError, grpc_code_for_type
+from ..core import Answer, Call, EventStream, new_request_id
+from ..errors import InvalidRequest, SidecarError, UpstreamProtocolError
 from ..messages.v1 import messages_pb2 as pb
 from ..messages.v1 import messages_pb2_grpc as pb_grpc
 from ..service import Sidecar, page_models
@@ -30,13 +29,15 @@ if TYPE_CHECKING:
 __all__ = ["MessagesService", "add_messages_service"]
 
 log = logging.getLogger("sidecar.grpc")
+T = TypeVar("T")
+Context = grpc_aio.ServicerContext[Any, Any]
 
 # Metadata that belongs to gRPC itself, never forwarded upstream.
 _INTERNAL = ("grpc-", ":")
 _DROP = frozenset({"content-type", "te", "user-agent", "accept-encoding", "host", "content-length"})
 
 
-def _forward_headers(context: grpc_aio.ServicerContext[Any, Any]) -> dict[str, str]:
+def _forward_headers(context: Context) -> dict[str, str]:
     headers: dict[str, str] = {}
     for key, value in context.invocation_metadata() or ():
         if key.startswith(_INTERNAL) or key in _DROP or key.endswith("-bin"):
@@ -45,7 +46,7 @@ def _forward_headers(context: grpc_aio.ServicerContext[Any, Any]) -> dict[str, s
     return headers
 
 
-async def _abort(context: grpc_aio.ServicerContext[Any, Any], exc: SidecarError, request_id: str) -> NoReturn:
+async def _abort(context: Context, exc: SidecarError, request_id: str) -> NoReturn:
     rid = exc.request_id or request_id
     trailing = [
         ("anthropic-error-type", exc.error_type),
@@ -80,7 +81,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
     def _call(
         self,
         body: dict[str, Any],
-        context: grpc_aio.ServicerContext[Any, Any],
+        context: Context,
         endpoint: str,
         request_id: str,
     ) -> Call:
@@ -99,41 +100,46 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             requested_model=model if isinstance(model, str) else "",
         )
 
-    async def CreateMessage(
-        self, request: pb.CreateMessageRequest, context: grpc_aio.ServicerContext[Any, Any]
-    ) -> pb.Message:
-        request_id = new_request_id()
+    async def _guard(self, context: Context, request_id: str, work: Awaitable[T]) -> T:
+        """Await ``work``; any failure ends the call with its mapped status, in one place."""
         try:
+            return await work
+        except SidecarError as exc:
+            await _abort(context, exc, request_id)
+        except Exception:
+            log.exception("unexpected error (request %s)", request_id)
+            await _abort(context, SidecarError("Internal server error"), request_id)
+
+    async def CreateMessage(self, request: pb.CreateMessageRequest, context: Context) -> pb.Message:
+        request_id = new_request_id()
+
+        async def work() -> pb.Message:
             body = convert.request_from_proto(request)
             if body.get("stream") is True:
                 raise InvalidRequest("stream: CreateMessage answers one Message; use StreamMessage to stream")
             answer = await self._sidecar().messages(self._call(body, context, "messages", request_id))
             await context.send_initial_metadata(_header_metadata(answer, request_id))
             return convert.message_to_proto(answer.json())
-        except SidecarError as exc:
-            await _abort(context, exc, request_id)
+
+        return await self._guard(context, request_id, work())
 
     async def StreamMessage(
-        self, request: pb.CreateMessageRequest, context: grpc_aio.ServicerContext[Any, Any]
+        self, request: pb.CreateMessageRequest, context: Context
     ) -> AsyncIterator[pb.StreamEvent]:
         request_id = new_request_id()
-        try:
+
+        async def start() -> EventStream:
             body = convert.request_from_proto(request)
-            if body.get("stream") is not True:
-                body["stream"] = True
+            body["stream"] = True
             answer = await self._sidecar().messages(self._call(body, context, "messages", request_id))
-        except SidecarError as exc:
-            await _abort(context, exc, request_id)
-        await context.send_initial_metadata(_header_metadata(answer, request_id))
-        if answer.events is None:
-            # An upstream that answered a stream request with one JSON Message (allowed for
-            # non-Anthropic upstreams): deliver it as the one-event equivalent is not possible,
-            # so say so plainly.
-            await _abort(
-                context, SidecarError("upstream answered a stream request without a stream"), request_id
-            )
-        events = answer.events
+            if answer.events is None:
+                raise UpstreamProtocolError("the upstream answered a stream request with a single JSON body")
+            await context.send_initial_metadata(_header_metadata(answer, request_id))
+            return answer.events
+
+        events = await self._guard(context, request_id, start())
         failure: SidecarError | None = None
+        relayed = False  # the failure already went out as the upstream's own error event
         try:
             async for event in events:
                 if not event.name:
@@ -141,6 +147,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
                 data = event.data
                 yield convert.event_to_proto(data)
                 if event.name == "error":
+                    # The upstream's in-band error: the event went out, the status follows.
                     err = data.get("error")
                     err = err if isinstance(err, dict) else {}
                     etype, message = err.get("type"), err.get("message")
@@ -148,57 +155,51 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
                         message if isinstance(message, str) else "upstream error",
                         error_type=etype if isinstance(etype, str) else "api_error",
                     )
+                    relayed = True
                     break
         except SidecarError as exc:
             failure = exc
-            yield convert.event_to_proto(exc.body(exc.request_id or request_id))
+        except Exception:
+            log.exception("stream failed (request %s)", request_id)
+            failure = SidecarError("Internal server error")
         finally:
             await events.aclose()
         if failure is not None:
+            if not relayed:
+                yield convert.event_to_proto(failure.body(failure.request_id or request_id))
             await _abort(context, failure, request_id)
 
-    async def CountTokens(
-        self, request: pb.CountTokensRequest, context: grpc_aio.ServicerContext[Any, Any]
-    ) -> pb.CountTokensResponse:
+    async def CountTokens(self, request: pb.CountTokensRequest, context: Context) -> pb.CountTokensResponse:
         request_id = new_request_id()
-        try:
+
+        async def work() -> pb.CountTokensResponse:
             body = convert.count_tokens_request_from_proto(request)
             answer = await self._sidecar().count_tokens(self._call(body, context, "count_tokens", request_id))
             await context.send_initial_metadata(_header_metadata(answer, request_id))
             return convert.count_tokens_response_to_proto(answer.json())
-        except SidecarError as exc:
-            await _abort(context, exc, request_id)
 
-    async def ListModels(
-        self, request: pb.ListModelsRequest, context: grpc_aio.ServicerContext[Any, Any]
-    ) -> pb.ListModelsResponse:
-        request_id = new_request_id()
-        try:
+        return await self._guard(context, request_id, work())
+
+    async def ListModels(self, request: pb.ListModelsRequest, context: Context) -> pb.ListModelsResponse:
+        async def work() -> pb.ListModelsResponse:
             params = convert.list_models_request_from_proto(request)
             models = await self._sidecar().list_models(_forward_headers(context))
             page = page_models(
                 models, int(params.get("limit", 20)), params.get("after_id"), params.get("before_id")
             )
             return convert.list_models_response_to_proto(page)
-        except SidecarError as exc:
-            await _abort(context, exc, request_id)
 
-    async def GetModel(
-        self, request: pb.GetModelRequest, context: grpc_aio.ServicerContext[Any, Any]
-    ) -> pb.ModelInfo:
-        request_id = new_request_id()
-        try:
+        return await self._guard(context, new_request_id(), work())
+
+    async def GetModel(self, request: pb.GetModelRequest, context: Context) -> pb.ModelInfo:
+        async def work() -> pb.ModelInfo:
             info = await self._sidecar().get_model(request.model_id, _forward_headers(context))
             return convert.model_info_to_proto(info)
-        except SidecarError as exc:
-            await _abort(context, exc, request_id)
+
+        return await self._guard(context, new_request_id(), work())
 
 
 def add_messages_service(server: grpc_aio.Server, runtime: Runtime) -> str:
     """Register the service; returns its full name (for health and reflection)."""
     pb_grpc.add_MessagesServicer_to_server(MessagesService(runtime), server)
     return pb.DESCRIPTOR.services_by_name["Messages"].full_name
-
-
-# Keep the mapping visible where the door uses it (and testable from here).
-assert grpc_code_for_type("invalid_request_error") == grpc.StatusCode.INVALID_ARGUMENT

@@ -383,3 +383,16 @@ def test_message_over_the_limit_is_resource_exhausted(tmp_path) -> None:  # type
         assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     finally:
         sp.stop()
+
+
+def test_dropped_upstream_stream_is_error_event_then_internal(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    upstream.reset(lambda rec: Plan(chunks=text_stream("a longer answer that will be cut"), reset_after=4))
+    events: list[dict[str, object]] = []
+    with Client(proxy_sidecar.grpc_target, api_key="k") as c, pytest.raises(SidecarAPIError) as info:
+        for event in c.messages.stream(model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}]):
+            events.append(event)
+    assert [e["type"] for e in events[:2]] == ["message_start", "content_block_start"]
+    assert events[-1]["type"] == "error" and events[-1]["error"]["type"] == "api_error"  # type: ignore[index]
+    assert info.value.code == grpc.StatusCode.INTERNAL and info.value.type == "api_error"
