@@ -9,6 +9,7 @@ it stays behind this module.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,6 +31,8 @@ from ..errors import (
 from .base import ForwardRequest, Target, Upstream
 
 __all__ = ["AnthropicUpstream", "relay_headers"]
+
+log = logging.getLogger("sidecar.upstreams.anthropic")
 
 # Response headers never relayed: hop-by-hop, or describing a body we re-frame.
 _DROP_RESPONSE = frozenset(
@@ -65,6 +68,12 @@ def relay_headers(headers: Any) -> list[tuple[str, str]]:
         if lk not in _DROP_RESPONSE:
             out.append((lk, value))
     return out
+
+
+def _buffered(resp: aiohttp.ClientResponse) -> list[bytes]:
+    """Bytes received but not yet read when the connection broke (aiohttp keeps them privately)."""
+    buffer = getattr(resp.content, "_buffer", None)
+    return [bytes(chunk) for chunk in buffer] if buffer else []
 
 
 def _error_from_response(status: int, body: bytes, headers: list[tuple[str, str]]) -> SidecarError:
@@ -197,7 +206,14 @@ class AnthropicUpstream(Upstream):
         except TimeoutError as exc:
             raise Timeout(f"upstream {self.name!r} went silent mid-stream") from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamError(f"upstream {self.name!r} broke the stream: {exc}") from exc
+            # aiohttp raises before handing over what it had already received: relay those
+            # events first, so nothing the upstream did send is lost.
+            leftover = b"".join(_buffered(resp))
+            events = splitter.feed(leftover) if leftover else []
+            if events:
+                yield events
+            log.warning("upstream %r broke a stream: %s", self.name, exc)
+            raise UpstreamError(f"upstream {self.name!r} closed the stream before it ended") from exc
 
     async def list_models(self, call_headers: dict[str, str]) -> list[dict[str, Any]]:
         headers = self._headers(call_headers)
@@ -256,7 +272,10 @@ class AnthropicUpstream(Upstream):
         except TimeoutError as exc:
             raise Timeout(f"upstream {self.name!r} went silent mid-body") from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamError(f"upstream {self.name!r} broke the body: {exc}") from exc
+            log.warning("upstream %r broke a body: %s", self.name, exc)
+            raise UpstreamError(
+                f"upstream {self.name!r} closed the connection before the body ended"
+            ) from exc
 
     async def aclose(self) -> None:
         if self._session is not None:
