@@ -68,8 +68,18 @@ class SSESplitter:
         return events
 
     def flush(self) -> StreamEvent | None:
-        """What is left when the stream ends (an unterminated last event), if anything."""
+        """The unterminated tail when the stream ends, if it is a whole event.
+
+        A tail whose data is a complete JSON object is returned with its terminator added (the
+        TS SDK drops an unterminated last event); anything else (a cut-off event, a stray
+        comment) is not an event and is dropped.
+        """
         rest, self._buf = self._buf, b""
         if not rest.strip():
-            return StreamEvent("", raw=rest) if rest else None
-        return parse_event(rest)
+            return None
+        event = parse_event(rest)
+        # Per SSE, an event without data is never dispatched.
+        if event.name and b"data:" in rest and "_raw" not in event.data:
+            terminator = b"\r\n\r\n" if rest.endswith(b"\r\n") else b"\n\n"
+            return parse_event(rest.rstrip(b"\r\n") + terminator)
+        return None

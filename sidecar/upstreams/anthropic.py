@@ -56,6 +56,7 @@ _DROP_RESPONSE = frozenset(
     }
 )
 _MAX_ERROR_BODY = 1 << 20
+_TERMINAL = frozenset({"message_stop", "error"})
 _DEFAULT_VERSION = "2023-06-01"
 _ENDPOINT_PATHS = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}
 
@@ -194,14 +195,19 @@ class AnthropicUpstream(Upstream):
         return close
 
     async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[list[StreamEvent]]:
+        """Relay the upstream's events as they arrive; a stream that stops before its end
+        (``message_stop`` or ``error``) ends with an error, so no client is left guessing."""
         splitter = SSESplitter()
+        ended = False
         try:
             async for chunk in resp.content.iter_any():
                 events = splitter.feed(chunk)
                 if events:
+                    ended = ended or any(e.name in _TERMINAL for e in events)
                     yield events
             last = splitter.flush()
             if last is not None:
+                ended = ended or last.name in _TERMINAL
                 yield [last]
         except TimeoutError as exc:
             raise Timeout(f"upstream {self.name!r} went silent mid-stream") from exc
@@ -214,6 +220,8 @@ class AnthropicUpstream(Upstream):
                 yield events
             log.warning("upstream %r broke a stream: %s", self.name, exc)
             raise UpstreamError(f"upstream {self.name!r} closed the stream before it ended") from exc
+        if not ended:
+            raise UpstreamError(f"upstream {self.name!r} ended the stream without message_stop")
 
     async def list_models(self, call_headers: dict[str, str]) -> list[dict[str, Any]]:
         headers = self._headers(call_headers)

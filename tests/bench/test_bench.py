@@ -187,3 +187,123 @@ def test_fake_upstream_pipelining_chunked_bodies_and_framing(upstream_url: str) 
 
     status, _, body = got.done[2]
     assert json.loads(body)["error"]["type"] == "not_found_error"
+
+
+def _get_json(url: str, path: str) -> Any:
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(b"GET %b HTTP/1.1\r\nhost: x\r\n\r\n" % path.encode())
+        got = _Responses()
+        deadline = time.monotonic() + TIMEOUT_S
+        while not got.done and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            got.parser.feed_data(data)
+    assert got.done, "no answer"
+    status, _, body = got.done[0]
+    assert status == 200
+    return json.loads(body)
+
+
+def test_hang_probe_records_when_the_connection_closes(upstream_url: str) -> None:
+    """A ``bench-hang-after`` request: three events, then nothing; its close is recorded by id."""
+    port = int(upstream_url.rsplit(":", 1)[1])
+    body = json.dumps(
+        {
+            "model": "bench-hang-after",
+            "stream": True,
+            "max_tokens": 8,
+            "metadata": {"user_id": "smoke-after-1"},
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+    ).encode()
+    got = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%b" % (len(body), body)
+        )
+        deadline = time.monotonic() + TIMEOUT_S
+        while b"event: content_block_delta" not in got and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            got += data
+        t_client = time.monotonic()  # CLOCK_MONOTONIC, the same clock the server reads
+    assert got.startswith(b"HTTP/1.1 200")
+    names = re.findall(rb"event: (\w+)", got)
+    assert names == [b"message_start", b"content_block_start", b"content_block_delta"]
+    rec = _get_json(upstream_url, "/_bench/closes?id=smoke-after-1&wait_ms=5000")
+    assert rec["id"] == "smoke-after-1"
+    assert isinstance(rec["seen"], float) and isinstance(rec["closed"], float)
+    assert rec["seen"] <= t_client <= rec["closed"]  # causality across processes, not a timing bound
+    assert rec["how"] in ("eof", "lost", "reset")
+    everything = _get_json(upstream_url, "/_bench/closes")
+    assert any(r["id"] == "smoke-after-1" for r in everything["closes"])
+
+
+@pytest.mark.parametrize(("kind", "n"), [("before", 2), ("after", 3)])
+def test_cancellation_probes_direct(upstream_url: str, kind: str, n: int) -> None:
+    done = _run_module("bench.cancel", upstream_url, "--kind", kind, "-n", str(n), "--json")
+    assert done.returncode == 0, done.stderr
+    r = json.loads(done.stdout)
+    assert (r["door"], r["kind"]) == ("http", kind)
+    assert r["probes"] == n and r["closed"] == n
+    assert r["missing"] == 0 and r["errors"] == 0, r["error_samples"]
+    assert len(r["samples_ms"]) == n
+    assert sum(r["how"].values()) == n
+    assert set(r["close_ms"]) == {"p50", "p90", "p99", "max", "mean"}
+
+
+GRPC_SMOKE = """
+import json
+from bench import grpc_loadgen as g
+from sidecar.grpc import convert
+out = {
+    "unary": convert.request_from_proto(g.build_request("unary")),
+    "stream": convert.request_from_proto(g.build_request("stream")),
+    "probe": convert.request_from_proto(g.build_probe_request("after", "p-1")),
+    "deadline": convert.request_from_proto(g.build_probe_request("deadline", "p-2")),
+    "metadata": [list(kv) for kv in g.METADATA],
+}
+print(json.dumps(out))
+"""
+
+
+def test_grpc_loadgen_builds_requests_and_answers_commands() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", GRPC_SMOKE], cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["unary"]["model"] == "claude-sonnet-4-6" and "stream" not in out["unary"]
+    assert out["unary"]["messages"][0]["role"] == "user"
+    assert out["stream"]["stream"] is True
+    assert out["probe"]["model"] == "bench-hang-after" and out["probe"]["stream"] is True
+    assert out["probe"]["metadata"] == {"user_id": "p-1"}
+    assert out["deadline"]["model"] == "bench-hang-before" and "stream" not in out["deadline"]
+    assert ["x-api-key", "bench"] in out["metadata"] and ["anthropic-version", "2023-06-01"] in out[
+        "metadata"
+    ]
+
+    # Worker mode, as python -m bench drives it: one command per line, one result line each.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.grpc_loadgen", "--serve"],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        commands = '{"seq": 1, "op": "ping"}\n{"seq": 2, "op": "nonsense"}\n'
+        stdout, stderr = proc.communicate(commands, timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    assert proc.returncode == 0, stderr
+    lines = stdout.splitlines()
+    assert lines[0] == "grpc loadgen ready"
+    assert lines[1] == 'result 1 {"pong":true}'
+    assert lines[2].startswith("result 2 ") and "error" in json.loads(lines[2].split(" ", 2)[2])

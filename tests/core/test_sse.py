@@ -40,8 +40,16 @@ def test_any_chunking_gives_the_same_events_and_bytes(cuts: list[int]) -> None:
     assert events[4].data == {}
 
 
-def test_unterminated_tail_is_flushed() -> None:
+def test_unterminated_whole_event_is_flushed_with_its_terminator() -> None:
     splitter = SSESplitter()
     assert splitter.feed(b'event: a\ndata: {"x":1}') == []
     tail = splitter.flush()
     assert tail is not None and tail.name == "a" and tail.data == {"x": 1}
+    assert tail.raw == b'event: a\ndata: {"x":1}\n\n'
+
+
+def test_cut_off_tail_is_dropped() -> None:
+    for tail in (b'event: a\ndata: {"x', b": comment", b"event: a", b"\n"):
+        splitter = SSESplitter()
+        splitter.feed(tail)
+        assert splitter.flush() is None

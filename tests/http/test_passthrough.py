@@ -191,10 +191,39 @@ def test_mid_stream_error_event_surfaces_in_sdk(
     assert "overloaded_error" in str(info.value) or "Overloaded" in str(info.value)
 
 
-def test_unterminated_tail_relayed_as_is(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
-    # The upstream ends its body cleanly in the middle of an event: relay exactly what it sent.
-    chunks = text_stream("abc")[:3] + [b'event: content_block_delta\ndata: {"ty']
-    upstream.reset(lambda rec: Plan(chunks=chunks))
+def _split_error(received: bytes, head: bytes) -> dict[str, object]:
+    assert received.startswith(head)
+    tail = received[len(head) :]
+    assert tail.startswith(b"event: error\ndata: ") and tail.endswith(b"\n\n"), tail
+    return json.loads(tail.split(b"data: ", 1)[1])  # type: ignore[no-any-return]
+
+
+def test_stream_cut_mid_event_ends_with_error_event(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    # The upstream ends its body cleanly in the middle of an event, without message_stop: the
+    # whole events go through byte for byte, the cut-off one is dropped, and an error ends it.
+    chunks = text_stream("abc")[:3]
+    upstream.reset(lambda rec: Plan(chunks=[*chunks, b'event: content_block_delta\ndata: {"ty']))
+    with httpx.stream(
+        "POST",
+        proxy_sidecar.http_url + "/v1/messages",
+        json={**BODY, "stream": True},
+        headers={"x-api-key": "k"},
+    ) as r:
+        received = b"".join(r.iter_raw())
+    error = _split_error(received, b"".join(chunks))
+    assert error["error"] == {
+        "type": "api_error",
+        "message": "upstream 'default' ended the stream without message_stop",
+    }
+
+
+def test_unterminated_last_event_gets_its_terminator(
+    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+) -> None:
+    chunks = text_stream("abc")
+    upstream.reset(lambda rec: Plan(chunks=[*chunks[:-1], chunks[-1].rstrip(b"\n")]))
     with httpx.stream(
         "POST",
         proxy_sidecar.http_url + "/v1/messages",
@@ -217,12 +246,8 @@ def test_dropped_upstream_connection_becomes_error_event(
         headers={"x-api-key": "k"},
     ) as r:
         received = b"".join(r.iter_raw())
-    head = b"".join(chunks[:4])
-    assert received.startswith(head)
-    tail = received[len(head) :]
-    assert tail.startswith(b"event: error\ndata: ") and tail.endswith(b"\n\n")
-    error = json.loads(tail.split(b"data: ", 1)[1])
-    assert error["type"] == "error" and error["error"]["type"] == "api_error"
+    error = _split_error(received, b"".join(chunks[:4]))
+    assert error["type"] == "error" and error["error"]["type"] == "api_error"  # type: ignore[index]
     assert error["request_id"] == r.headers["sidecar-request-id"]
 
 
