@@ -9,17 +9,30 @@ scenario measures direct-to-upstream and through-the-sidecar back to back, and r
 - SSE c=32:  events/s ratio          (target >= 0.35)
 - SSE c=1:   added p50 time to first content delta, ms (informational)
 
+The same four through the sidecar's gRPC door (rows marked "gRPC", no targets): unary
+``CreateMessage`` at c=32 (requests/s ratio) and c=1 (added p50 latency), ``StreamMessage`` at c=32
+(events/s ratio) and c=1 (added p50 TTFT), driven by ``bench/grpc_loadgen.py`` (grpc.aio, one
+channel) in its own process, and compared with the direct HTTP figures of the same run.
+
+Then cancellation latency (``bench/cancel.py``, no targets): how long after a client closes its HTTP
+connection or cancels its gRPC call (or its gRPC deadline passes) the upstream sees the upstream
+request closed, before the first byte and mid-stream; p50/p99/max over sequential probes. There is no
+direct baseline: without a proxy there is nothing between client and upstream to close, so it is 0 by
+definition.
+
 With two or more CPUs and ``taskset``, the proxy is pinned to the first CPU and the fake upstream and
 this process (the load generator) to the second: the proxy has a core to itself, and the direct
 numbers are the load generator's own ceiling. A ratio near 1.0 means that ceiling, not the proxy,
-is the limit.
+is the limit. The gRPC load generator runs as its own process, pinned to the second CPU as well.
 
 The sidecar command defaults to ``python -m sidecar --upstream URL --upstream-key bench-key
---http-port 0 --no-grpc``; while ``sidecar/__main__.py`` does not exist, or with ``--standin``, the
-stand-in proxy ``bench/_standin_proxy.py`` is used. ``--sidecar-cmd`` overrides the command: a
+--http-port 0 --grpc-port 0`` (``--no-grpc`` instead with ``--no-grpc``, which skips every gRPC
+measurement); while ``sidecar/__main__.py`` does not exist, or with ``--standin``, the stand-in proxy
+``bench/_standin_proxy.py`` (no gRPC door) is used. ``--sidecar-cmd`` overrides the command: a
 template where ``{python}`` is this interpreter and ``{upstream}`` the upstream URL; without
 ``{upstream}`` the standard flags are appended. The command must print
-``sidecar http listening on http://HOST:PORT``.
+``sidecar http listening on http://HOST:PORT``, and ``sidecar grpc listening on HOST:PORT`` for the
+gRPC measurements.
 
 Results go to stdout (a table) and to ``bench/results/latest.json``. The exit code is 0 even when a
 target is missed; it is 1 only when the harness itself could not run.
@@ -30,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
 import json
@@ -47,8 +61,16 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
+from bench.cancel import (
+    BEFORE_WAIT_S,
+    CLOSE_WAIT_S,
+    FIRST_DELTA_TIMEOUT_S,
+    CancelKind,
+    CancelResult,
+    run_http_probes,
+)
 from bench.fake_upstream import install_uvloop, sse_event_count
 from bench.loadgen import LoadResult, Mode, run_load
 
@@ -57,7 +79,10 @@ RESULTS = REPO / "bench" / "results"
 UPSTREAM_KEY = "bench-key"
 SIDECAR_LINE = re.compile(r"sidecar http listening on (http://[\w.\-\[\]:]+:(\d+))")
 UPSTREAM_LINE = re.compile(r"fake upstream listening on (http://[\w.\-\[\]:]+:(\d+))")
+GRPC_LINE = re.compile(r"sidecar grpc listening on ([\w.\-\[\]:]+:(\d+))")
+GRPC_READY_LINE = re.compile(r"^grpc loadgen ready$")
 STARTUP_TIMEOUT_S = 30.0
+GRPC_LINE_TIMEOUT_S = 10.0  # after the HTTP line
 FOREIGN_LOAD_WARN = 0.15  # other processes' CPU (in cores) above which a result is called noisy
 LOADGEN_BOUND_RATIO = 0.85
 MODES: tuple[Mode, ...] = ("json", "sse")  # at or above this, the load generator (not the proxy) is the limit
@@ -72,6 +97,8 @@ class Scenario:
     metric: str  # what is compared
     kind: Literal["ratio", "added_ms"]
     target: float | None  # ratio >= target, or added ms <= target
+    door: Literal["http", "grpc"] = "http"  # which door of the sidecar the "via" runs use
+    baseline: str | None = None  # gRPC rows: the HTTP scenario whose direct runs they are compared with
 
     def value(self, r: LoadResult) -> float | None:
         if self.metric == "requests_per_s":
@@ -91,6 +118,50 @@ SCENARIOS = (
     Scenario("sse_c32", "SSE c=32", "sse", 32, "events_per_s", "ratio", 0.35),
     Scenario("sse_c1", "SSE c=1", "sse", 1, "ttft_p50_ms", "added_ms", None),
 )
+# The gRPC door, compared with the direct HTTP runs of the matching row above (mode json = unary
+# CreateMessage, sse = StreamMessage). No targets.
+GRPC_SCENARIOS = (
+    Scenario(
+        "grpc_unary_c32", "gRPC unary c=32", "json", 32, "requests_per_s", "ratio", None, "grpc", "json_c32"
+    ),
+    Scenario(
+        "grpc_unary_c1", "gRPC unary c=1", "json", 1, "latency_p50_ms", "added_ms", None, "grpc", "json_c1"
+    ),
+    Scenario(
+        "grpc_stream_c32", "gRPC stream c=32", "sse", 32, "events_per_s", "ratio", None, "grpc", "sse_c32"
+    ),
+    Scenario(
+        "grpc_stream_c1", "gRPC stream c=1", "sse", 1, "ttft_p50_ms", "added_ms", None, "grpc", "sse_c1"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CancelScenario:
+    key: str
+    label: str
+    door: Literal["http", "grpc"]
+    kind: CancelKind
+    request: str  # what the client does, for the table
+
+
+CANCEL_SCENARIOS = (
+    CancelScenario("cancel_http_before", "HTTP before first byte", "http", "before", "POST, close at 50 ms"),
+    CancelScenario("cancel_http_after", "HTTP mid-stream", "http", "after", "stream, close at 1st delta"),
+    CancelScenario(
+        "cancel_grpc_before", "gRPC before first byte", "grpc", "before", "CreateMessage, cancel at 50 ms"
+    ),
+    CancelScenario(
+        "cancel_grpc_deadline",
+        "gRPC deadline, before 1st byte",
+        "grpc",
+        "deadline",
+        "CreateMessage, 50 ms deadline",
+    ),
+    CancelScenario(
+        "cancel_grpc_after", "gRPC mid-stream", "grpc", "after", "StreamMessage, cancel at 1st delta"
+    ),
+)
 METRIC_LABELS = {
     "requests_per_s": "requests/s",
     "events_per_s": "events/s",
@@ -101,13 +172,18 @@ METRIC_LABELS = {
 
 # -- subprocesses ----------------------------------------------------------------------------------
 class Child:
-    """A subprocess in its own process group whose stdout is drained by a thread."""
+    """A subprocess in its own process group whose stdout is drained by a thread.
 
-    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
+    With ``stdin_pipe``, ``command()`` talks to a worker (``bench.grpc_loadgen --serve``): one JSON
+    command per stdin line, one ``result SEQ {json}`` line per command on stdout.
+    """
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, *, stdin_pipe: bool = False) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_path
         self.lines: deque[str] = deque(maxlen=50)
+        self._seq = 0
         self._first: dict[str, str] = {}
         self._seen = threading.Condition()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -117,7 +193,7 @@ class Child:
                 argv,
                 cwd=REPO,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=self._log,
                 start_new_session=True,  # so stop() can signal the whole group it started
@@ -137,7 +213,9 @@ class Child:
                 self.lines.append(line)
                 self._seen.notify_all()
 
-    def wait_for_line(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+    def wait_for_line(
+        self, pattern: re.Pattern[str], timeout: float, what: str = "its listening line"
+    ) -> re.Match[str]:
         deadline = time.monotonic() + timeout
         with self._seen:
             for _ in range(int(timeout * 20) + 1):  # bounded
@@ -152,15 +230,35 @@ class Child:
                     break
                 self._seen.wait(min(left, 0.05))
         code = self.proc.poll()
-        what = (
+        how = (
             f"exited with code {code} before printing"
             if code is not None
             else f"did not print within {timeout:.0f} s"
         )
         raise RuntimeError(
-            f"{self.name} {what} its listening line; command: {shlex.join(self.argv)}\n"
+            f"{self.name} {how} {what}; command: {shlex.join(self.argv)}\n"
             f"stdout tail: {list(self.lines)[-5:]}\nstderr tail: {self.stderr_tail()}"
         )
+
+    def command(self, cmd: dict[str, object], timeout: float) -> dict[str, Any]:
+        """Send one command to a worker and wait (blocking) for its answer; raises RuntimeError."""
+        stdin = self.proc.stdin
+        if stdin is None:
+            raise RuntimeError(f"{self.name} has no stdin pipe")
+        self._seq += 1
+        seq = self._seq
+        try:
+            stdin.write((json.dumps({**cmd, "seq": seq}) + "\n").encode())
+            stdin.flush()
+        except OSError as exc:
+            raise RuntimeError(f"{self.name}: cannot send a command: {exc}") from None
+        m = self.wait_for_line(re.compile(rf"^result {seq} (.*)$"), timeout, f"the result of {cmd.get('op')}")
+        out = json.loads(m.group(1))
+        if not isinstance(out, dict):
+            raise RuntimeError(f"{self.name}: unexpected answer {m.group(1)[:200]}")
+        if "error" in out:
+            raise RuntimeError(f"{self.name}: {cmd.get('op')} failed: {out['error']}")
+        return out
 
     def stderr_tail(self, n: int = 2000) -> str:
         with contextlib.suppress(OSError):
@@ -180,6 +278,9 @@ class Child:
 
     def stop(self) -> None:
         try:
+            if self.proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    self.proc.stdin.close()  # a worker exits at EOF
             if self.proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.proc.pid, signal.SIGTERM)
@@ -246,6 +347,12 @@ class ScenarioOutcome:
                 f"ratio {value:.2f} is near 1.0: the load generator + fake upstream, not the proxy, is the limit "
                 "(the proxy's true ratio cannot be resolved by this harness)"
             )
+        lg_via = _median([m.result.loadgen_cpu_util for m in self.via])
+        if s.door == "grpc" and lg_via is not None and lg_via >= LOADGEN_BOUND_RATIO:
+            notes.append(
+                f"the gRPC load generator (grpc.aio) used {lg_via:.0%} of its core: it, not only the sidecar, "
+                "may be the limit"
+            )
         via_errors = sum(m.result.errors for m in self.via)
         direct_errors = sum(m.result.errors for m in self.direct)
         if via_errors:
@@ -277,6 +384,8 @@ class ScenarioOutcome:
             "label": s.label,
             "mode": s.mode,
             "connections": s.connections,
+            "door": s.door,
+            "direct_from": s.baseline or s.key,
             "metric": s.metric,
             "kind": s.kind,
             "direct": statistics.median(d) if d else None,
@@ -288,12 +397,75 @@ class ScenarioOutcome:
             "notes": notes,
             "proxy_cpu_util": statistics.median(pcpu) if pcpu else None,
             "foreign_cpu_max": max(foreign) if foreign else None,
-            "loadgen_cpu_util_via": _median([m.result.loadgen_cpu_util for m in self.via]),
+            "loadgen_cpu_util_via": lg_via,
             "loadgen_cpu_util_direct": _median([m.result.loadgen_cpu_util for m in self.direct]),
             "runs": {
                 "direct": [m.result.to_dict() | _cpu(m) for m in self.direct],
                 "via": [m.result.to_dict() | _cpu(m) for m in self.via],
             },
+        }
+
+
+@dataclass
+class CancelOutcome:
+    scenario: CancelScenario
+    result: CancelResult | None
+    problem: str | None = None  # why there is no result
+    proxy_cpu_util: float | None = None
+    foreign_proxy_core: float | None = None
+    foreign_loadgen_core: float | None = None
+
+    def summary(self) -> dict[str, object]:
+        cs, r = self.scenario, self.result
+        notes: list[str] = []
+        status = "-"
+        pct: dict[str, float] = {}
+        if r is None:
+            status = "ERROR"
+            notes.append(self.problem or "no result")
+        else:
+            pct = r.close_ms
+            if not r.closed:
+                status = "ERROR"
+            if r.missing:
+                status = f"{r.missing} LEFT OPEN"
+                notes.append(
+                    f"{r.missing} of {r.probes} upstream requests were still open {CLOSE_WAIT_S:g} s after the "
+                    "client went away"
+                )
+            if r.errors:
+                notes.append(f"{r.errors} of {r.probes} probes failed, e.g. {r.error_samples[:2]}")
+            if r.negative:
+                notes.append(
+                    f"{r.negative} upstream closes came before the client's (the sidecar gave up on its own)"
+                )
+            if cs.kind == "deadline" and "p50" in r.client_end_ms:
+                notes.append(
+                    "the client is measured from the deadline it set; the gRPC client itself reported "
+                    f"DEADLINE_EXCEEDED p50 {r.client_end_ms['p50']:.3f} ms after it (its own timer and "
+                    "scheduling), and the sidecar counts its deadline from when the request reached it"
+                )
+        foreign = [x for x in (self.foreign_proxy_core, self.foreign_loadgen_core) if x is not None]
+        return {
+            "scenario": cs.key,
+            "label": cs.label,
+            "door": cs.door,
+            "kind": cs.kind,
+            "request": cs.request,
+            "metric": "upstream close - client close, ms",
+            "probes": r.probes if r else 0,
+            "closed": r.closed if r else 0,
+            "missing": r.missing if r else 0,
+            "errors": r.errors if r else 0,
+            "p50_ms": pct.get("p50"),
+            "p99_ms": pct.get("p99"),
+            "max_ms": pct.get("max"),
+            "mean_ms": pct.get("mean"),
+            "status": status,
+            "notes": notes,
+            "proxy_cpu_util": self.proxy_cpu_util,
+            "foreign_cpu_max": max(foreign) if foreign else None,
+            "result": r.to_dict() if r else None,
         }
 
 
@@ -326,6 +498,83 @@ def _cpu_busy() -> dict[str, float]:
     return out
 
 
+@dataclass
+class CpuUse:
+    """CPU seconds used during one window, and what other processes used (in cores)."""
+
+    wall: float
+    proxy: float | None
+    upstream: float | None
+    foreign_proxy_core: float | None = None
+    foreign_loadgen_core: float | None = None
+
+
+class CpuWindow:
+    """Measures the CPU of the sidecar, the fake upstream and the load generator(s) over a window.
+
+    The load generator is this process and, when there is one, the gRPC worker process.
+    """
+
+    def __init__(self, plan: Plan, proxy: Child, upstream: Child, worker: Child | None) -> None:
+        self._plan, self._proxy, self._upstream, self._worker = plan, proxy, upstream, worker
+        self._marks = self._mark()
+        self._t0 = time.perf_counter()
+
+    def _mark(self) -> tuple[float | None, float | None, float | None, float, dict[str, float]]:
+        w = self._worker.cpu_seconds() if self._worker is not None else 0.0
+        return self._proxy.cpu_seconds(), self._upstream.cpu_seconds(), w, time.process_time(), _cpu_busy()
+
+    def close(self) -> CpuUse:
+        wall = time.perf_counter() - self._t0
+        (p0, u0, w0, s0, b0), (p1, u1, w1, s1, b1) = self._marks, self._mark()
+        pcpu = p1 - p0 if p0 is not None and p1 is not None else None
+        ucpu = u1 - u0 if u0 is not None and u1 is not None else None
+        use = CpuUse(wall, pcpu, ucpu)
+        if pcpu is None or ucpu is None:
+            return use
+
+        def busy(key: str) -> float | None:
+            return b1[key] - b0[key] if key in b0 and key in b1 else None
+
+        own_lg = ucpu + (s1 - s0) + (w1 - w0 if w0 is not None and w1 is not None else 0.0)
+        plan = self._plan
+        if plan.pin:
+            bp, bl = busy(f"cpu{plan.proxy_cpu}"), busy(f"cpu{plan.loadgen_cpu}")
+            if bp is not None and bl is not None:
+                use.foreign_proxy_core = max(0.0, (bp - pcpu) / wall)
+                use.foreign_loadgen_core = max(0.0, (bl - own_lg) / wall)
+        else:
+            b = busy("cpu")
+            if b is not None:
+                use.foreign_proxy_core = max(0.0, (b - pcpu - own_lg) / wall)
+        return use
+
+
+async def grpc_load(worker: Child, target: str, mode: Mode, connections: int, plan: Plan) -> LoadResult:
+    """One gRPC measurement, run by the worker process; a failure becomes an errored result."""
+    cmd: dict[str, object] = {
+        "op": "load",
+        "target": target,
+        "mode": "stream" if mode == "sse" else "unary",
+        "connections": connections,
+        "requests": plan.requests,
+        "duration": plan.duration,
+    }
+    try:
+        out = await asyncio.to_thread(worker.command, cmd, plan.duration + 45.0)
+    except RuntimeError as exc:
+        return LoadResult(
+            mode=mode,
+            url=f"grpc://{target}",
+            connections=connections,
+            max_requests=plan.requests,
+            duration_limit_s=plan.duration,
+            errors=1,
+            error_samples=[str(exc)[:500]],
+        )
+    return LoadResult.from_dict(out)
+
+
 async def measure(
     url: str,
     scenario: Scenario,
@@ -333,41 +582,28 @@ async def measure(
     proxy: Child,
     upstream: Child,
     via: bool,
+    worker: Child | None = None,
 ) -> Measurement:
-    p0, u0, s0, b0 = proxy.cpu_seconds(), upstream.cpu_seconds(), time.process_time(), _cpu_busy()
-    t0 = time.perf_counter()
-    gc.collect()
-    gc.disable()
-    try:
-        result = await run_load(url, scenario.mode, scenario.connections, plan.requests, plan.duration)
-    finally:
-        gc.enable()
-    wall = time.perf_counter() - t0
-    p1, u1, s1, b1 = proxy.cpu_seconds(), upstream.cpu_seconds(), time.process_time(), _cpu_busy()
-    pcpu = p1 - p0 if p0 is not None and p1 is not None else None
-    ucpu = u1 - u0 if u0 is not None and u1 is not None else None
-    m = Measurement(
-        result,
-        pcpu / wall if pcpu is not None and via else None,
-        ucpu / wall if ucpu is not None else None,
-    )
-    if pcpu is None or ucpu is None:
-        return m
-
-    def busy(key: str) -> float | None:
-        return b1[key] - b0[key] if key in b0 and key in b1 else None
-
-    own_lg = ucpu + (s1 - s0)
-    if plan.pin:
-        bp, bl = busy(f"cpu{plan.proxy_cpu}"), busy(f"cpu{plan.loadgen_cpu}")
-        if bp is not None and bl is not None:
-            m.foreign_proxy_core = max(0.0, (bp - pcpu) / wall)
-            m.foreign_loadgen_core = max(0.0, (bl - own_lg) / wall)
+    """One run; ``url`` is ``http://...`` for the HTTP door or direct, ``host:port`` for gRPC."""
+    window = CpuWindow(plan, proxy, upstream, worker)
+    if scenario.door == "grpc":
+        assert worker is not None
+        result = await grpc_load(worker, url, scenario.mode, scenario.connections, plan)
     else:
-        b = busy("cpu")
-        if b is not None:
-            m.foreign_proxy_core = max(0.0, (b - pcpu - own_lg) / wall)
-    return m
+        gc.collect()
+        gc.disable()
+        try:
+            result = await run_load(url, scenario.mode, scenario.connections, plan.requests, plan.duration)
+        finally:
+            gc.enable()
+    cpu = window.close()
+    return Measurement(
+        result,
+        cpu.proxy / cpu.wall if cpu.proxy is not None and via else None,
+        cpu.upstream / cpu.wall if cpu.upstream is not None else None,
+        cpu.foreign_proxy_core,
+        cpu.foreign_loadgen_core,
+    )
 
 
 # -- orchestration ---------------------------------------------------------------------------------
@@ -383,6 +619,7 @@ class Plan:
     loadgen_cpu: int | None
     sidecar_argv: list[str]
     sidecar_desc: str
+    cancel_n: int = 50  # sequential cancellation probes per row
 
 
 def _standin_argv() -> list[str]:
@@ -390,7 +627,8 @@ def _standin_argv() -> list[str]:
 
 
 def _sidecar_argv(args: argparse.Namespace, upstream_url: str) -> tuple[list[str], str]:
-    std = ["--upstream", upstream_url, "--upstream-key", UPSTREAM_KEY, "--http-port", "0", "--no-grpc"]
+    grpc = ["--no-grpc"] if args.no_grpc else ["--grpc-port", "0"]
+    std = ["--upstream", upstream_url, "--upstream-key", UPSTREAM_KEY, "--http-port", "0", *grpc]
     if args.sidecar_cmd:
         tmpl = args.sidecar_cmd
         has_upstream = "{upstream}" in tmpl
@@ -495,6 +733,57 @@ def render(summaries: list[dict[str, object]], header: list[str]) -> str:
     return "\n".join(out)
 
 
+def render_cancel(summaries: list[dict[str, object]], n: int) -> str:
+    def ms(v: object) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else "n/a"
+
+    rows = [("scenario", "client", "closed", "p50 ms", "p99 ms", "max ms", "result")]
+    for s in summaries:
+        rows.append(
+            (
+                str(s["label"]),
+                str(s["request"]),
+                f"{s['closed']}/{s['probes']}",
+                ms(s["p50_ms"]),
+                ms(s["p99_ms"]),
+                ms(s["max_ms"]),
+                str(s["status"]),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    right = {2, 3, 4, 5}
+    out = [
+        "",
+        f"cancellation latency: upstream close - client close, ms ({n} sequential probes per row; "
+        "direct baseline: none, 0 by definition):",
+        "",
+    ]
+    for i, r in enumerate(rows):
+        out.append(
+            "  ".join(
+                c.rjust(widths[j]) if j in right else c.ljust(widths[j]) for j, c in enumerate(r)
+            ).rstrip()
+        )
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
+    notes = [(str(s["label"]), n) for s in summaries for n in s["notes"]]  # type: ignore[attr-defined]
+    noisy = [
+        f"{s['label']} {s['foreign_cpu_max']:.0%}"
+        for s in summaries
+        if isinstance(s["foreign_cpu_max"], float) and s["foreign_cpu_max"] > FOREIGN_LOAD_WARN
+    ]
+    if notes or noisy:
+        out.append("")
+        out.extend(f"note [{label}]: {note}" for label, note in notes)
+    if noisy:
+        out.append(
+            "WARNING: other processes used CPU during the probes (max share of a core: "
+            + ", ".join(noisy)
+            + "); scheduling delays show up in these latencies, rerun on a quiet machine"
+        )
+    return "\n".join(out)
+
+
 async def _check(url: str, label: str, deltas: int) -> None:
     """One JSON and one SSE request with full event-name accounting; raises if anything is off."""
     j = await run_load(url, "json", 1, 1, 10.0)
@@ -511,40 +800,146 @@ async def _check(url: str, label: str, deltas: int) -> None:
         raise RuntimeError(f"sanity check via {label} failed: " + "; ".join(problems))
 
 
+def _progress(rep: int, plan: Plan, label: str, which: str, r: LoadResult) -> None:
+    print(
+        f"  [{rep + 1}/{plan.repeat}] {label:<16} {which:<6} "
+        f"{r.requests_per_s:>9,.0f} req/s"
+        + (f" {r.events_per_s:>10,.0f} ev/s" if r.mode == "sse" else "")
+        + f"  p50 {r.latency_ms.get('p50', float('nan')):.3f} ms"
+        + (f"  TTFT p50 {r.ttft_ms.get('p50', float('nan')):.3f} ms" if r.mode == "sse" else "")
+        + (f"  errors {r.errors} {r.error_samples[:1]}" if r.errors else ""),
+        flush=True,
+    )
+
+
+@dataclass
+class GrpcDoor:
+    """The gRPC side of a run: the sidecar's gRPC address and the worker that loads it."""
+
+    target: str | None = None
+    worker: Child | None = None
+    skipped: str | None = None  # why there are no gRPC measurements
+
+
+async def _check_grpc(door: GrpcDoor, plan: Plan) -> str | None:
+    """One unary call and one stream with event accounting through the gRPC door; a problem or None."""
+    assert door.worker is not None and door.target is not None
+    base: dict[str, object] = {"op": "load", "target": door.target, "connections": 1, "requests": 1}
+    try:
+        u = LoadResult.from_dict(
+            await asyncio.to_thread(door.worker.command, {**base, "mode": "unary", "duration": 10.0}, 30.0)
+        )
+        st = LoadResult.from_dict(
+            await asyncio.to_thread(
+                door.worker.command, {**base, "mode": "stream", "duration": 10.0, "count_names": True}, 30.0
+            )
+        )
+    except RuntimeError as exc:
+        return str(exc)[:500]
+    want = sse_event_count(plan.deltas)
+    problems = []
+    if u.ok != 1:
+        problems.append(f"CreateMessage: statuses {u.statuses}, errors {u.error_samples}")
+    if st.ok != 1 or st.event_counts != {want: 1}:
+        problems.append(
+            f"StreamMessage: statuses {st.statuses}, events {st.event_counts} (want {want}), {st.error_samples}"
+        )
+    return "sanity check via the gRPC door failed: " + "; ".join(problems) if problems else None
+
+
+async def run_cancellations(
+    plan: Plan, upstream: Child, upstream_url: str, proxy: Child, proxy_url: str, door: GrpcDoor
+) -> list[CancelOutcome]:
+    out: list[CancelOutcome] = []
+    print(f"cancellation probes ({plan.cancel_n} per row, one at a time) ...", flush=True)
+    for cs in CANCEL_SCENARIOS:
+        if cs.door == "grpc" and door.skipped is not None:
+            continue
+        window = CpuWindow(plan, proxy, upstream, door.worker)
+        result: CancelResult | None = None
+        problem: str | None = None
+        if cs.door == "http":
+            result = await run_http_probes(proxy_url, cs.kind, plan.cancel_n, upstream_url)
+        else:
+            assert door.worker is not None
+            cmd: dict[str, object] = {
+                "op": "cancel",
+                "target": door.target,
+                "upstream": upstream_url,
+                "kind": cs.kind,
+                "n": plan.cancel_n,
+            }
+            budget = plan.cancel_n * (CLOSE_WAIT_S + FIRST_DELTA_TIMEOUT_S + 1.0) + 30.0
+            try:
+                result = CancelResult(**await asyncio.to_thread(door.worker.command, cmd, budget))
+            except (RuntimeError, TypeError) as exc:
+                problem = str(exc)[:500]
+        cpu = window.close()
+        oc = CancelOutcome(
+            cs,
+            result,
+            problem,
+            cpu.proxy / cpu.wall if cpu.proxy is not None else None,
+            cpu.foreign_proxy_core,
+            cpu.foreign_loadgen_core,
+        )
+        out.append(oc)
+        pct = result.close_ms if result else {}
+        print(
+            f"  {cs.label:<30} {result.closed if result else 0}/{plan.cancel_n} closes"
+            + "".join(f"  {k} {pct[k]:.3f} ms" for k in ("p50", "p99", "max") if k in pct)
+            + (f"  missing {result.missing}" if result and result.missing else "")
+            + (f"  errors {result.errors} {result.error_samples[:1]}" if result and result.errors else "")
+            + (f"  {problem}" if problem else ""),
+            flush=True,
+        )
+    return out
+
+
 async def run_bench(
-    plan: Plan, upstream: Child, upstream_url: str, proxy: Child, proxy_url: str
-) -> list[ScenarioOutcome]:
+    plan: Plan, upstream: Child, upstream_url: str, proxy: Child, proxy_url: str, door: GrpcDoor
+) -> tuple[list[ScenarioOutcome], list[CancelOutcome]]:
     await _check(upstream_url, "direct", plan.deltas)
     await _check(proxy_url, "sidecar", plan.deltas)
+    if door.skipped is None:
+        door.skipped = await _check_grpc(door, plan)
+        if door.skipped is not None:
+            print(f"warning: no gRPC measurements: {door.skipped}", flush=True)
     if plan.warmup > 0:
         print(f"warming up ({plan.warmup:.1f} s per target and mode) ...", flush=True)
         for url in (upstream_url, proxy_url):
             for mode in MODES:
                 await run_load(url, mode, 32, plan.requests, plan.warmup)
+        if door.skipped is None and door.worker is not None and door.target is not None:
+            warm = dataclasses.replace(plan, duration=plan.warmup)
+            for mode in MODES:
+                await grpc_load(door.worker, door.target, mode, 32, warm)
     outcomes = [ScenarioOutcome(s) for s in SCENARIOS]
+    grpc_outcomes = [ScenarioOutcome(s) for s in GRPC_SCENARIOS] if door.skipped is None else []
     for rep in range(plan.repeat):
         for oc in outcomes:
             order = ("direct", "via") if rep % 2 == 0 else ("via", "direct")
             for which in order:
                 url = upstream_url if which == "direct" else proxy_url
-                m = await measure(url, oc.scenario, plan, proxy, upstream, which == "via")
+                m = await measure(url, oc.scenario, plan, proxy, upstream, which == "via", door.worker)
                 (oc.direct if which == "direct" else oc.via).append(m)
-                r = m.result
-                print(
-                    f"  [{rep + 1}/{plan.repeat}] {oc.scenario.label:<9} {which:<6} "
-                    f"{r.requests_per_s:>9,.0f} req/s"
-                    + (f" {r.events_per_s:>10,.0f} ev/s" if r.mode == "sse" else "")
-                    + f"  p50 {r.latency_ms.get('p50', float('nan')):.3f} ms"
-                    + (f"  TTFT p50 {r.ttft_ms.get('p50', float('nan')):.3f} ms" if r.mode == "sse" else "")
-                    + (f"  errors {r.errors}" if r.errors else ""),
-                    flush=True,
-                )
-    return outcomes
+                _progress(rep, plan, oc.scenario.label, which, m.result)
+        for oc in grpc_outcomes:
+            assert door.target is not None
+            m = await measure(door.target, oc.scenario, plan, proxy, upstream, True, door.worker)
+            oc.via.append(m)
+            _progress(rep, plan, oc.scenario.label, "via", m.result)
+    by_key = {oc.scenario.key: oc for oc in outcomes}
+    for oc in grpc_outcomes:  # compared with the direct HTTP runs of the same repetitions
+        assert oc.scenario.baseline is not None
+        oc.direct = by_key[oc.scenario.baseline].direct
+    cancels = await run_cancellations(plan, upstream, upstream_url, proxy, proxy_url, door)
+    return outcomes + grpc_outcomes, cancels
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="short runs, one repetition (under 20 s)")
+    p.add_argument("--quick", action="store_true", help="short runs, one repetition (under 30 s)")
     p.add_argument("--duration", type=float, help="seconds per measurement (default 5, quick 1.2)")
     p.add_argument(
         "--requests", type=int, help="at most this many requests per measurement (default 1,000,000)"
@@ -560,6 +955,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     p.add_argument(
+        "--cancel-probes", type=int, help="sequential cancellation probes per row (default 50, quick 15)"
+    )
+    p.add_argument("--no-grpc", action="store_true", help="run the sidecar with --no-grpc; no gRPC rows")
+    p.add_argument(
         "--out", type=Path, default=RESULTS / "latest.json", help="where to write the JSON results"
     )
     args = p.parse_args(argv)
@@ -567,11 +966,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.requests = args.requests if args.requests is not None else 1_000_000
     args.repeat = args.repeat if args.repeat is not None else (1 if args.quick else 2)
     args.warmup = args.warmup if args.warmup is not None else (0.4 if args.quick else 1.5)
+    args.cancel_probes = args.cancel_probes if args.cancel_probes is not None else (15 if args.quick else 50)
+    if not 1 <= args.cancel_probes <= 1000:
+        p.error("--cancel-probes must be in 1..1000")
     if not 0 < args.duration <= 600 or args.requests < 1 or not 1 <= args.repeat <= 20 or args.warmup < 0:
         p.error("need 0 < --duration <= 600, --requests >= 1, 1 <= --repeat <= 20, --warmup >= 0")
     if not 0 <= args.deltas <= 10_000:
         p.error("--deltas must be in 0..10000")
     return args
+
+
+def _start_grpc(args: argparse.Namespace, proxy: Child, standin: bool, taskset_u: list[str]) -> GrpcDoor:
+    """Find the sidecar's gRPC address and start the gRPC load generator; say why not otherwise."""
+    if args.no_grpc:
+        return GrpcDoor(skipped="--no-grpc")
+    if standin:
+        return GrpcDoor(skipped="the stand-in proxy has no gRPC door")
+    try:
+        target = proxy.wait_for_line(GRPC_LINE, GRPC_LINE_TIMEOUT_S, "its gRPC listening line").group(1)
+    except RuntimeError as exc:
+        return GrpcDoor(skipped=str(exc).split("\n")[0])
+    worker = Child(
+        "gRPC load generator",
+        [*taskset_u, sys.executable, "-m", "bench.grpc_loadgen", "--serve"],
+        RESULTS / "grpc_loadgen.stderr.log",
+        stdin_pipe=True,
+    )
+    door = GrpcDoor(target=target, worker=worker)
+    try:
+        worker.wait_for_line(GRPC_READY_LINE, STARTUP_TIMEOUT_S, "its ready line")
+    except RuntimeError as exc:
+        door.skipped = str(exc).split("\n")[0]
+    return door
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -584,6 +1010,7 @@ def main(argv: list[str] | None = None) -> int:
     original_affinity = os.sched_getaffinity(0)
     upstream: Child | None = None
     proxy: Child | None = None
+    door = GrpcDoor()
     try:
         if pin and loadgen_cpu is not None:
             os.sched_setaffinity(0, {loadgen_cpu})  # the load generator shares the upstream's core
@@ -607,6 +1034,8 @@ def main(argv: list[str] | None = None) -> int:
         sidecar_argv, sidecar_desc = _sidecar_argv(args, upstream_url)
         proxy = Child("sidecar", [*taskset_p, *sidecar_argv], RESULTS / "sidecar.stderr.log")
         proxy_url = proxy.wait_for_line(SIDECAR_LINE, STARTUP_TIMEOUT_S).group(1)
+        standin = "bench._standin_proxy" in " ".join(sidecar_argv)
+        door = _start_grpc(args, proxy, standin, taskset_u)
         plan = Plan(
             args.duration,
             args.requests,
@@ -618,6 +1047,13 @@ def main(argv: list[str] | None = None) -> int:
             loadgen_cpu,
             sidecar_argv,
             sidecar_desc,
+            args.cancel_probes,
+        )
+        grpc_desc = (
+            f"{door.target} (bench/grpc_loadgen.py: grpc.aio, one channel, its own process"
+            + (f" on CPU {loadgen_cpu})" if pin else ")")
+            if door.skipped is None
+            else f"skipped ({door.skipped})"
         )
         header = [
             "messages-sidecar benchmark",
@@ -626,23 +1062,27 @@ def main(argv: list[str] | None = None) -> int:
             f"pinning:  {pin_desc}",
             f"runs:     {plan.duration:g} s or {plan.requests:,} requests per measurement, {plan.repeat} "
             f"repetition(s) (medians), SSE answers of {sse_event_count(plan.deltas)} events",
+            f"gRPC:     {grpc_desc}",
+            f"cancel:   {plan.cancel_n} sequential probes per row; times are time.monotonic() "
+            "(CLOCK_MONOTONIC on Linux: one clock for all processes)",
         ]
         print("\n".join(header), flush=True)
         install_uvloop()
-        outcomes = asyncio.run(run_bench(plan, upstream, upstream_url, proxy, proxy_url))
+        outcomes, cancels = asyncio.run(run_bench(plan, upstream, upstream_url, proxy, proxy_url, door))
         if proxy.proc.poll() is not None:
             print(f"warning: the sidecar exited during the run (code {proxy.proc.returncode})", flush=True)
     except (RuntimeError, OSError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     finally:
-        for child in (proxy, upstream):
+        for child in (door.worker, proxy, upstream):
             if child is not None:
                 child.stop()
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, original_affinity)
 
     summaries = [oc.summary() for oc in outcomes]
+    cancel_summaries = [oc.summary() for oc in cancels]
     direct_ceiling = {s["scenario"]: s["direct"] for s in summaries}
     footer = [
         "",
@@ -653,10 +1093,20 @@ def main(argv: list[str] | None = None) -> int:
         f"SSE c=1 TTFT p50 {_fmt(_f(direct_ceiling['sse_c1']), 'ttft_p50_ms')} ms",
         "ratio = via/direct in the same run (near 1.0 = load generator-bound); added = via - direct (p50). "
         "CPU proxy/lg = sidecar and load generator CPU during the via run (1 core = 100%).",
+        "gRPC rows: via = the sidecar's gRPC door (unary = CreateMessage, stream = StreamMessage, c = calls in "
+        "flight on one channel), direct = the direct HTTP run of the matching JSON/SSE row; the Python gRPC "
+        "client's own cost is part of the gap.",
         "targets are informational: the exit code is 0 whether they pass or miss.",
     ]
+    if door.skipped is not None:
+        footer.append(f"gRPC rows and gRPC cancellation rows skipped: {door.skipped}")
     print(
-        render(summaries, ["", "results (medians over repetitions):"]) + "\n" + "\n".join(footer), flush=True
+        render(summaries, ["", "results (medians over repetitions):"])
+        + "\n"
+        + render_cancel(cancel_summaries, plan.cancel_n)
+        + "\n"
+        + "\n".join(footer),
+        flush=True,
     )
     doc = {
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -676,7 +1126,11 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_s": plan.warmup,
             "sse_deltas": plan.deltas,
             "sse_events_per_answer": sse_event_count(plan.deltas),
+            "cancel_probes": plan.cancel_n,
+            "cancel_before_wait_ms": BEFORE_WAIT_S * 1000,
+            "cancel_close_wait_s": CLOSE_WAIT_S,
         },
+        "grpc": {"target": door.target, "skipped": door.skipped},
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -684,6 +1138,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         "wall_s": round(time.monotonic() - started, 1),
         "scenarios": summaries,
+        "cancellation": {
+            "metric": "upstream close - client close, ms",
+            "clock": "time.monotonic() in both processes: CLOCK_MONOTONIC on Linux, shared machine-wide",
+            "direct_baseline": "none: without a proxy there is nothing to close, 0 by definition",
+            "rows": cancel_summaries,
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")

@@ -9,6 +9,8 @@ It forwards ``/v1/*`` to ``--upstream`` with the client's credential replaced by
 and streams the answer back chunk by chunk. No validation, no translation, no retries.
 
     python -m bench._standin_proxy --upstream http://127.0.0.1:UPORT --upstream-key K --http-port 0 --no-grpc
+
+It has no gRPC door (``--grpc-port`` is accepted and ignored): the bench's gRPC rows are skipped with it.
 """
 
 from __future__ import annotations
@@ -192,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--http-port", type=int, default=0, help="0 = pick a free port (printed)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--no-grpc", action="store_true", help="accepted for CLI compatibility (no gRPC here)")
+    p.add_argument("--grpc-port", type=int, help="accepted for CLI compatibility (no gRPC here)")
     p.add_argument("--max-seconds", type=float, default=7200.0, help="exit after this long (safety bound)")
     args = p.parse_args(argv)
     import uvloop

@@ -14,6 +14,18 @@ Serves ``POST /v1/messages``:
 Also ``POST /v1/messages/count_tokens`` (``{"input_tokens": 12}``); anything else is a 404 error envelope.
 Keep-alive, pipelined requests are answered in order, request bodies may be Content-Length or chunked.
 
+Cancellation probes (``bench/cancel.py``): a ``POST /v1/messages`` whose model is ``bench-hang-before``
+is never answered; one whose model is ``bench-hang-after`` (with ``"stream": true``) gets the SSE head,
+``message_start``, ``content_block_start`` and one ``content_block_delta``, and then nothing more.
+Either way the request's ``metadata.user_id`` is its probe id, and the server records, per id, the
+``time.monotonic()`` at which it read the request and at which it saw the connection close (EOF or
+connection lost, whichever comes first). On Linux ``time.monotonic()`` is ``CLOCK_MONOTONIC``, one
+clock for every process on the machine, so the bench compares it with the client's own reading.
+``GET /_bench/closes?id=ID&wait_ms=N`` answers that record as JSON (``{"id", "seen", "closed", "how"}``,
+``null`` for what has not happened), waiting up to N ms (at most 10 s) for the close; without ``id``,
+all records. The mode is chosen by model name and the id travels in the body, not in headers, so that
+ordinary requests cost the server nothing extra (an ``on_header`` callback would add ~1.5 us to each).
+
 Run alone: ``python -m bench.fake_upstream --port 0`` prints
 ``fake upstream listening on http://127.0.0.1:PORT``.
 """
@@ -27,9 +39,12 @@ import json
 import os
 import signal
 import sys
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
+from urllib.parse import parse_qs
 
 import httptools
 import msgspec
@@ -55,9 +70,14 @@ class UpstreamConfig:
     event_gap_ms: float = 0.0  # wait between SSE events
 
 
+class _Meta(msgspec.Struct):
+    user_id: str | None = None
+
+
 class _Req(msgspec.Struct):
     model: str = DEFAULT_MODEL
     stream: bool = False
+    metadata: _Meta | None = None
 
 
 _decode_req = msgspec.json.Decoder(_Req).decode
@@ -171,6 +191,12 @@ def _error_body(status: int, etype: str, message: str) -> bytes:
     )
 
 
+HANG_BEFORE_MODEL = "bench-hang-before"  # never answered
+HANG_AFTER_MODEL = "bench-hang-after"  # SSE: message_start, content_block_start, one delta, then nothing
+_HANG_PREFIX = "bench-hang-"
+_MAX_CLOSE_RECORDS = 10_000
+_MAX_CLOSE_WAIT_S = 10.0
+
 _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 413: b"Payload Too Large"}
 _COMMON_HEADERS = b"anthropic-organization-id: 00000000-0000-4000-8000-000000000000\r\n"
 
@@ -199,6 +225,11 @@ class _Answers:
             body = self._json[model] = message_json(model)
         return body
 
+    def hang_chunks(self, model: str) -> tuple[bytes, ...]:
+        """The head of a streamed answer that then hangs: message_start, content_block_start, one delta."""
+        events = sse_events(model, 1)
+        return tuple(b"%x\r\n%b\r\n" % (len(e), e) for e in (events[0], events[1], events[3]))
+
     def sse_chunks(self, model: str) -> tuple[bytes, ...]:
         """Every event framed as one HTTP chunk; the last one also carries the terminating chunk."""
         model = self._model_key(model)
@@ -210,6 +241,65 @@ class _Answers:
         return chunks
 
 
+class CloseLog:
+    """Per probe id: when the request was read and when its connection closed (``time.monotonic()``).
+
+    Shared by all connections of one server; bounded (the oldest records are dropped).
+    """
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, object]] = {}
+        self._waiters: dict[str, list[Callable[[dict[str, object]], None]]] = {}
+
+    def record(self, probe_id: str) -> dict[str, object]:
+        rec = self.records.get(probe_id)
+        if rec is None:
+            rec = {"id": probe_id, "seen": None, "closed": None, "how": None}
+            if len(self.records) >= _MAX_CLOSE_RECORDS:
+                del self.records[next(iter(self.records))]
+            self.records[probe_id] = rec
+        return rec
+
+    def seen(self, probe_id: str, now: float) -> None:
+        self.record(probe_id)["seen"] = now
+
+    def closed(self, probe_id: str, now: float, how: str) -> None:
+        rec = self.record(probe_id)
+        if rec["closed"] is not None:
+            return
+        rec["closed"] = now
+        rec["how"] = how
+        for reply in self._waiters.pop(probe_id, ()):
+            reply(rec)
+
+    def when_closed(
+        self, probe_id: str, timeout_s: float, reply: Callable[[dict[str, object]], None]
+    ) -> None:
+        """Call ``reply`` once: with the record when it is closed, or as it is after ``timeout_s``."""
+        rec = self.record(probe_id)
+        if rec["closed"] is not None or timeout_s <= 0:
+            reply(rec)
+            return
+        fired = [False]
+
+        def once(r: dict[str, object]) -> None:
+            if not fired[0]:
+                fired[0] = True
+                reply(r)
+
+        self._waiters.setdefault(probe_id, []).append(once)
+
+        def expire() -> None:
+            waiters = self._waiters.get(probe_id)
+            if waiters is not None and once in waiters:
+                waiters.remove(once)
+                if not waiters:
+                    del self._waiters[probe_id]
+            once(self.record(probe_id))
+
+        asyncio.get_running_loop().call_later(timeout_s, expire)
+
+
 @dataclass
 class _Pending:
     """One parsed request waiting for its (delayed) answer."""
@@ -219,14 +309,18 @@ class _Pending:
     sse: tuple[bytes, ...] | None
     keep_alive: bool
     http10: bool
+    bench: str = ""  # "hang" (a cancellation probe) or "closes" (GET /_bench/closes); "" = ordinary
+    probe_id: str = ""
 
 
 class UpstreamProtocol(asyncio.Protocol):
     """One client connection. Without delays every answer is written from ``data_received``."""
 
-    def __init__(self, answers: _Answers, counter: list[int]) -> None:
+    def __init__(self, answers: _Answers, counter: list[int], closes: CloseLog | None = None) -> None:
         self._answers = answers
         self._counter = counter
+        self._closes = closes if closes is not None else CloseLog()
+        self._probe_id: str | None = None  # set while this connection holds a hanging probe
         self._delayed = answers.config.delay_ms > 0 or answers.config.event_gap_ms > 0
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
@@ -257,7 +351,14 @@ class UpstreamProtocol(asyncio.Protocol):
             self._write_simple(400, self._answers.bad_json, keep_alive=False, http10=False)
             self._close()
 
+    def eof_received(self) -> bool | None:
+        if self._probe_id is not None:
+            self._closes.closed(self._probe_id, time.monotonic(), "eof")
+        return None  # the transport closes itself
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._probe_id is not None:
+            self._closes.closed(self._probe_id, time.monotonic(), "lost" if exc is None else "reset")
         self._closing = True
         self._transport = None
         if self._worker is not None:
@@ -294,6 +395,9 @@ class UpstreamProtocol(asyncio.Protocol):
         if http10:
             keep_alive = False
         pending = self._answer(parser.get_method(), keep_alive, http10)
+        if pending.bench:
+            self._bench(pending)
+            return
         if not self._delayed:
             self._send(pending)
             if not keep_alive:
@@ -313,6 +417,8 @@ class UpstreamProtocol(asyncio.Protocol):
         answers = self._answers
         path = self._url.split(b"?", 1)[0]
         if method != b"POST" or path not in (b"/v1/messages", b"/v1/messages/count_tokens"):
+            if method == b"GET" and path == b"/_bench/closes":
+                return _Pending(200, b"", None, False, http10, bench="closes")
             return _Pending(404, answers.not_found, None, keep_alive, http10)
         if self._body_len > MAX_BODY:
             return _Pending(413, answers.too_large, None, keep_alive, http10)
@@ -323,9 +429,46 @@ class UpstreamProtocol(asyncio.Protocol):
             return _Pending(400, answers.bad_json, None, keep_alive, http10)
         if path == b"/v1/messages/count_tokens":
             return _Pending(200, answers.count_tokens, None, keep_alive, http10)
+        if req.model.startswith(_HANG_PREFIX) and path == b"/v1/messages":
+            probe_id = req.metadata.user_id if req.metadata is not None else None
+            sse = answers.hang_chunks(req.model) if req.stream and req.model == HANG_AFTER_MODEL else None
+            return _Pending(200, b"", sse, True, http10, bench="hang", probe_id=probe_id or "")
         if req.stream:
             return _Pending(200, b"", answers.sse_chunks(req.model), keep_alive, http10)
         return _Pending(200, answers.json_body(req.model), None, keep_alive, http10)
+
+    # -- cancellation probes ----------------------------------------------------------------------
+    def _bench(self, p: _Pending) -> None:
+        """A probe or a query: the last request this connection handles (what follows is ignored)."""
+        self._closing = True
+        if p.bench == "closes":
+            self._closes_query()
+            return
+        if not p.probe_id:
+            self._write_simple(400, self._answers.bad_json, keep_alive=False, http10=p.http10)
+            self._close()
+            return
+        self._probe_id = p.probe_id
+        self._closes.seen(p.probe_id, time.monotonic())
+        if p.sse is not None and self._transport is not None:  # hang after the first delta
+            self._transport.write(self._sse_head(p) + b"".join(p.sse))
+        # ... and never another byte: eof_received / connection_lost record the close.
+
+    def _closes_query(self) -> None:
+        query = parse_qs(self._url.partition(b"?")[2].decode("latin-1"))
+        probe_id = query.get("id", [""])[0]
+        if not probe_id:
+            self._reply_json(_compact({"closes": list(self._closes.records.values())}))
+            return
+        try:
+            wait_s = min(float(query.get("wait_ms", ["0"])[0]) / 1000.0, _MAX_CLOSE_WAIT_S)
+        except ValueError:
+            wait_s = 0.0
+        self._closes.when_closed(probe_id, wait_s, lambda rec: self._reply_json(_compact(rec)))
+
+    def _reply_json(self, body: bytes) -> None:
+        self._write_simple(200, body, keep_alive=False, http10=False)
+        self._close()
 
     def _request_id(self) -> bytes:
         self._counter[0] += 1
@@ -418,9 +561,14 @@ async def start_server(
     """Start the fake upstream on the running loop; the caller closes the returned server."""
     answers = _Answers(config or UpstreamConfig())
     counter = [0]
+    closes = CloseLog()
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: UpstreamProtocol(answers, counter), host=host, port=port, backlog=1024, reuse_address=True
+        lambda: UpstreamProtocol(answers, counter, closes),
+        host=host,
+        port=port,
+        backlog=1024,
+        reuse_address=True,
     )
 
 

@@ -24,7 +24,7 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Literal, cast
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -127,6 +127,14 @@ class LoadResult:
         d["statuses"] = {str(k): v for k, v in self.statuses.items()}
         d["event_counts"] = {str(k): v for k, v in self.event_counts.items()}
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoadResult:
+        """The inverse of ``to_dict`` (for results that crossed a process boundary as JSON)."""
+        d = dict(d)
+        d["statuses"] = {int(k): v for k, v in d.get("statuses", {}).items()}
+        d["event_counts"] = {int(k): v for k, v in d.get("event_counts", {}).items()}
+        return cls(**d)
 
 
 class _Run:
