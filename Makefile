@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov (static security scan of deploy/) lives in a venv of its own: its pins clash with ours.
+CHECKOV := .venv-checkov/bin/checkov
 
 .PHONY: run test lint bench proto clean install
 
@@ -15,6 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(CHECKOV):
+	$(PY) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --upgrade pip
+	.venv-checkov/bin/pip install --quiet checkov==3.3.30
+
 $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
 	touch $(NODE_STAMP)
@@ -22,7 +29,7 @@ $(NODE_STAMP): package.json
 run: $(STAMP)
 	$(BIN)/sidecar $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) $(NODE_STAMP)
@@ -39,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["check-config"]:
         return _check_config(argv[1:])
+    if argv[:1] in (["inject"], ["wait-ready"]):
+        from .kube.commands import inject_main, wait_ready_main
+
+        return (inject_main if argv[0] == "inject" else wait_ready_main)(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
