@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # checkov (static security scan of deploy/) lives in a venv of its own: its pins clash with ours.
 CHECKOV := .venv-checkov/bin/checkov
+# Older anthropic SDK generations, each in a venv of its own, for tests/compat.
+SDK_VENVS := .venv-sdk-0.40.0/.installed .venv-sdk-1.0.0/.installed
 
 .PHONY: run test lint bench proto clean install
 
@@ -22,6 +24,11 @@ $(CHECKOV):
 	.venv-checkov/bin/pip install --quiet --upgrade pip
 	.venv-checkov/bin/pip install --quiet checkov==3.3.30
 
+.venv-sdk-%/.installed:
+	$(PY) -m venv .venv-sdk-$*
+	.venv-sdk-$*/bin/pip install --quiet anthropic==$*
+	touch $@
+
 $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
 	touch $(NODE_STAMP)
@@ -29,7 +36,7 @@ $(NODE_STAMP): package.json
 run: $(STAMP)
 	$(BIN)/sidecar $(ARGS)
 
-test: $(STAMP) $(CHECKOV)
+test: $(STAMP) $(CHECKOV) $(SDK_VENVS)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) $(NODE_STAMP)
@@ -46,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-checkov node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .venv-sdk-* node_modules .pytest_cache .mypy_cache .ruff_cache
