@@ -159,3 +159,30 @@ def test_spec_shaped_request_passes() -> None:
         "brand_new_field": {"anything": [1]},
     }
     assert validate_messages(body, "2026-10-21") is body
+
+
+@settings(max_examples=600, deadline=None)
+@given(blocks | json_values)
+def test_fast_path_never_accepts_what_the_full_check_rejects(block: Any) -> None:
+    from sidecar.core.validate import _block, _fast_ok
+
+    if _fast_ok(block):
+        _block(block, "b")  # must not raise
+
+
+@given(
+    st.sampled_from(["text", "tool_use", "tool_result", "thinking"]),
+    st.dictionaries(
+        st.sampled_from(
+            ["text", "id", "name", "input", "tool_use_id", "content", "is_error", "thinking", "signature"]
+        ),
+        json_values,
+        max_size=6,
+    ),
+)
+def test_fast_path_agrees_on_known_types(btype: str, fields: dict[str, Any]) -> None:
+    from sidecar.core.validate import _block, _fast_ok
+
+    block = {"type": btype, **fields}
+    if _fast_ok(block):
+        _block(block, "b")

@@ -60,6 +60,7 @@ def test_malformed_json(
         ({"messages": []}, ("messages", "at least 1 item")),
         ({"messages": "hi"}, ("messages", "array")),
         ({"messages": [{"role": "robot", "content": "hi"}]}, ("messages.0.role",)),
+        ({"messages": [{"role": ["user"], "content": "hi"}]}, ("messages.0.role",)),
         ({"messages": [{"role": "user", "content": ""}]}, ("messages.0", "non-empty content")),
         ({"messages": [{"role": "user"}]}, ("messages.0.content", "Field required")),
         (
