@@ -643,7 +643,10 @@ def _sidecar_argv(args: argparse.Namespace, upstream_url: str) -> tuple[list[str
             _standin_argv() + std,
             f"STAND-IN proxy bench/_standin_proxy.py, uvicorn raw ASGI + aiohttp ({why})",
         )
-    return [sys.executable, "-m", "sidecar", *std], "sidecar (python -m sidecar)"
+    # The admin listener (metrics) on a free port; --no-metrics measures the sidecar without them.
+    extra = ["--admin-port", "0", *(["--no-metrics"] if args.no_metrics else [])]
+    desc = "sidecar (python -m sidecar" + (", metrics off)" if args.no_metrics else ", metrics on)")
+    return [sys.executable, "-m", "sidecar", *std, *extra], desc
 
 
 def _pinning(no_pin: bool) -> tuple[bool, int | None, int | None, str]:
@@ -958,6 +961,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--cancel-probes", type=int, help="sequential cancellation probes per row (default 50, quick 15)"
     )
     p.add_argument("--no-grpc", action="store_true", help="run the sidecar with --no-grpc; no gRPC rows")
+    p.add_argument("--no-metrics", action="store_true", help="run the sidecar with --no-metrics (telemetry off)")
     p.add_argument(
         "--out", type=Path, default=RESULTS / "latest.json", help="where to write the JSON results"
     )

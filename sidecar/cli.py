@@ -27,6 +27,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="YAML config: listeners, upstreams, routes")
     p.add_argument("--upstream", metavar="URL", help="proxy every model to this Anthropic-compatible URL")
     p.add_argument(
+        "--provider",
+        choices=["anthropic", "openai"],
+        default="anthropic",
+        help="what --upstream speaks: the Anthropic Messages API (default) or OpenAI chat completions",
+    )
+    p.add_argument(
+        "--upstream-model", metavar="NAME", help="ask --upstream for this model whatever the client names"
+    )
+    p.add_argument(
         "--upstream-key",
         metavar="KEY",
         default=os.environ.get("SIDECAR_UPSTREAM_KEY"),
@@ -38,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 picks a free port)")
     p.add_argument("--no-http", action="store_true", help="do not serve HTTP")
     p.add_argument("--no-grpc", action="store_true", help="do not serve gRPC")
+    p.add_argument(
+        "--admin-host",
+        help="listen address of the admin listener (/metrics, /healthz, /readyz; default 127.0.0.1)",
+    )
+    p.add_argument("--admin-port", type=int, help="admin listener port (default 9901; 0 picks a free port)")
+    p.add_argument("--no-admin", action="store_true", help="do not serve the admin listener")
+    p.add_argument("--no-metrics", action="store_true", help="do not record Prometheus metrics")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -47,9 +63,11 @@ def resolve_config(args: argparse.Namespace) -> Config:
     if args.config:
         if args.upstream:
             raise ConfigError("--upstream cannot be combined with --config (define upstreams in the file)")
+        if args.upstream_model or args.provider != "anthropic":
+            raise ConfigError("--provider and --upstream-model go with --upstream, not --config")
         config = load_config(args.config)
     else:
-        config = default_config(args.upstream, args.upstream_key)
+        config = default_config(args.upstream, args.upstream_key, args.provider, args.upstream_model)
     listeners = config.listeners
     http, grpc = listeners.http, listeners.grpc
     if args.http_port is not None:
@@ -60,7 +78,23 @@ def resolve_config(args: argparse.Namespace) -> Config:
         http = msgspec.structs.replace(http, enabled=False)
     if args.no_grpc:
         grpc = msgspec.structs.replace(grpc, enabled=False)
-    for flag, port in (("--http-port", args.http_port), ("--grpc-port", args.grpc_port)):
+    admin = config.admin
+    if args.admin_port is not None:
+        admin = msgspec.structs.replace(admin, port=args.admin_port)
+    if args.admin_host:
+        admin = msgspec.structs.replace(admin, host=args.admin_host)
+    if args.no_admin:
+        admin = msgspec.structs.replace(admin, enabled=False)
+    if args.no_metrics:
+        config = msgspec.structs.replace(
+            config, telemetry=msgspec.structs.replace(config.telemetry, metrics=False)
+        )
+    config = msgspec.structs.replace(config, admin=admin)
+    for flag, port in (
+        ("--http-port", args.http_port),
+        ("--grpc-port", args.grpc_port),
+        ("--admin-port", args.admin_port),
+    ):
         if port is not None and not 0 <= port <= 65535:
             raise ConfigError(f"{flag}: must be between 0 and 65535")
     listeners = msgspec.structs.replace(listeners, http=http, grpc=grpc, host=args.host or listeners.host)

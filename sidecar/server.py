@@ -16,6 +16,8 @@ import uvicorn
 from .config import Config
 from .http.app import HttpApp
 from .service import Sidecar
+from .telemetry import Telemetry, build_telemetry
+from .telemetry.admin import AdminApp
 
 __all__ = ["Runtime", "bind_socket", "serve"]
 
@@ -54,11 +56,16 @@ class Runtime:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.sidecar = Sidecar(config)
+        # Process-wide (it outlives config snapshots): metrics, traces, or the no-op.
+        self.telemetry: Telemetry = build_telemetry(config)
         self.ready = False
         self.http_port: int | None = None
         self.grpc_port: int | None = None
+        self.admin_port: int | None = None
         self._http: _Uvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self._admin: _Uvicorn | None = None
+        self._admin_task: asyncio.Task[None] | None = None
         self._grpc: Any = None
         self._stop = asyncio.Event()
 
@@ -68,29 +75,29 @@ class Runtime:
     async def start(self) -> None:
         listeners = self.config.listeners
         host = listeners.host
+        admin = self.config.admin
+        if admin.enabled:
+            # First, so /healthz answers (and /readyz says 503) while the doors start.
+            try:
+                sock = bind_socket(admin.host, admin.port)
+            except OSError as exc:
+                where = _hostport(admin.host, admin.port)
+                raise OSError(exc.errno, f"admin listener {where}: {exc.strerror or exc}") from None
+            self.admin_port = sock.getsockname()[1]
+            self._admin, self._admin_task = await _serve_asgi(
+                AdminApp(self.telemetry, lambda: self.ready), sock, "admin"
+            )
+            _announce(f"sidecar admin listening on http://{_hostport(admin.host, self.admin_port)}")
         if listeners.http.enabled:
             sock = bind_socket(host, listeners.http.port)
             self.http_port = sock.getsockname()[1]
-            app = HttpApp(self.current, max_body=listeners.max_body_bytes, ready=lambda: self.ready)
-            config = uvicorn.Config(
-                app,
-                interface="asgi3",
-                http="httptools",
-                loop="none",
-                lifespan="off",
-                log_level="warning",
-                access_log=False,
-                server_header=False,
-                proxy_headers=False,
-                timeout_keep_alive=75,
+            app = HttpApp(
+                self.current,
+                max_body=listeners.max_body_bytes,
+                ready=lambda: self.ready,
+                telemetry=self.telemetry,
             )
-            self._http = _Uvicorn(config)
-            self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
-            while not self._http.started:
-                if self._http_task.done():
-                    self._http_task.result()
-                    raise RuntimeError("the HTTP listener stopped during start-up")
-                await asyncio.sleep(0.005)
+            self._http, self._http_task = await _serve_asgi(app, sock, "HTTP")
             _announce(f"sidecar http listening on http://{_hostport(host, self.http_port)}")
         if listeners.grpc.enabled:
             from .grpc.server import start_grpc
@@ -123,7 +130,40 @@ class Runtime:
             if not self._http_task.done():
                 self._http.force_exit = True
                 await self._http_task
+        if self._admin is not None and self._admin_task is not None:
+            # Last: readiness says 503 through the drain above.
+            self._admin.should_exit = True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._admin_task), 2)
+            if not self._admin_task.done():
+                self._admin.force_exit = True
+                await self._admin_task
         await self.sidecar.aclose()
+        await self.telemetry.aclose()
+
+
+async def _serve_asgi(app: Any, sock: socket.socket, what: str) -> tuple[_Uvicorn, asyncio.Task[None]]:
+    """Serve ``app`` with uvicorn on ``sock`` (on this loop); returns once it accepts."""
+    config = uvicorn.Config(
+        app,
+        interface="asgi3",
+        http="httptools",
+        loop="none",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_keep_alive=75,
+    )
+    server = _Uvicorn(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError(f"the {what} listener stopped during start-up")
+        await asyncio.sleep(0.005)
+    return server, task
 
 
 def _hostport(host: str, port: int | None) -> str:

@@ -47,7 +47,15 @@ class Sidecar:
     async def _send(self, call: Call) -> Answer:
         target = self.router.route(call.model)
         upstream = self.upstreams[target.upstream]
-        return await upstream.send(call, target)
+        # One upstream attempt, observed: the CLIENT span (its traceparent goes into
+        # call.headers), the upstream wait, usage from the answer or its stream.
+        attempt = call.observer.attempt(call, target, upstream)
+        try:
+            answer = await upstream.send(call, target)
+        except BaseException as exc:
+            attempt.failed(exc)
+            raise
+        return attempt.answered(answer)
 
     async def list_models(self, headers: dict[str, str]) -> list[dict[str, Any]]:
         """Every model this sidecar serves: what its upstreams list, then names the config routes."""

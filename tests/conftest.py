@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,10 @@ from tests.fakes.anthropic_api import FakeAnthropic
 
 ROOT = Path(__file__).resolve().parent.parent
 _LISTEN = re.compile(r"sidecar (http|grpc) listening on (?:http://)?(\S+)")
+_ADMIN = re.compile(r"sidecar admin listening on (http://\S+)")
+# Every sidecar the tests start checks the grammar of every stream it emits (sidecar.core.grammar)
+# and appends violations here; the autouse fixture below fails the test that caused one.
+STREAM_VIOLATIONS = Path(tempfile.gettempdir()) / f"sidecar-stream-violations-{os.getpid()}.log"
 
 
 @dataclass
@@ -26,6 +31,7 @@ class SidecarProcess:
     proc: subprocess.Popen[str]
     http_url: str = ""
     grpc_target: str = ""
+    admin_url: str = ""  # /metrics, /healthz, /readyz
     lines: list[str] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -42,14 +48,25 @@ def start_sidecar(
     *args: str, env: dict[str, str] | None = None, expect_http: bool = True, expect_grpc: bool = True
 ) -> SidecarProcess:
     """Run ``python -m sidecar ARGS`` on free ports and wait until it says where it listens."""
-    cmd = [sys.executable, "-m", "sidecar", "--http-port", "0", "--grpc-port", "0", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sidecar",
+        "--http-port",
+        "0",
+        "--grpc-port",
+        "0",
+        "--admin-port",
+        "0",
+        *args,
+    ]
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "SIDECAR_CHECK_STREAMS": str(STREAM_VIOLATIONS), **(env or {})},
     )
     sp = SidecarProcess(proc)
     deadline = time.monotonic() + 30
@@ -59,6 +76,9 @@ def start_sidecar(
         if not line:
             break
         sp.lines.append(line)
+        admin = _ADMIN.search(line)
+        if admin:
+            sp.admin_url = admin.group(1)
         m = _LISTEN.search(line)
         if m and m.group(1) == "http":
             sp.http_url = "http://" + m.group(2)
@@ -76,6 +96,18 @@ def _drain(proc: subprocess.Popen[str], lines: list[str]) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
         lines.append(line)
+
+
+@pytest.fixture(autouse=True)
+def stream_grammar() -> Iterator[None]:
+    """Fail a test during which a sidecar emitted a stream that breaks the Anthropic grammar."""
+    start = STREAM_VIOLATIONS.stat().st_size if STREAM_VIOLATIONS.exists() else 0
+    yield
+    if STREAM_VIOLATIONS.exists() and STREAM_VIOLATIONS.stat().st_size > start:
+        with STREAM_VIOLATIONS.open("rb") as f:
+            f.seek(start)
+            found = f.read().decode("utf-8", "replace")
+        pytest.fail("a sidecar emitted a stream that breaks the Anthropic stream grammar:\n" + found)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,15 @@ import msgspec
 import yaml
 
 from ..errors import ConfigError
-from .model import AnthropicUpstreamConfig, Config, Listeners, MockUpstreamConfig, Route, UpstreamConfig
+from .model import (
+    AnthropicUpstreamConfig,
+    Config,
+    Listeners,
+    MockUpstreamConfig,
+    OpenAIUpstreamConfig,
+    Route,
+    UpstreamConfig,
+)
 
 __all__ = ["build_config", "default_config", "load_config", "substitute_env"]
 
@@ -87,6 +95,8 @@ def _check(config: Config) -> None:
                 raise ConfigError(f"upstreams.{name}.max_connections: must be at least 1")
             if up.timeouts.connect <= 0 or up.timeouts.read <= 0:
                 raise ConfigError(f"upstreams.{name}.timeouts: must be positive")
+        elif isinstance(up, OpenAIUpstreamConfig):
+            _check_openai(name, up)
         elif isinstance(up, MockUpstreamConfig):
             if up.words < 0 or up.words_per_delta < 1 or up.ttft_ms < 0 or up.gap_ms < 0:
                 raise ConfigError(
@@ -106,6 +116,34 @@ def _check(config: Config) -> None:
             raise ConfigError(f"listeners.{which}.port: must be between 0 and 65535")
     if config.listeners.max_body_bytes < 1024:
         raise ConfigError("listeners.max_body_bytes: must be at least 1024")
+    if not 0 <= config.admin.port <= 65535:
+        raise ConfigError("admin.port: must be between 0 and 65535")
+    if not config.admin.host:
+        raise ConfigError("admin.host: must not be empty")
+    if config.telemetry.model_label_limit < 0:
+        raise ConfigError("telemetry.model_label_limit: must be >= 0")
+    endpoint = config.telemetry.traces.endpoint
+    if endpoint is not None and not endpoint.strip():
+        raise ConfigError("telemetry.traces.endpoint: must not be empty (omit it to use OTEL_*)")
+
+
+def _check_openai(name: str, up: OpenAIUpstreamConfig) -> None:
+    where = f"upstreams.{name}"
+    if not up.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.base_url: must start with http:// or https://")
+    if up.base_url.rstrip("/").endswith("/chat/completions"):
+        raise ConfigError(f"{where}.base_url: give the server's root; /v1/chat/completions is appended")
+    if up.max_connections < 1:
+        raise ConfigError(f"{where}.max_connections: must be at least 1")
+    if up.timeouts.connect <= 0 or up.timeouts.read <= 0:
+        raise ConfigError(f"{where}.timeouts: must be positive")
+    if not up.ping_interval > 0:
+        raise ConfigError(f"{where}.ping_interval: must be positive")
+    for key in up.extra_headers:
+        if not key or key.lower() in ("host", "content-length", "content-type", "transfer-encoding"):
+            raise ConfigError(f"{where}.extra_headers: {key!r} cannot be set")
+        if key.lower() == "authorization" and up.api_key:
+            raise ConfigError(f"{where}.extra_headers: set api_key or an Authorization header, not both")
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
@@ -125,15 +163,35 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     return build_config(substitute_env(data, os.environ if env is None else env))
 
 
-def default_config(upstream: str | None = None, upstream_key: str | None = None) -> Config:
-    """The config used without a file: the mock model, or one Anthropic-compatible upstream."""
+def default_config(
+    upstream: str | None = None,
+    upstream_key: str | None = None,
+    provider: str = "anthropic",
+    upstream_model: str | None = None,
+) -> Config:
+    """The config used without a file: the mock model, or one upstream serving every model.
+
+    ``provider`` is ``anthropic`` (Anthropic-compatible) or ``openai`` (chat completions);
+    ``upstream_model`` renames every requested model to that one upstream model.
+    """
     if upstream:
-        upstreams: dict[str, Any] = {
-            "default": AnthropicUpstreamConfig(base_url=upstream, api_key=upstream_key)
-        }
+        if provider == "openai":
+            upstreams: dict[str, Any] = {
+                "default": OpenAIUpstreamConfig(base_url=upstream, api_key=upstream_key)
+            }
+        elif provider == "anthropic":
+            upstreams = {"default": AnthropicUpstreamConfig(base_url=upstream, api_key=upstream_key)}
+        else:
+            raise ConfigError(f"--provider: must be anthropic or openai, not {provider!r}")
     else:
+        if upstream_model:
+            raise ConfigError("--upstream-model: needs --upstream")
         upstreams = {"mock": MockUpstreamConfig()}
     name = next(iter(upstreams))
-    config = Config(listeners=Listeners(), upstreams=upstreams, routes=[Route(match="*", upstream=name)])
+    config = Config(
+        listeners=Listeners(),
+        upstreams=upstreams,
+        routes=[Route(match="*", upstream=name, model=upstream_model)],
+    )
     _check(config)
     return config

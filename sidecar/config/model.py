@@ -6,17 +6,23 @@ silently does nothing. Upstreams are a tagged union on ``provider``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 __all__ = [
+    "AdminListener",
     "AnthropicUpstreamConfig",
     "Config",
     "GrpcListener",
     "HttpListener",
     "Listeners",
     "MockUpstreamConfig",
+    "OpenAIUpstreamConfig",
     "Route",
+    "TelemetryConfig",
     "Timeouts",
+    "TracesConfig",
     "UpstreamConfig",
 ]
 
@@ -48,6 +54,32 @@ class Listeners(_Base, frozen=True):
     max_body_bytes: int = DEFAULT_MAX_BODY  # larger bodies get 413 request_too_large (both doors)
 
 
+class AdminListener(_Base, frozen=True):
+    """The admin listener, apart from the API ports: ``/metrics`` (Prometheus), ``/healthz``,
+    ``/readyz``. Port 0 picks a free port."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9901
+
+
+class TracesConfig(_Base, frozen=True):
+    """OpenTelemetry traces over OTLP/gRPC. Off unless an endpoint is set here or in
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``; every other
+    exporter, sampler and batching setting comes from the standard ``OTEL_*`` variables."""
+
+    endpoint: str | None = None  # e.g. http://127.0.0.1:4317 (this wins over the environment)
+    service_name: str | None = None  # default: $OTEL_SERVICE_NAME, else "messages-sidecar"
+
+
+class TelemetryConfig(_Base, frozen=True):
+    metrics: bool = True  # Prometheus instruments, served on the admin listener's /metrics
+    # Distinct model names that glob routes may add to the `model` label (exact routes' names
+    # always have their own); later names are counted under `model="other"`.
+    model_label_limit: int = 50
+    traces: TracesConfig = TracesConfig()
+
+
 class Timeouts(_Base, frozen=True):
     connect: float = 10.0  # seconds to open a connection to the upstream
     read: float = 600.0  # seconds of silence from the upstream before giving up (the SDK's default)
@@ -75,7 +107,29 @@ class MockUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="mock"):
     models: list[str] | None = None  # model ids it lists (None: its built-in list)
 
 
-UpstreamConfig = AnthropicUpstreamConfig | MockUpstreamConfig
+class OpenAIUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="openai"):
+    """An OpenAI-compatible ``/v1/chat/completions`` server (OpenAI, vLLM, xAI, llama.cpp, Ollama,
+    gateways): Messages requests are translated to chat completions and back (README table)."""
+
+    base_url: str = "https://api.openai.com"  # the sidecar appends /v1/chat/completions
+    # Sent as `Authorization: Bearer`; without it the client's own key (x-api-key or bearer) is.
+    api_key: str | None = None
+    extra_headers: dict[str, str] = {}  # added to every upstream request (e.g. OpenAI-Organization)
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = (
+        "max_tokens"  # OpenAI's o-series: the latter
+    )
+    send_top_k: bool = False  # vLLM takes `top_k`; OpenAI refuses it (dropped when false)
+    send_reasoning_effort: bool = True  # thinking / output_config.effort -> `reasoning_effort`
+    send_stream_options: bool = True  # `stream_options.include_usage` (true usage in streams)
+    send_pdf: bool = False  # PDF documents as `file` parts (OpenAI); false: 400 for PDFs
+    system_role: Literal["system", "developer"] = "system"  # "developer": OpenAI reasoning models
+    ping_interval: float = 10.0  # seconds of upstream silence before a `ping` event
+    response_model: Literal["requested", "upstream"] = "requested"  # the `model` answers report
+    timeouts: Timeouts = Timeouts()
+    max_connections: int = 256  # pooled keep-alive connections to this upstream
+
+
+UpstreamConfig = AnthropicUpstreamConfig | MockUpstreamConfig | OpenAIUpstreamConfig
 
 
 class Route(_Base, frozen=True):
@@ -88,6 +142,8 @@ class Route(_Base, frozen=True):
 
 class Config(_Base, frozen=True):
     listeners: Listeners = Listeners()
+    admin: AdminListener = AdminListener()
+    telemetry: TelemetryConfig = TelemetryConfig()
     upstreams: dict[str, UpstreamConfig] = {}
     # Tried in order: exact names first (any position), then globs in the order written.
     routes: list[Route] = []

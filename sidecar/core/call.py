@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..telemetry.hook import NOOP_REQUEST, RequestObserver
+
 __all__ = ["Call", "new_request_id"]
 
 _B62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -44,6 +46,9 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     # The name the client asked for, before aliases and renames.
     requested_model: str = ""
+    # Telemetry for this request (``sidecar.telemetry.hook``): the door begins and finishes it,
+    # the core reports upstream attempts to it. The no-op unless telemetry is on.
+    observer: RequestObserver = NOOP_REQUEST
 
     def remaining(self) -> float | None:
         """Seconds left before the client's deadline, or None when it set none."""

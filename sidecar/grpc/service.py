@@ -9,6 +9,7 @@ A cancelled call or a passed deadline cancels the handler, and with it the upstr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -16,11 +17,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from grpc import aio as grpc_aio
 
-from ..core import Answer, Call, EventStream, new_request_id
+from ..core import Answer, Call, EventStream, grammar, new_request_id
 from ..errors import InvalidRequest, SidecarError, UpstreamProtocolError
 from ..messages.v1 import messages_pb2 as pb
 from ..messages.v1 import messages_pb2_grpc as pb_grpc
 from ..service import Sidecar, page_models
+from ..telemetry import NOOP_REQUEST, RequestObserver
 from . import convert
 
 if TYPE_CHECKING:
@@ -78,12 +80,19 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
     def _sidecar(self) -> Sidecar:
         return self._runtime.current()
 
+    def _begin(self, method: str, context: Context) -> tuple[dict[str, str], RequestObserver]:
+        """The call's forwarded metadata, and its telemetry (continuing a caller's traceparent)."""
+        headers = _forward_headers(context)
+        return headers, self._runtime.telemetry.begin("grpc", method, headers)
+
     def _call(
         self,
         body: dict[str, Any],
         context: Context,
         endpoint: str,
         request_id: str,
+        headers: dict[str, str] | None = None,
+        observer: RequestObserver = NOOP_REQUEST,
     ) -> Call:
         remaining = context.time_remaining()
         model = body.get("model")
@@ -95,53 +104,80 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             stream=body.get("stream") is True,
             request_id=request_id,
             door="grpc",
-            headers=_forward_headers(context),
+            headers=_forward_headers(context) if headers is None else headers,
             deadline=time.monotonic() + remaining if remaining is not None else None,
             requested_model=model if isinstance(model, str) else "",
+            observer=observer,
         )
 
-    async def _guard(self, context: Context, request_id: str, work: Awaitable[T]) -> T:
-        """Await ``work``; any failure ends the call with its mapped status, in one place."""
+    async def _guard(
+        self,
+        context: Context,
+        request_id: str,
+        work: Awaitable[T],
+        observer: RequestObserver = NOOP_REQUEST,
+        *,
+        finish: bool = True,
+    ) -> T:
+        """Await ``work``; any failure ends the call with its mapped status, in one place.
+
+        ``observer`` is finished with the failure (or the cancellation), and with success too
+        unless ``finish`` is false (a stream goes on after its start)."""
         try:
-            return await work
+            result = await work
         except SidecarError as exc:
+            observer.finish(exc)
             await _abort(context, exc, request_id)
+        except asyncio.CancelledError:
+            observer.finish(cancelled=True)
+            raise
         except Exception:
             log.exception("unexpected error (request %s)", request_id)
-            await _abort(context, SidecarError("Internal server error"), request_id)
+            failure = SidecarError("Internal server error")
+            observer.finish(failure)
+            await _abort(context, failure, request_id)
+        if finish:
+            observer.finish()
+        return result
 
     async def CreateMessage(self, request: pb.CreateMessageRequest, context: Context) -> pb.Message:
         request_id = new_request_id()
+        headers, observer = self._begin("CreateMessage", context)
 
         async def work() -> pb.Message:
             body = convert.request_from_proto(request)
             if body.get("stream") is True:
                 raise InvalidRequest("stream: CreateMessage answers one Message; use StreamMessage to stream")
-            answer = await self._sidecar().messages(self._call(body, context, "messages", request_id))
+            call = self._call(body, context, "messages", request_id, headers, observer)
+            answer = await self._sidecar().messages(call)
             await context.send_initial_metadata(_header_metadata(answer, request_id))
             return convert.message_to_proto(answer.json())
 
-        return await self._guard(context, request_id, work())
+        return await self._guard(context, request_id, work(), observer)
 
     async def StreamMessage(
         self, request: pb.CreateMessageRequest, context: Context
     ) -> AsyncIterator[pb.StreamEvent]:
         request_id = new_request_id()
+        headers, observer = self._begin("StreamMessage", context)
 
         async def start() -> EventStream:
             body = convert.request_from_proto(request)
             body["stream"] = True
-            answer = await self._sidecar().messages(self._call(body, context, "messages", request_id))
+            call = self._call(body, context, "messages", request_id, headers, observer)
+            answer = await self._sidecar().messages(call)
             if answer.events is None:
                 raise UpstreamProtocolError("the upstream answered a stream request with a single JSON body")
             await context.send_initial_metadata(_header_metadata(answer, request_id))
             return answer.events
 
-        events = await self._guard(context, request_id, start())
+        events = await self._guard(context, request_id, start(), observer, finish=False)
         failure: SidecarError | None = None
         relayed = False  # the failure already went out as the upstream's own error event
+        gone = False
+        check = grammar.stream_check(f"grpc {request_id}") if grammar.CHECK_LOG else None
         try:
-            async for event in events:
+            async for event in events if check is None else check.watch(events):
                 if not event.name:
                     continue  # SSE comments carry nothing
                 data = event.data
@@ -162,8 +198,21 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         except Exception:
             log.exception("stream failed (request %s)", request_id)
             failure = SidecarError("Internal server error")
+        except BaseException:
+            # Cancelled (the client went away, the deadline passed) or closed.
+            gone = True
+            raise
         finally:
-            await events.aclose()
+            try:
+                await events.aclose()
+            finally:
+                if gone:  # after aclose: the usage seen so far is counted first
+                    observer.finish(cancelled=True)
+        if check is not None:  # test mode (SIDECAR_CHECK_STREAMS): the error event too, then the end
+            if failure is not None and not relayed:
+                check.event(failure.body(failure.request_id or request_id))
+            check.done(cut=False)
+        observer.finish(failure)
         if failure is not None:
             if not relayed:
                 yield convert.event_to_proto(failure.body(failure.request_id or request_id))
@@ -171,14 +220,16 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
 
     async def CountTokens(self, request: pb.CountTokensRequest, context: Context) -> pb.CountTokensResponse:
         request_id = new_request_id()
+        headers, observer = self._begin("CountTokens", context)
 
         async def work() -> pb.CountTokensResponse:
             body = convert.count_tokens_request_from_proto(request)
-            answer = await self._sidecar().count_tokens(self._call(body, context, "count_tokens", request_id))
+            call = self._call(body, context, "count_tokens", request_id, headers, observer)
+            answer = await self._sidecar().count_tokens(call)
             await context.send_initial_metadata(_header_metadata(answer, request_id))
             return convert.count_tokens_response_to_proto(answer.json())
 
-        return await self._guard(context, request_id, work())
+        return await self._guard(context, request_id, work(), observer)
 
     async def ListModels(self, request: pb.ListModelsRequest, context: Context) -> pb.ListModelsResponse:
         async def work() -> pb.ListModelsResponse:

@@ -15,9 +15,10 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from ..core import Answer, Call, encode_sse, new_request_id
+from ..core import Answer, Call, encode_sse, grammar, new_request_id
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError, error_body
 from ..service import Sidecar, page_models
+from ..telemetry import NOOP_TELEMETRY, RequestObserver, Telemetry
 from ..upstreams import ForwardRequest
 
 __all__ = ["HttpApp"]
@@ -79,11 +80,17 @@ class HttpApp:
     """The ASGI application. ``sidecar`` is read per request, so a reload can swap it."""
 
     def __init__(
-        self, get_sidecar: Callable[[], Sidecar], *, max_body: int, ready: Callable[[], bool]
+        self,
+        get_sidecar: Callable[[], Sidecar],
+        *,
+        max_body: int,
+        ready: Callable[[], bool],
+        telemetry: Telemetry = NOOP_TELEMETRY,
     ) -> None:
         self._get_sidecar = get_sidecar
         self.max_body = max_body
         self._ready = ready
+        self._telemetry = telemetry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -178,6 +185,21 @@ class HttpApp:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _call(self, req: _Request, receive: Receive, send: Send, count_tokens: bool) -> None:
+        # Telemetry sees the request from its arrival to its last byte, whatever ends it.
+        observer = self._telemetry.begin("http", req.scope["path"], req.forward_headers)
+        try:
+            await self._observed_call(req, receive, send, count_tokens, observer)
+        except (ClientGone, asyncio.CancelledError):
+            observer.finish(cancelled=True)
+            raise
+        except BaseException as exc:
+            observer.finish(exc)
+            raise
+        observer.finish()
+
+    async def _observed_call(
+        self, req: _Request, receive: Receive, send: Send, count_tokens: bool, observer: RequestObserver
+    ) -> None:
         ctype = req.header_map.get(b"content-type")
         if ctype is not None and not ctype.split(b";", 1)[0].strip().lower().endswith(JSON):
             raise InvalidRequest(f"content-type must be application/json, got {ctype.decode('latin-1')!r}")
@@ -199,6 +221,7 @@ class HttpApp:
             door="http",
             headers=req.forward_headers,
             requested_model=model if isinstance(model, str) else "",
+            observer=observer,
         )
         await self._race(self._answer(call, req, send), receive)
 
@@ -216,6 +239,9 @@ class HttpApp:
         events = answer.events
         assert events is not None
         headers = _answer_headers(answer, req, SSE_HEADERS)
+        check = grammar.stream_check(f"http {req.request_id}") if grammar.CHECK_LOG else None
+        if check is not None:  # test mode (SIDECAR_CHECK_STREAMS): the grammar of what is sent
+            send = check.wrap(send)
         try:
             req.started = True
             await send({"type": "http.response.start", "status": answer.status, "headers": headers})
@@ -244,6 +270,8 @@ class HttpApp:
             await events.aclose()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            if check is not None:
+                check.abandon()
             await events.aclose()
 
     async def _models(self, req: _Request, path: str, send: Send) -> None:

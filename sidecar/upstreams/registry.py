@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import AnthropicUpstreamConfig, MockUpstreamConfig, UpstreamConfig
+from ..config.model import OpenAIUpstreamConfig
 from .base import Upstream
 
 __all__ = ["PROVIDERS", "build_upstream"]
@@ -19,6 +20,12 @@ def _anthropic(name: str, config: Any) -> Upstream:
     from .anthropic import AnthropicUpstream
 
     return AnthropicUpstream(name, config)
+
+
+def _openai(name: str, config: Any) -> Upstream:
+    from .openai import OpenAIUpstream
+
+    return OpenAIUpstream(name, config)
 
 
 def _mock(name: str, config: Any) -> Upstream:
@@ -40,6 +47,7 @@ def _mock(name: str, config: Any) -> Upstream:
 PROVIDERS: dict[str, tuple[type, Callable[[str, Any], Upstream], str]] = {
     "anthropic": (AnthropicUpstreamConfig, _anthropic, "stable"),
     "mock": (MockUpstreamConfig, _mock, "stable"),
+    "openai": (OpenAIUpstreamConfig, _openai, "stable"),
 }
 
 

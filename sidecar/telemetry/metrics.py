@@ -1,0 +1,285 @@
+"""The Prometheus instruments, their bounded labels, and the cached label children.
+
+Every instrument carries the same base labels, each from a bounded set:
+
+``door``       http | grpc
+``operation``  chat (Messages) | count_tokens
+``route``      the matching route's ``match`` as written in the config ("" before routing)
+``upstream``   the upstream's name from the config; ``provider`` its provider
+``model``      the model asked of the upstream: always its own value under an exact route;
+               under a glob route the first ``model_label_limit`` distinct names, then ``other``
+``stream``     true | false ("" when the request failed before the core saw it)
+
+plus ``outcome`` (success | client_error | server_error | cancelled: the HTTP status class of
+the error type), ``error_type`` (an Anthropic error type, ``other`` for unknown ones) and
+``type`` (token type) where noted. Nothing identifies a key, a user or a request.
+
+Label children are created once per distinct label set and cached (``Cell``), so a request costs
+a few dict lookups and the increments themselves.
+
+Multi-process: with ``PROMETHEUS_MULTIPROC_DIR`` set (before start), values live in that
+directory's mmap files (prometheus_client's multiprocess mode) and ``/metrics`` aggregates every
+process writing there; the in-flight gauge sums live processes. Without it, process and GC
+collectors are exported too.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_left
+from typing import Any
+
+import prometheus_client
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+__all__ = [
+    "BASE_LABELS",
+    "OVERHEAD_BUCKETS",
+    "REQUEST_BUCKETS",
+    "TOKENS_PER_SECOND_BUCKETS",
+    "TOKEN_TYPES",
+    "TPOT_BOUNDS",
+    "TPOT_BUCKETS",
+    "TTFT_BUCKETS",
+    "Cell",
+    "Instruments",
+    "TpotAccumulator",
+]
+
+BASE_LABELS = ("door", "operation", "route", "upstream", "provider", "model", "stream")
+
+# End to end and per upstream attempt: LLM calls take from milliseconds to minutes.
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 180, 300)
+# gen_ai.server.time_to_first_token's boundaries, extended for long thinking.
+TTFT_BUCKETS = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 15, 30, 60,
+)  # fmt: skip
+# gen_ai.server.time_per_output_token's boundaries, with finer ones below 10 ms for fast models.
+TPOT_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+)  # fmt: skip
+# The sidecar's own time: sub-millisecond is the goal.
+OVERHEAD_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
+TOKENS_PER_SECOND_BUCKETS = (1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2500, 5000, 10000)
+
+TOKEN_TYPES = ("input", "cache_read", "cache_creation", "output", "thinking")
+TPOT_BOUNDS = (*TPOT_BUCKETS, float("inf"))  # what a TpotAccumulator's counts are indexed by
+
+# `_created` series double the exposition for nothing a dashboard uses.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class Instruments:
+    """The sidecar's metrics in their own registry (several Telemetry objects can coexist)."""
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        base = BASE_LABELS
+        self.requests = Counter(
+            "sidecar_requests",
+            "Requests finished, by outcome (success, client_error, server_error, cancelled) and error type.",
+            (*base, "outcome", "error_type"),
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "sidecar_requests_in_flight",
+            "Requests being served now.",
+            ("door", "operation"),
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.request_duration = Histogram(
+            "sidecar_request_duration_seconds",
+            "End to end: from the request's arrival to its last byte (gen_ai.server.request.duration).",
+            (*base, "outcome"),
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "sidecar_time_to_first_token_seconds",
+            "Streams: from the request's arrival to the first content delta (gen_ai.server.time_to_first_token).",
+            base,
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+        self.tpot = Histogram(
+            "sidecar_time_per_output_token_seconds",
+            "Streams: each gap between content deltas after the first; deltas arriving in one read "
+            "share the gap since the previous one (gen_ai.server.time_per_output_token).",
+            base,
+            buckets=TPOT_BUCKETS,
+            registry=r,
+        )
+        self.upstream_duration = Histogram(
+            "sidecar_upstream_duration_seconds",
+            "Each upstream attempt: from sending the request to the answer's end "
+            "(gen_ai.client.operation.duration).",
+            (*base, "outcome"),
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "sidecar_overhead_seconds",
+            "Time a request spent in the sidecar itself: its duration minus the time spent waiting "
+            "for the upstream (requests that reached an upstream).",
+            base,
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "sidecar_tokens",
+            "Tokens from the upstreams' usage, by type: input (uncached), cache_read, cache_creation, "
+            "output, and thinking, which is a part of output (never add it to output).",
+            (*base, "type"),
+            registry=r,
+        )
+        self.tokens_per_second = Histogram(
+            "sidecar_output_tokens_per_second",
+            "Per successful request: output tokens over the request's duration.",
+            base,
+            buckets=TOKENS_PER_SECOND_BUCKETS,
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "sidecar_upstream_errors",
+            "Upstream attempts that failed (not counting cancellations), by error type.",
+            (*base, "error_type"),
+            registry=r,
+        )
+        if self.multiprocess_dir is None:
+            prometheus_client.ProcessCollector(registry=r)
+            prometheus_client.PlatformCollector(registry=r)
+            prometheus_client.GCCollector(registry=r)
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition of every instrument (of every process, in multiprocess mode)."""
+        if self.multiprocess_dir is not None:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class TpotAccumulator:
+    """Time-per-output-token samples of one request, bucketed locally and added to the histogram
+    once at the end: a long stream costs one bisect per read instead of one locked observe per
+    delta."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(TPOT_BOUNDS)
+        self.total = 0.0
+
+    def add(self, value: float, n: int) -> None:
+        """``n`` samples of ``value`` seconds each."""
+        self.counts[bisect_left(TPOT_BOUNDS, value)] += n
+        self.total += value * n
+
+    def flush(self, child: Any) -> None:
+        """Add the samples to a ``Histogram`` child: the same as one ``observe`` per sample.
+
+        prometheus_client keeps a histogram child's non-cumulative bucket counts in ``_buckets``
+        (one value per upper bound, +Inf last) and its sum in ``_sum``; both are its value class,
+        so this works in multiprocess mode too (tests compare it with ``observe``).
+        """
+        buckets = child._buckets
+        for i, n in enumerate(self.counts):
+            if n:
+                buckets[i].inc(n)
+        child._sum.inc(self.total)
+
+
+class Cell:
+    """The label children of one base label set, created on first use and cached."""
+
+    __slots__ = (
+        "_by_outcome",
+        "_duration",
+        "_errors",
+        "_ins",
+        "_overhead",
+        "_tokens",
+        "_tokens_per_second",
+        "_tpot",
+        "_ttft",
+        "_upstream",
+        "labels",
+    )
+
+    def __init__(self, ins: Instruments, labels: tuple[str, ...]) -> None:
+        self._ins = ins
+        self.labels = labels
+        self._by_outcome: dict[tuple[str, str], Any] = {}
+        self._duration: dict[str, Any] = {}
+        self._upstream: dict[str, Any] = {}
+        self._errors: dict[str, Any] = {}
+        self._tokens: list[Any] | None = None
+        self._overhead: Any = None
+        self._ttft: Any = None
+        self._tpot: Any = None
+        self._tokens_per_second: Any = None
+
+    def finished(self, outcome: str, error_type: str, duration: float) -> None:
+        key = (outcome, error_type)
+        child = self._by_outcome.get(key)
+        if child is None:
+            child = self._by_outcome[key] = self._ins.requests.labels(*self.labels, outcome, error_type)
+        child.inc()
+        hist = self._duration.get(outcome)
+        if hist is None:
+            hist = self._duration[outcome] = self._ins.request_duration.labels(*self.labels, outcome)
+        hist.observe(duration)
+
+    def attempt(self, outcome: str, error_type: str, duration: float) -> None:
+        hist = self._upstream.get(outcome)
+        if hist is None:
+            hist = self._upstream[outcome] = self._ins.upstream_duration.labels(*self.labels, outcome)
+        hist.observe(duration)
+        if error_type:
+            counter = self._errors.get(error_type)
+            if counter is None:
+                counter = self._errors[error_type] = self._ins.upstream_errors.labels(
+                    *self.labels, error_type
+                )
+            counter.inc()
+
+    def overhead(self, seconds: float) -> None:
+        if self._overhead is None:
+            self._overhead = self._ins.overhead.labels(*self.labels)
+        self._overhead.observe(seconds)
+
+    def ttft(self, seconds: float) -> None:
+        if self._ttft is None:
+            self._ttft = self._ins.ttft.labels(*self.labels)
+        self._ttft.observe(seconds)
+
+    def tpot(self, samples: TpotAccumulator) -> None:
+        if self._tpot is None:
+            self._tpot = self._ins.tpot.labels(*self.labels)
+        samples.flush(self._tpot)
+
+    def tokens(self, counts: tuple[int, int, int, int, int]) -> None:
+        """Add token counts in ``TOKEN_TYPES`` order (zeros are skipped)."""
+        children = self._tokens
+        if children is None:
+            children = self._tokens = [self._ins.tokens.labels(*self.labels, t) for t in TOKEN_TYPES]
+        for child, n in zip(children, counts, strict=True):
+            if n:
+                child.inc(n)
+
+    def tokens_per_second(self, value: float) -> None:
+        if self._tokens_per_second is None:
+            self._tokens_per_second = self._ins.tokens_per_second.labels(*self.labels)
+        self._tokens_per_second.observe(value)
