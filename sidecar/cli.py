@@ -54,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-port", type=int, help="admin listener port (default 9901; 0 picks a free port)")
     p.add_argument("--no-admin", action="store_true", help="do not serve the admin listener")
     p.add_argument("--no-metrics", action="store_true", help="do not record Prometheus metrics")
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=float(os.environ["SIDECAR_DRAIN_TIMEOUT"])
+        if os.environ.get("SIDECAR_DRAIN_TIMEOUT")
+        else None,
+        help="seconds to drain on SIGTERM (default 30, or $SIDECAR_DRAIN_TIMEOUT)",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -90,6 +98,18 @@ def resolve_config(args: argparse.Namespace) -> Config:
             config, telemetry=msgspec.structs.replace(config.telemetry, metrics=False)
         )
     config = msgspec.structs.replace(config, admin=admin)
+    drain = args.drain_timeout
+    if drain is None and os.environ.get("SIDECAR_DRAIN_TIMEOUT"):
+        try:
+            drain = float(os.environ["SIDECAR_DRAIN_TIMEOUT"])
+        except ValueError:
+            raise ConfigError("SIDECAR_DRAIN_TIMEOUT: must be a number of seconds") from None
+    if drain is not None:
+        if drain < 0:
+            raise ConfigError("--drain-timeout: must be >= 0")
+        config = msgspec.structs.replace(
+            config, lifecycle=msgspec.structs.replace(config.lifecycle, drain_timeout=drain)
+        )
     for flag, port in (
         ("--http-port", args.http_port),
         ("--grpc-port", args.grpc_port),
@@ -138,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     from .server import serve
 
     try:
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, args.config))
     except KeyboardInterrupt:
         pass
     return 0

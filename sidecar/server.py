@@ -13,8 +13,10 @@ from typing import Any
 
 import uvicorn
 
-from .config import Config
+from .config import Config, load_config
+from .errors import ConfigError
 from .http.app import HttpApp
+from .lifecycle import ConfigWatcher, Lifecycle
 from .service import Sidecar
 from .telemetry import Telemetry, build_telemetry
 from .telemetry.admin import AdminApp
@@ -53,9 +55,11 @@ def _announce(line: str) -> None:
 class Runtime:
     """Starts and stops the listeners around one ``Sidecar`` (config snapshot)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, config_path: str | None = None) -> None:
         self.config = config
+        self.config_path = config_path  # reloaded on SIGHUP and when it changes
         self.sidecar = Sidecar(config)
+        self.lifecycle = Lifecycle(self.sidecar)
         # Process-wide (it outlives config snapshots): metrics, traces, or the no-op.
         self.telemetry: Telemetry = build_telemetry(config)
         self.ready = False
@@ -70,7 +74,39 @@ class Runtime:
         self._stop = asyncio.Event()
 
     def current(self) -> Sidecar:
-        return self.sidecar
+        return self.lifecycle.current
+
+    async def reload(self) -> bool:
+        """Load the config file again; new calls get the new routes and upstreams, calls in
+        flight keep theirs. An invalid file is refused (a log line, a metric), the old stays."""
+        if self.config_path is None:
+            log.warning("reload: the sidecar was started without --config; nothing to reload")
+            return False
+        try:
+            new = load_config(self.config_path)
+            sidecar = Sidecar(new)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config: %s", exc)
+            self.telemetry.config_reload("error")
+            return False
+        fixed = {
+            "listeners": new.listeners != self.config.listeners,
+            "admin": new.admin != self.config.admin,
+            "telemetry": new.telemetry != self.config.telemetry,
+        }
+        for section, changed in fixed.items():
+            if changed:
+                log.warning("reload: %s changed; it applies at the next restart", section)
+        self.config = new
+        self.lifecycle.swap(sidecar)
+        self.telemetry.config_reload("ok")
+        log.warning(
+            "reload: config %s applied (%d upstreams, %d routes)",
+            self.config_path,
+            len(new.upstreams),
+            len(new.routes),
+        )
+        return True
 
     async def start(self) -> None:
         listeners = self.config.listeners
@@ -96,6 +132,7 @@ class Runtime:
                 max_body=listeners.max_body_bytes,
                 ready=lambda: self.ready,
                 telemetry=self.telemetry,
+                lifecycle=self.lifecycle,
             )
             self._http, self._http_task = await _serve_asgi(app, sock, "HTTP")
             _announce(f"sidecar http listening on http://{_hostport(host, self.http_port)}")
@@ -106,7 +143,7 @@ class Runtime:
                 self, host, listeners.grpc.port, listeners.max_body_bytes
             )
             _announce(f"sidecar grpc listening on {_hostport(host, self.grpc_port)}")
-        if self.sidecar.uses_mock:
+        if self.current().uses_mock:
             _announce(
                 "WARNING: answers come from the built-in mock model, not a real model. "
                 "Use --upstream URL or --config FILE to proxy a real API."
@@ -138,7 +175,7 @@ class Runtime:
             if not self._admin_task.done():
                 self._admin.force_exit = True
                 await self._admin_task
-        await self.sidecar.aclose()
+        await self.lifecycle.close()
         await self.telemetry.aclose()
 
 
@@ -170,16 +207,37 @@ def _hostport(host: str, port: int | None) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def serve(config: Config) -> None:
-    runtime = Runtime(config)
+async def serve(config: Config, config_path: str | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then drain; SIGHUP (or a changed config file) reloads."""
+    runtime = Runtime(config, config_path)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, runtime.request_stop)
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload_soon() -> None:
+        task = loop.create_task(runtime.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_soon)
     try:
         await runtime.start()
     except OSError as exc:
         print(f"sidecar: cannot listen: {exc.strerror or exc}", file=sys.stderr, flush=True)
         await runtime.stop(0)
         raise SystemExit(1) from None
+    watcher: asyncio.Task[None] | None = None
+    if config_path is not None and config.lifecycle.watch_config:
+        watcher = loop.create_task(
+            ConfigWatcher(config_path, runtime.reload, config.lifecycle.watch_interval).run()
+        )
     await runtime.wait()
-    await runtime.stop()
+    # Draining: not ready at once, but still serving what the local app sends, until nothing is
+    # in flight or the drain timeout passes; then what is left ends well-formed.
+    runtime.ready = False
+    if watcher is not None:
+        watcher.cancel()
+    drained = await runtime.lifecycle.drain(runtime.config.lifecycle.drain_timeout)
+    log.warning("drained (%s); stopping", "all calls finished" if drained else "calls cut at the deadline")
+    await runtime.stop(grace=1.0)

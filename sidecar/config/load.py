@@ -114,6 +114,8 @@ def _check(config: Config) -> None:
         port = getattr(config.listeners, which).port
         if not 0 <= port <= 65535:
             raise ConfigError(f"listeners.{which}.port: must be between 0 and 65535")
+    if config.lifecycle.drain_timeout < 0 or config.lifecycle.watch_interval <= 0:
+        raise ConfigError("lifecycle: drain_timeout must be >= 0 and watch_interval > 0")
     if config.listeners.max_body_bytes < 1024:
         raise ConfigError("listeners.max_body_bytes: must be at least 1024")
     if not 0 <= config.admin.port <= 65535:

@@ -16,6 +16,7 @@ __all__ = [
     "Config",
     "GrpcListener",
     "HttpListener",
+    "LifecycleConfig",
     "Listeners",
     "MockUpstreamConfig",
     "OpenAIUpstreamConfig",
@@ -140,8 +141,20 @@ class Route(_Base, frozen=True):
     model: str | None = None  # the model name to ask the upstream for (default: as requested)
 
 
+class LifecycleConfig(_Base, frozen=True):
+    """Shutdown and reload behaviour."""
+
+    # On SIGTERM, serve until nothing is in flight or this many seconds pass, then end what is
+    # left well-formed (an SSE error event, a 529, gRPC UNAVAILABLE).
+    drain_timeout: float = 30.0
+    # Reload routes and upstreams when the config file changes (SIGHUP always reloads).
+    watch_config: bool = True
+    watch_interval: float = 2.0  # seconds between checks of the file
+
+
 class Config(_Base, frozen=True):
     listeners: Listeners = Listeners()
+    lifecycle: LifecycleConfig = LifecycleConfig()
     admin: AdminListener = AdminListener()
     telemetry: TelemetryConfig = TelemetryConfig()
     upstreams: dict[str, UpstreamConfig] = {}

@@ -19,6 +19,7 @@ from grpc import aio as grpc_aio
 
 from ..core import Answer, Call, EventStream, grammar, new_request_id
 from ..errors import InvalidRequest, SidecarError, UpstreamProtocolError
+from ..lifecycle import shutdown_error
 from ..messages.v1 import messages_pb2 as pb
 from ..messages.v1 import messages_pb2_grpc as pb_grpc
 from ..service import Sidecar, page_models
@@ -78,7 +79,8 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         self._runtime = runtime
 
     def _sidecar(self) -> Sidecar:
-        return self._runtime.current()
+        """The config snapshot of the running call (entered in ``_tracked``)."""
+        return self._runtime.lifecycle.snapshot()
 
     def _begin(self, method: str, context: Context) -> tuple[dict[str, str], RequestObserver]:
         """The call's forwarded metadata, and its telemetry (continuing a caller's traceparent)."""
@@ -129,8 +131,14 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             observer.finish(exc)
             await _abort(context, exc, request_id)
         except asyncio.CancelledError:
-            observer.finish(cancelled=True)
-            raise
+            if not self._runtime.lifecycle.cut:
+                observer.finish(cancelled=True)
+                raise
+            # The drain deadline passed: end the call with a retryable status.
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            failure: SidecarError = shutdown_error()
+            observer.finish(failure)
+            await _abort(context, failure, request_id)
         except Exception:
             log.exception("unexpected error (request %s)", request_id)
             failure = SidecarError("Internal server error")
@@ -141,6 +149,10 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         return result
 
     async def CreateMessage(self, request: pb.CreateMessageRequest, context: Context) -> pb.Message:
+        with self._runtime.lifecycle.tracked():
+            return await self._create_message(request, context)
+
+    async def _create_message(self, request: pb.CreateMessageRequest, context: Context) -> pb.Message:
         request_id = new_request_id()
         headers, observer = self._begin("CreateMessage", context)
 
@@ -156,6 +168,13 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         return await self._guard(context, request_id, work(), observer)
 
     async def StreamMessage(
+        self, request: pb.CreateMessageRequest, context: Context
+    ) -> AsyncIterator[pb.StreamEvent]:
+        with self._runtime.lifecycle.tracked():
+            async for event in self._stream_message(request, context):
+                yield event
+
+    async def _stream_message(
         self, request: pb.CreateMessageRequest, context: Context
     ) -> AsyncIterator[pb.StreamEvent]:
         request_id = new_request_id()
@@ -198,8 +217,15 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         except Exception:
             log.exception("stream failed (request %s)", request_id)
             failure = SidecarError("Internal server error")
+        except asyncio.CancelledError:
+            if not self._runtime.lifecycle.cut:
+                gone = True  # the client went away or the deadline passed
+                raise
+            # The drain deadline passed: end the stream well-formed (error event, then status).
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            failure = shutdown_error()
         except BaseException:
-            # Cancelled (the client went away, the deadline passed) or closed.
+            # Closed (GeneratorExit) or another interruption.
             gone = True
             raise
         finally:
@@ -219,6 +245,10 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             await _abort(context, failure, request_id)
 
     async def CountTokens(self, request: pb.CountTokensRequest, context: Context) -> pb.CountTokensResponse:
+        with self._runtime.lifecycle.tracked():
+            return await self._count_tokens(request, context)
+
+    async def _count_tokens(self, request: pb.CountTokensRequest, context: Context) -> pb.CountTokensResponse:
         request_id = new_request_id()
         headers, observer = self._begin("CountTokens", context)
 

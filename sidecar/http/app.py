@@ -17,6 +17,7 @@ import msgspec
 
 from ..core import Answer, Call, encode_sse, grammar, new_request_id
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError, error_body
+from ..lifecycle import Lifecycle, shutdown_error
 from ..service import Sidecar, page_models
 from ..telemetry import NOOP_TELEMETRY, RequestObserver, Telemetry
 from ..upstreams import ForwardRequest
@@ -60,12 +61,13 @@ class ClientGone(Exception):
 
 
 class _Request:
-    __slots__ = ("forward_headers", "header_map", "request_id", "scope", "started")
+    __slots__ = ("forward_headers", "header_map", "request_id", "scope", "sidecar", "started")
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.request_id = new_request_id()
         self.started = False  # the response status line has been sent
+        self.sidecar: Sidecar | None = None  # the config snapshot of a tracked API call
         forward: dict[str, str] = {}
         header_map: dict[bytes, bytes] = {}
         for key, value in scope["headers"]:
@@ -86,8 +88,10 @@ class HttpApp:
         max_body: int,
         ready: Callable[[], bool],
         telemetry: Telemetry = NOOP_TELEMETRY,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self._get_sidecar = get_sidecar
+        self._lifecycle = lifecycle
         self.max_body = max_body
         self._ready = ready
         self._telemetry = telemetry
@@ -100,6 +104,17 @@ class HttpApp:
         req = _Request(scope)
         path: str = scope["path"]
         method: str = scope["method"]
+        lifecycle = self._lifecycle if path.startswith("/v1/") else None
+        if lifecycle is not None:
+            # An API call: counted for the drain, pinned to the config snapshot it starts with.
+            req.sidecar = lifecycle.enter()
+        try:
+            await self._dispatch(req, path, method, receive, send)
+        finally:
+            if lifecycle is not None:
+                lifecycle.leave()
+
+    async def _dispatch(self, req: _Request, path: str, method: str, receive: Receive, send: Send) -> None:
         try:
             if path == "/v1/messages" or path == "/v1/messages/count_tokens":
                 if method != "POST":
@@ -160,6 +175,10 @@ class HttpApp:
             if gone:
                 task.uncancel()
                 raise ClientGone from None
+            if self._lifecycle is not None and self._lifecycle.cut:
+                # The drain deadline passed before an answer: a retryable 529.
+                task.uncancel()
+                raise shutdown_error() from None
             raise
         finally:
             watcher.cancel()
@@ -226,7 +245,7 @@ class HttpApp:
         await self._race(self._answer(call, req, send), receive)
 
     async def _answer(self, call: Call, req: _Request, send: Send) -> None:
-        sidecar = self._get_sidecar()
+        sidecar = req.sidecar or self._get_sidecar()
         answer = await (
             sidecar.count_tokens(call) if call.endpoint == "count_tokens" else sidecar.messages(call)
         )
@@ -253,6 +272,15 @@ class HttpApp:
                     else:
                         body = b"".join([event.encode() for event in batch])
                     await send({"type": "http.response.body", "body": body, "more_body": True})
+            except asyncio.CancelledError:
+                if self._lifecycle is None or not self._lifecycle.cut:
+                    raise
+                # The drain deadline passed mid-stream: end it with a retryable error event.
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                payload = shutdown_error().body(req.request_id)
+                await send(
+                    {"type": "http.response.body", "body": encode_sse("error", payload), "more_body": True}
+                )
             except SidecarError as exc:
                 # The status is already sent: the failure becomes the spec's `error` event.
                 payload = exc.body(exc.request_id or req.request_id)
@@ -275,7 +303,7 @@ class HttpApp:
             await events.aclose()
 
     async def _models(self, req: _Request, path: str, send: Send) -> None:
-        sidecar = self._get_sidecar()
+        sidecar = req.sidecar or self._get_sidecar()
         if path == "/v1/models" or path == "/v1/models/":
             query = parse_qs(req.scope.get("query_string", b"").decode("latin-1"))
             limit_text = query.get("limit", ["20"])[-1]
@@ -304,7 +332,7 @@ class HttpApp:
         await self._race(self._relay(forward, req, send), receive)
 
     async def _relay(self, forward: ForwardRequest, req: _Request, send: Send) -> None:
-        answer = await self._get_sidecar().forward(forward)
+        answer = await (req.sidecar or self._get_sidecar()).forward(forward)
         if answer.chunks is not None:
             await _send_chunks(send, answer, req)
             return

@@ -84,6 +84,9 @@ class Telemetry:
         """The Prometheus exposition (body, content type); None when metrics are off."""
         return None
 
+    def config_reload(self, result: str) -> None:
+        """A config reload was attempted: ``result`` is "ok" or "error"."""
+
     async def aclose(self) -> None:
         """Flush and stop exporters (the span queue is flushed before this returns)."""
 

@@ -157,6 +157,12 @@ class Instruments:
             (*base, "error_type"),
             registry=r,
         )
+        self.config_reloads = Counter(
+            "sidecar_config_reloads",
+            "Config reloads (SIGHUP or a changed file), by result: ok, or error (the old config stays).",
+            ("result",),
+            registry=r,
+        )
         if self.multiprocess_dir is None:
             prometheus_client.ProcessCollector(registry=r)
             prometheus_client.PlatformCollector(registry=r)

@@ -144,6 +144,10 @@ class LiveTelemetry(Telemetry):
     def render_metrics(self) -> tuple[bytes, str] | None:
         return None if self.ins is None else self.ins.render()
 
+    def config_reload(self, result: str) -> None:
+        if self.ins is not None:
+            self.ins.config_reloads.labels(result).inc()
+
     async def aclose(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
         """Flush queued spans, waiting at most ``timeout`` seconds: an unreachable collector
         must not hold the process up (the flush goes on in a daemon thread, lost at exit)."""
