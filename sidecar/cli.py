@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
         else None,
         help="seconds to drain on SIGTERM (default 30, or $SIDECAR_DRAIN_TIMEOUT)",
     )
+    p.add_argument(
+        "--request-log",
+        action="store_true",
+        help="one JSON line per request on stderr (telemetry.request_log)",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -98,6 +103,10 @@ def resolve_config(args: argparse.Namespace) -> Config:
             config, telemetry=msgspec.structs.replace(config.telemetry, metrics=False)
         )
     config = msgspec.structs.replace(config, admin=admin)
+    if args.request_log:
+        config = msgspec.structs.replace(
+            config, telemetry=msgspec.structs.replace(config.telemetry, request_log=True)
+        )
     drain = args.drain_timeout
     if drain is None and os.environ.get("SIDECAR_DRAIN_TIMEOUT"):
         try:
@@ -153,6 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sidecar: invalid config: {exc}", file=sys.stderr)
         return 1
+    if config.telemetry.request_log:
+        # JSON lines as they are (no timestamp prefix: each line carries its own `ts`).
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        requests_log = logging.getLogger("sidecar.requests")
+        requests_log.addHandler(handler)
+        requests_log.setLevel(logging.INFO)
+        requests_log.propagate = False
     import uvloop
 
     from .server import serve

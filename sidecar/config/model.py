@@ -79,6 +79,9 @@ class TelemetryConfig(_Base, frozen=True):
     # always have their own); later names are counted under `model="other"`.
     model_label_limit: int = 50
     traces: TracesConfig = TracesConfig()
+    # One JSON line per request on stderr (request id, door, model, upstream, status, tokens,
+    # durations; never keys or content).
+    request_log: bool = False
 
 
 class Timeouts(_Base, frozen=True):

@@ -155,6 +155,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
     async def _create_message(self, request: pb.CreateMessageRequest, context: Context) -> pb.Message:
         request_id = new_request_id()
         headers, observer = self._begin("CreateMessage", context)
+        observer.identify(request_id)
 
         async def work() -> pb.Message:
             body = convert.request_from_proto(request)
@@ -179,6 +180,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
     ) -> AsyncIterator[pb.StreamEvent]:
         request_id = new_request_id()
         headers, observer = self._begin("StreamMessage", context)
+        observer.identify(request_id)
 
         async def start() -> EventStream:
             body = convert.request_from_proto(request)
@@ -251,6 +253,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
     async def _count_tokens(self, request: pb.CountTokensRequest, context: Context) -> pb.CountTokensResponse:
         request_id = new_request_id()
         headers, observer = self._begin("CountTokens", context)
+        observer.identify(request_id)
 
         async def work() -> pb.CountTokensResponse:
             body = convert.count_tokens_request_from_proto(request)

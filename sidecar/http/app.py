@@ -206,6 +206,7 @@ class HttpApp:
     async def _call(self, req: _Request, receive: Receive, send: Send, count_tokens: bool) -> None:
         # Telemetry sees the request from its arrival to its last byte, whatever ends it.
         observer = self._telemetry.begin("http", req.scope["path"], req.forward_headers)
+        observer.identify(req.request_id)
         try:
             await self._observed_call(req, receive, send, count_tokens, observer)
         except (ClientGone, asyncio.CancelledError):

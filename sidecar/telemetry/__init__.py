@@ -37,7 +37,7 @@ def build_telemetry(config: Config, env: Mapping[str, str] | None = None) -> Tel
 
     env = os.environ if env is None else env
     endpoint = traces_endpoint(config.telemetry.traces, env)
-    if not config.telemetry.metrics and endpoint is None:
+    if not config.telemetry.metrics and endpoint is None and not config.telemetry.request_log:
         return NOOP_TELEMETRY
     from .observer import LiveTelemetry
 

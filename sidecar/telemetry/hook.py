@@ -61,6 +61,9 @@ class RequestObserver:
         """An upstream attempt is about to start (see the module docstring)."""
         return NOOP_ATTEMPT
 
+    def identify(self, request_id: str) -> None:
+        """The sidecar's request id, for the request log."""
+
     def finish(self, error: BaseException | None = None, *, cancelled: bool = False) -> None:
         """The request is over: ``error`` is what failed it (a ``SidecarError`` names its type;
         anything else counts as ``api_error``), ``cancelled`` that the client went away. With

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +37,7 @@ from .tracing import CLIENT, ERROR, SERVER, Tracing, format_traceparent
 
 __all__ = ["LiveTelemetry"]
 
+request_log = logging.getLogger("sidecar.requests")
 log = logging.getLogger("sidecar.telemetry")
 
 _GRPC_SERVICE = "sidecar.messages.v1.Messages"
@@ -132,6 +135,7 @@ class LiveTelemetry(Telemetry):
         self.metrics_enabled = self.ins is not None
         self.tracing_enabled = self.tracing is not None
         self._limit = settings.model_label_limit
+        self.request_log = settings.request_log
         self._glob_models: set[str] = set()
         self._globs: dict[str, bool] = {}
         self._cells: dict[tuple[str, ...], Cell] = {}
@@ -241,9 +245,13 @@ class _Request(RequestObserver):
         "failure",
         "first_token",
         "gauge",
+        "model",
         "op",
+        "request_id",
         "span",
         "start",
+        "stream",
+        "target",
         "tel",
         "tokens",
         "tpot",
@@ -265,6 +273,10 @@ class _Request(RequestObserver):
         self.tokens = [0, 0, 0, 0, 0]  # input, cache_read, cache_creation, output, thinking
         self.upstreams = 0  # attempts made
         self.wait = 0.0  # seconds spent waiting for upstreams
+        self.request_id = ""
+        self.model = ""  # as the client asked
+        self.stream = False
+        self.target: Target | None = None  # the last attempt's
         self.gauge: Any = None
         if tel.ins is not None:
             self.gauge = tel.gauge(door, operation)
@@ -273,8 +285,12 @@ class _Request(RequestObserver):
         if tel.tracing is not None:
             self.span = tel.tracing.start(span_name, SERVER, tel.tracing.parent(headers), attributes)
 
+    def identify(self, request_id: str) -> None:
+        self.request_id = request_id
+
     def attempt(self, call: Call, target: Target, upstream: Upstream) -> AttemptObserver:
         self.upstreams += 1
+        self.model, self.stream, self.target = call.requested_model or call.model, call.stream, target
         if self.tel.ins is not None:
             self.cell = self.tel.cell(
                 self.door, self.op, target, upstream, "true" if call.stream else "false"
@@ -297,6 +313,8 @@ class _Request(RequestObserver):
     def _finish(self, end: float, failure: _Failure | None, cancelled: bool) -> None:
         tel = self.tel
         outcome = CANCELLED if cancelled else failure.outcome if failure is not None else SUCCESS
+        if tel.request_log:
+            self._log(end, failure, cancelled, outcome)
         if tel.ins is not None:
             self.gauge.dec()
             cell = self.cell or tel.cell(self.door, self.op, None, None, "")
@@ -338,6 +356,48 @@ class _Request(RequestObserver):
                         span.set_status(ERROR)
                 span.set_attributes(attrs)
             span.end()
+
+    def _log(self, end: float, failure: _Failure | None, cancelled: bool, outcome: str) -> None:
+        """The request log line: ids, routing, status, tokens, durations; no keys, no content."""
+        if cancelled:
+            status: int | str = 499 if self.door == "http" else "CANCELLED"
+        elif self.door == "http":
+            status = 200 if failure is None or failure is self.failure else failure.status
+        else:
+            status = (
+                "OK"
+                if failure is None
+                else ERROR_TYPES.get(failure.error_type, ERROR_TYPES["api_error"])[1].name
+            )
+        target = self.target
+        duration = end - self.start
+        line = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "request_id": self.request_id,
+            "door": self.door,
+            "operation": self.op,
+            "model": self.model,
+            "upstream": target.upstream if target else "",
+            "upstream_model": target.model if target else "",
+            "route": target.route if target else "",
+            "stream": self.stream,
+            "status": status,
+            "outcome": outcome,
+            "error_type": failure.error_type if failure is not None else "",
+            "attempts": self.upstreams,
+            "input_tokens": self.tokens[0],
+            "cache_read_input_tokens": self.tokens[1],
+            "cache_creation_input_tokens": self.tokens[2],
+            "output_tokens": self.tokens[3],
+            "thinking_tokens": self.tokens[4],
+            "duration_ms": round(duration * 1000, 3),
+            "upstream_ms": round(self.wait * 1000, 3),
+            "overhead_ms": round(max(0.0, duration - self.wait) * 1000, 3) if self.upstreams else None,
+            "ttft_ms": round((self.first_token - self.start) * 1000, 3)
+            if self.first_token is not None
+            else None,
+        }
+        request_log.info(json.dumps(line, separators=(",", ":")))
 
 
 class _Attempt(AttemptObserver):
