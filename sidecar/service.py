@@ -14,7 +14,8 @@ from .core import Answer, Call
 from .core.validate import validate_count_tokens, validate_messages
 from .errors import InvalidRequest, NoRoute, NotFound
 from .routing import Router
-from .upstreams import ForwardRequest, Upstream
+from .routing.policy import RoutePlan, check_hops, execute, forward_hops
+from .upstreams import ForwardRequest, Target, Upstream
 from .upstreams.registry import build_upstream
 
 __all__ = ["Sidecar", "page_models"]
@@ -28,6 +29,13 @@ class Sidecar:
         self.router = Router(config.routes, config.aliases)
         self.upstreams: dict[str, Upstream] = {
             name: build_upstream(name, cfg) for name, cfg in config.upstreams.items()
+        }
+        # Routes with a policy get their runtime state (balancers, breakers, budget) here, once
+        # per config snapshot.
+        self.plans: dict[str, RoutePlan] = {
+            route.match: RoutePlan(route.policy, name=route.match)
+            for route in config.routes
+            if route.policy is not None
         }
 
     @property
@@ -45,10 +53,21 @@ class Sidecar:
         return await self._send(call)
 
     async def _send(self, call: Call) -> Answer:
-        target = self.router.route(call.model)
+        # Sidecar chains: refuse a request that looped, and tell the next hop where it stands.
+        hops = check_hops(call.headers, self.config.hops)
+        forward_hops(call.headers, hops, self.config.hops)
+        route, name = self.router.match(call.model)
+        plan = self.plans.get(route.match)
+        if plan is None:
+            return await self._attempt(call, self.router.route(call.model))
+        # Weighted targets, retries (invisible on streams until the first content delta),
+        # fallbacks, breakers: sidecar.routing.policy.
+        return await execute(call, plan, lambda target: self._attempt(call, target), model=name)
+
+    async def _attempt(self, call: Call, target: Target) -> Answer:
+        """One upstream attempt, observed: the CLIENT span (its traceparent goes into
+        call.headers), the upstream wait, usage from the answer or its stream."""
         upstream = self.upstreams[target.upstream]
-        # One upstream attempt, observed: the CLIENT span (its traceparent goes into
-        # call.headers), the upstream wait, usage from the answer or its stream.
         attempt = call.observer.attempt(call, target, upstream)
         try:
             answer = await upstream.send(call, target)

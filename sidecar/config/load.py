@@ -103,7 +103,15 @@ def _check(config: Config) -> None:
                     f"upstreams.{name}: words, ttft_ms and gap_ms must be >= 0, words_per_delta >= 1"
                 )
     for i, route in enumerate(config.routes):
-        if route.upstream not in config.upstreams:
+        if (route.upstream is None) == (route.policy is None):
+            raise ConfigError(f"routes.{i}: give either upstream or policy")
+        if route.policy is not None:
+            if route.model is not None:
+                raise ConfigError(f"routes.{i}.model: with a policy, set model on its targets")
+            for name in route.policy.upstream_names():
+                if name not in config.upstreams:
+                    raise ConfigError(f"routes.{i}.policy: no upstream named {name!r}")
+        elif route.upstream not in config.upstreams:
             raise ConfigError(f"routes.{i}.upstream: no upstream named {route.upstream!r}")
         if not route.match:
             raise ConfigError(f"routes.{i}.match: must not be empty")

@@ -10,6 +10,8 @@ from typing import Literal
 
 import msgspec
 
+from ..routing.policy.config import HopConfig, RoutePolicyConfig
+
 __all__ = [
     "AdminListener",
     "AnthropicUpstreamConfig",
@@ -137,11 +139,14 @@ UpstreamConfig = AnthropicUpstreamConfig | MockUpstreamConfig | OpenAIUpstreamCo
 
 
 class Route(_Base, frozen=True):
-    """Model name (exact, or a glob with * ? [...]) -> one upstream, optionally renamed."""
+    """Model name (exact, or a glob with * ? [...]) -> one upstream, optionally renamed; or,
+    with ``policy``, ordered groups of weighted targets with retries, fallbacks and breakers
+    (``sidecar.routing.policy``). A route has ``upstream`` or ``policy``, not both."""
 
     match: str
-    upstream: str
+    upstream: str | None = None
     model: str | None = None  # the model name to ask the upstream for (default: as requested)
+    policy: RoutePolicyConfig | None = None
 
 
 class LifecycleConfig(_Base, frozen=True):
@@ -157,6 +162,7 @@ class LifecycleConfig(_Base, frozen=True):
 
 class Config(_Base, frozen=True):
     listeners: Listeners = Listeners()
+    hops: HopConfig = HopConfig()  # sidecar chains: the hop header and its limit
     lifecycle: LifecycleConfig = LifecycleConfig()
     admin: AdminListener = AdminListener()
     telemetry: TelemetryConfig = TelemetryConfig()

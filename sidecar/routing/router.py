@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from typing import TYPE_CHECKING
 
-from ..config import Route
 from ..errors import NoRoute
 from ..upstreams import Target
+
+if TYPE_CHECKING:  # the config imports routing policy types: no import cycle at run time
+    from ..config import Route
 
 __all__ = ["Router", "is_glob"]
 
@@ -35,11 +38,8 @@ class Router:
                 self._exact.setdefault(route.match, route)
         self._cache: dict[str, Target] = {}
 
-    def route(self, model: str) -> Target:
-        """The target for a requested model name; NoRoute when nothing matches."""
-        target = self._cache.get(model)
-        if target is not None:
-            return target
+    def match(self, model: str) -> tuple[Route, str]:
+        """The route for a requested model name and the name after aliases; NoRoute if none."""
         name = self.aliases.get(model, model)
         route = self._exact.get(name)
         if route is None:
@@ -49,7 +49,20 @@ class Router:
                     break
         if route is None:
             raise NoRoute(f"model: {model} (no route serves this model)")
-        target = Target(upstream=route.upstream, model=route.model or name, route=route.match)
+        return route, name
+
+    def route(self, model: str) -> Target:
+        """The target for a requested model name (a policy route's primary target)."""
+        target = self._cache.get(model)
+        if target is not None:
+            return target
+        route, name = self.match(model)
+        if route.upstream is not None:
+            target = Target(upstream=route.upstream, model=route.model or name, route=route.match)
+        else:
+            assert route.policy is not None
+            first = route.policy.groups[0].targets[0]
+            target = Target(upstream=first.upstream, model=first.model or name, route=route.match)
         if len(self._cache) < _CACHE_LIMIT:
             self._cache[model] = target
         return target
@@ -63,5 +76,6 @@ class Router:
     def upstream_names(self) -> list[str]:
         seen: dict[str, None] = {}
         for route in list(self._exact.values()) + [r for _, r in self._globs]:
-            seen.setdefault(route.upstream, None)
+            for name in [route.upstream] if route.upstream is not None else route.policy.upstream_names():  # type: ignore[union-attr]
+                seen.setdefault(name, None)
         return list(seen)
