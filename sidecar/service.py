@@ -7,6 +7,7 @@ in-flight calls keep the snapshot they started with.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .config import Config
@@ -14,7 +15,14 @@ from .core import Answer, Call
 from .core.validate import validate_count_tokens, validate_messages
 from .errors import InvalidRequest, NoRoute, NotFound
 from .routing import Router
-from .routing.policy import RoutePlan, check_hops, execute, forward_hops
+from .routing.policy import (
+    RoutePlan,
+    add_server_timing,
+    check_hops,
+    execute,
+    forward_hops,
+    server_timing_entry,
+)
 from .upstreams import ForwardRequest, Target, Upstream
 from .upstreams.registry import build_upstream
 
@@ -69,12 +77,26 @@ class Sidecar:
         call.headers), the upstream wait, usage from the answer or its stream."""
         upstream = self.upstreams[target.upstream]
         attempt = call.observer.attempt(call, target, upstream)
+        started = time.perf_counter()
         try:
             answer = await upstream.send(call, target)
         except BaseException as exc:
             attempt.failed(exc)
             raise
+        finally:
+            call.upstream_wait += time.perf_counter() - started
         return attempt.answered(answer)
+
+    def server_timing(self, call: Call, answer: Answer) -> None:
+        """Add this hop's time (without the upstream wait) in front of ``server-timing``, so a
+        caller sees where time went across a chain of sidecars."""
+        hops = self.config.hops
+        if not hops.server_timing:
+            return
+        position = call.headers.get(hops.header, "1")
+        overhead = time.perf_counter() - call.started - call.upstream_wait
+        hop = int(position) if position.isdigit() else 1
+        add_server_timing(answer.headers, server_timing_entry(hop, overhead))
 
     async def list_models(self, headers: dict[str, str]) -> list[dict[str, Any]]:
         """Every model this sidecar serves: what its upstreams list, then names the config routes."""

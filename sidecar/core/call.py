@@ -46,6 +46,8 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     # The name the client asked for, before aliases and renames.
     requested_model: str = ""
+    # Seconds spent waiting for upstream answers (all attempts), for Server-Timing.
+    upstream_wait: float = 0.0
     # Telemetry for this request (``sidecar.telemetry.hook``): the door begins and finishes it,
     # the core reports upstream attempts to it. The no-op unless telemetry is on.
     observer: RequestObserver = NOOP_REQUEST

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -242,6 +243,11 @@ class HttpApp:
             headers=req.forward_headers,
             requested_model=model if isinstance(model, str) else "",
             observer=observer,
+            # The SDK's timeout bounds each read: for a JSON answer that is the whole wait, for
+            # a stream only the gaps (which the route's idle timeout covers).
+            deadline=None
+            if body.get("stream") is True
+            else _client_deadline(req.header_map.get(b"x-stainless-timeout")),
         )
         await self._race(self._answer(call, req, send), receive)
 
@@ -250,6 +256,7 @@ class HttpApp:
         answer = await (
             sidecar.count_tokens(call) if call.endpoint == "count_tokens" else sidecar.messages(call)
         )
+        sidecar.server_timing(call, answer)
         if answer.events is not None:
             await self._stream(req, answer, send)
         else:
@@ -340,6 +347,18 @@ class HttpApp:
         if req.scope["path"].startswith("/v1/messages/batches") and answer.raw:
             answer.raw = _rewrite_results_url(answer.raw, _origin(req))
         await _send_answer(send, answer, req)
+
+
+def _client_deadline(value: bytes | None) -> float | None:
+    """The SDK's own timeout (``x-stainless-timeout``, seconds) as a deadline: no point in
+    working for a client that has given up. Anything but a positive number is ignored."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return time.monotonic() + seconds if 0 < seconds < 1e7 else None
 
 
 def _origin(req: _Request) -> str:

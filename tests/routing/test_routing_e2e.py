@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,3 +211,31 @@ def test_loop_is_refused_with_a_clear_error() -> None:
         assert r.headers["x-should-retry"] == "false"
     finally:
         sp.stop()
+
+
+def test_server_timing_names_each_hop(upstreams: tuple[FakeAnthropic, FakeAnthropic]) -> None:
+    primary, _ = upstreams
+    inner = start_sidecar("--upstream", primary.base_url, "--no-grpc", expect_grpc=False)
+    outer = start_sidecar("--upstream", inner.http_url, "--no-grpc", expect_grpc=False)
+    try:
+        r = httpx.post(outer.http_url + "/v1/messages", json=BODY, headers=H)
+        entries = [e.strip() for e in r.headers["server-timing"].split(",")]
+        assert [e.split(";")[0] for e in entries] == ["sidecar-1", "sidecar-2"]
+        assert all(float(e.split("dur=")[1].split(";")[0]) >= 0 for e in entries)
+    finally:
+        outer.stop()
+        inner.stop()
+
+
+def test_client_timeout_caps_a_json_call(
+    routed: SidecarProcess, upstreams: tuple[FakeAnthropic, FakeAnthropic]
+) -> None:
+    primary, backup = upstreams
+    primary.reset(lambda rec: Plan(hang=True))
+    started = time.monotonic()
+    r = httpx.post(
+        routed.http_url + "/v1/messages", json=BODY, headers={**H, "x-stainless-timeout": "1"}, timeout=30
+    )
+    assert r.status_code == 504 and r.json()["error"]["type"] == "timeout_error"
+    assert time.monotonic() - started < 20
+    assert primary.wait_for(lambda: bool(primary.requests) and primary.requests[-1].closed_early)
