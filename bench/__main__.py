@@ -14,6 +14,18 @@ The same four through the sidecar's gRPC door (rows marked "gRPC", no targets): 
 (events/s ratio) and c=1 (added p50 TTFT), driven by ``bench/grpc_loadgen.py`` (grpc.aio, one
 channel) in its own process, and compared with the direct HTTP figures of the same run.
 
+The same four HTTP rows through the OpenAI-translated path (rows marked "(openai)", no targets): a
+second sidecar process started with ``--provider openai`` (otherwise the same flags, pinned to the same
+CPU) in front of the fake upstream's ``POST /v1/chat/completions``, so it translates each Messages
+request to a chat completion and the answer or chunk stream back to Messages / Anthropic SSE. They are
+compared with the direct Anthropic runs of the matching rows in the same repetition, and a second table
+compares them with the pass-through rows: "translated vs pass-through", openai via / anthropic via per
+repetition. ``SSE c=32 (openai)`` compares streams/s rather than events/s: the translated stream carries
+the same N content deltas but no ``ping``, one event fewer than the pass-through stream. Only one
+sidecar runs at a time (both would compete for the proxy's CPU): each repetition measures one, stops
+it and starts the other (alternating which goes first), each fresh start checked and warmed up.
+``--no-openai`` skips these rows (and the second sidecar).
+
 Then cancellation latency (``bench/cancel.py``, no targets): how long after a client closes its HTTP
 connection or cancels its gRPC call (or its gRPC deadline passes) the upstream sees the upstream
 request closed, before the first byte and mid-stream; p50/p99/max over sequential probes. There is no
@@ -32,7 +44,8 @@ measurement); while ``sidecar/__main__.py`` does not exist, or with ``--standin`
 template where ``{python}`` is this interpreter and ``{upstream}`` the upstream URL; without
 ``{upstream}`` the standard flags are appended. The command must print
 ``sidecar http listening on http://HOST:PORT``, and ``sidecar grpc listening on HOST:PORT`` for the
-gRPC measurements.
+gRPC measurements; for the openai rows ``--provider openai`` is appended to a custom command (the
+stand-in proxy has no OpenAI path: no openai rows).
 
 Results go to stdout (a table) and to ``bench/results/latest.json``. The exit code is 0 even when a
 target is missed; it is 1 only when the harness itself could not run.
@@ -84,8 +97,9 @@ GRPC_READY_LINE = re.compile(r"^grpc loadgen ready$")
 STARTUP_TIMEOUT_S = 30.0
 GRPC_LINE_TIMEOUT_S = 10.0  # after the HTTP line
 FOREIGN_LOAD_WARN = 0.15  # other processes' CPU (in cores) above which a result is called noisy
-LOADGEN_BOUND_RATIO = 0.85
-MODES: tuple[Mode, ...] = ("json", "sse")  # at or above this, the load generator (not the proxy) is the limit
+LOADGEN_BOUND_RATIO = 0.85  # at or above this, the load generator (not the proxy) is the limit
+MODES: tuple[Mode, ...] = ("json", "sse")
+Provider = Literal["anthropic", "openai"]
 
 
 @dataclass(frozen=True)
@@ -98,10 +112,12 @@ class Scenario:
     kind: Literal["ratio", "added_ms"]
     target: float | None  # ratio >= target, or added ms <= target
     door: Literal["http", "grpc"] = "http"  # which door of the sidecar the "via" runs use
-    baseline: str | None = None  # gRPC rows: the HTTP scenario whose direct runs they are compared with
+    # gRPC and openai rows: the pass-through HTTP scenario whose direct runs they are compared with
+    baseline: str | None = None
+    provider: Provider = "anthropic"  # which sidecar: pass-through, or --provider openai (translated)
 
     def value(self, r: LoadResult) -> float | None:
-        if self.metric == "requests_per_s":
+        if self.metric in ("requests_per_s", "streams_per_s"):  # streams/s: completed SSE answers/s
             return r.requests_per_s if r.ok else None
         if self.metric == "events_per_s":
             return r.events_per_s if r.ok else None
@@ -117,6 +133,54 @@ SCENARIOS = (
     Scenario("json_c1", "JSON c=1", "json", 1, "latency_p50_ms", "added_ms", 0.8),
     Scenario("sse_c32", "SSE c=32", "sse", 32, "events_per_s", "ratio", 0.35),
     Scenario("sse_c1", "SSE c=1", "sse", 1, "ttft_p50_ms", "added_ms", None),
+)
+# The OpenAI-translated path (a second sidecar, --provider openai), compared with the direct runs of
+# the matching row above. No targets. SSE c=32 counts streams: its events differ (no ping), its deltas not.
+OPENAI_SCENARIOS = (
+    Scenario(
+        "openai_json_c32",
+        "JSON c=32 (openai)",
+        "json",
+        32,
+        "requests_per_s",
+        "ratio",
+        None,
+        baseline="json_c32",
+        provider="openai",
+    ),
+    Scenario(
+        "openai_json_c1",
+        "JSON c=1 (openai)",
+        "json",
+        1,
+        "latency_p50_ms",
+        "added_ms",
+        None,
+        baseline="json_c1",
+        provider="openai",
+    ),
+    Scenario(
+        "openai_sse_c32",
+        "SSE c=32 (openai)",
+        "sse",
+        32,
+        "streams_per_s",
+        "ratio",
+        None,
+        baseline="sse_c32",
+        provider="openai",
+    ),
+    Scenario(
+        "openai_sse_c1",
+        "SSE c=1 (openai)",
+        "sse",
+        1,
+        "ttft_p50_ms",
+        "added_ms",
+        None,
+        baseline="sse_c1",
+        provider="openai",
+    ),
 )
 # The gRPC door, compared with the direct HTTP runs of the matching row above (mode json = unary
 # CreateMessage, sse = StreamMessage). No targets.
@@ -165,6 +229,7 @@ CANCEL_SCENARIOS = (
 METRIC_LABELS = {
     "requests_per_s": "requests/s",
     "events_per_s": "events/s",
+    "streams_per_s": "streams/s",
     "latency_p50_ms": "p50 latency ms",
     "ttft_p50_ms": "p50 TTFT ms",
 }
@@ -178,7 +243,9 @@ class Child:
     command per stdin line, one ``result SEQ {json}`` line per command on stdout.
     """
 
-    def __init__(self, name: str, argv: list[str], log_path: Path, *, stdin_pipe: bool = False) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log_path: Path, *, stdin_pipe: bool = False, append: bool = False
+    ) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_path
@@ -187,7 +254,9 @@ class Child:
         self._first: dict[str, str] = {}
         self._seen = threading.Condition()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self._log: IO[bytes] = open(log_path, "wb")  # closed in stop()
+        # closed in stop(); with ``append`` (a restart), the tail is read from this start on only
+        self._log: IO[bytes] = open(log_path, "ab" if append else "wb")
+        self._log_start = self._log.tell()
         try:
             self.proc = subprocess.Popen(
                 argv,
@@ -263,8 +332,10 @@ class Child:
     def stderr_tail(self, n: int = 2000) -> str:
         with contextlib.suppress(OSError):
             self._log.flush()
-            data = self.log_path.read_bytes()
-            return data[-n:].decode("utf-8", "replace")
+            with open(self.log_path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(self._log_start, size - n))
+                return f.read().decode("utf-8", "replace")
         return ""
 
     def cpu_seconds(self) -> float | None:
@@ -385,6 +456,7 @@ class ScenarioOutcome:
             "mode": s.mode,
             "connections": s.connections,
             "door": s.door,
+            "provider": s.provider,
             "direct_from": s.baseline or s.key,
             "metric": s.metric,
             "kind": s.kind,
@@ -620,15 +692,70 @@ class Plan:
     sidecar_argv: list[str]
     sidecar_desc: str
     cancel_n: int = 50  # sequential cancellation probes per row
+    openai_argv: list[str] | None = None  # the --provider openai sidecar; None: no openai rows
+
+
+class Sidecars:
+    """The sidecar processes, one alive at a time: both would be pinned to the proxy's CPU.
+
+    ``start`` (blocking) stops the running one if it is the other provider's, then starts and waits
+    for ``provider``'s; a restart appends to that provider's log.
+    """
+
+    def __init__(self, argv: dict[Provider, list[str]], taskset: list[str]) -> None:
+        self.argv = argv
+        self.taskset = taskset
+        self.current: Child | None = None
+        self.provider: Provider | None = None
+        self.url = ""
+        self.starts: dict[Provider, int] = {}
+        self.problems: list[str] = []  # sidecars that exited on their own
+
+    def start(self, provider: Provider) -> Child:
+        if self.current is not None and self.provider == provider:
+            return self.current
+        self.stop()
+        n = self.starts.get(provider, 0)
+        self.starts[provider] = n + 1
+        openai = provider == "openai"
+        self.current = Child(
+            "sidecar (openai)" if openai else "sidecar",
+            [*self.taskset, *self.argv[provider]],
+            RESULTS / ("sidecar-openai.stderr.log" if openai else "sidecar.stderr.log"),
+            append=n > 0,
+        )
+        self.provider = provider
+        self.url = self.current.wait_for_line(SIDECAR_LINE, STARTUP_TIMEOUT_S).group(1)
+        return self.current
+
+    def stop(self) -> None:
+        child = self.current
+        if child is None:
+            return
+        if child.proc.poll() is not None and self.url:  # it had started: it died on its own
+            self.problems.append(f"the {child.name} exited during the run (code {child.proc.returncode})")
+        self.current, self.provider, self.url = None, None, ""
+        child.stop()
+
+
+@dataclass
+class OpenAIPath:
+    """The translated path's rows: skipped (and why) or measured."""
+
+    skipped: str | None = None
 
 
 def _standin_argv() -> list[str]:
     return [sys.executable, "-m", "bench._standin_proxy"]
 
 
-def _sidecar_argv(args: argparse.Namespace, upstream_url: str) -> tuple[list[str], str]:
+def _sidecar_argv(
+    args: argparse.Namespace, upstream_url: str, provider: Provider = "anthropic"
+) -> tuple[list[str], str]:
+    """The sidecar's command and its description; for ``openai``, the same with ``--provider openai``."""
     grpc = ["--no-grpc"] if args.no_grpc else ["--grpc-port", "0"]
-    std = ["--upstream", upstream_url, "--upstream-key", UPSTREAM_KEY, "--http-port", "0", *grpc]
+    translated = ["--provider", "openai"] if provider == "openai" else []
+    std = ["--upstream", upstream_url, *translated, "--upstream-key", UPSTREAM_KEY, "--http-port", "0", *grpc]
     if args.sidecar_cmd:
         tmpl = args.sidecar_cmd
         has_upstream = "{upstream}" in tmpl
@@ -636,7 +763,7 @@ def _sidecar_argv(args: argparse.Namespace, upstream_url: str) -> tuple[list[str
             part.replace("{python}", sys.executable).replace("{upstream}", upstream_url)
             for part in shlex.split(tmpl)
         ]
-        return (argv if has_upstream else argv + std), f"custom command: {tmpl}"
+        return (argv + translated if has_upstream else argv + std), f"custom command: {tmpl}"
     if args.standin or not (REPO / "sidecar" / "__main__.py").exists():
         why = "--standin" if args.standin else "sidecar/__main__.py does not exist yet"
         return (
@@ -803,9 +930,105 @@ async def _check(url: str, label: str, deltas: int) -> None:
         raise RuntimeError(f"sanity check via {label} failed: " + "; ".join(problems))
 
 
+def translated_event_count(deltas: int) -> int:
+    """Events in one answer the openai sidecar streams: the pass-through's minus ``ping`` (the
+    translator sends one only after 10 s of upstream silence), and no content block without deltas."""
+    return deltas + 5 if deltas else 3
+
+
+async def _check_openai(url: str, deltas: int) -> None:
+    """One JSON and one SSE request through the openai sidecar, every event name accounted for."""
+    j = await run_load(url, "json", 1, 1, 10.0)
+    s = await run_load(url, "sse", 1, 1, 10.0, count_names=True)
+    want = {"message_start": 1, "message_delta": 1, "message_stop": 1}
+    if deltas:
+        want |= {"content_block_start": 1, "content_block_delta": deltas, "content_block_stop": 1}
+    problems = []
+    if j.ok != 1:
+        problems.append(f"JSON request: statuses {j.statuses}, errors {j.error_samples}")
+    if s.ok != 1 or s.event_names != want:
+        problems.append(
+            f"SSE request: statuses {s.statuses}, events {s.event_names} (want {want}), {s.error_samples}"
+        )
+    if problems:
+        raise RuntimeError("sanity check via the openai sidecar failed: " + "; ".join(problems))
+
+
+def translated_vs_passthrough(outcomes: list[ScenarioOutcome]) -> list[dict[str, object]]:
+    """Per openai row: its via against the pass-through row's via, per repetition (medians)."""
+    by_key = {oc.scenario.key: oc for oc in outcomes}
+    rows: list[dict[str, object]] = []
+    for oc in outcomes:
+        s = oc.scenario
+        if s.provider != "openai" or s.baseline not in by_key:
+            continue
+        passthrough = by_key[s.baseline]
+        ratios: list[float] = []
+        added: list[float] = []
+        for p, t in zip(passthrough.via, oc.via, strict=False):  # the same repetition
+            pv, tv = s.value(p.result), s.value(t.result)
+            if pv is None or tv is None or pv <= 0:
+                continue
+            ratios.append(tv / pv)
+            added.append(tv - pv)
+        pvals = [v for v in (s.value(m.result) for m in passthrough.via) if v is not None]
+        tvals = [v for v in (s.value(m.result) for m in oc.via) if v is not None]
+        rows.append(
+            {
+                "scenario": s.key,
+                "label": passthrough.scenario.label,
+                "passthrough": passthrough.scenario.key,
+                "metric": s.metric,
+                "kind": s.kind,
+                "passthrough_via": _median(pvals),
+                "translated_via": _median(tvals),
+                "ratio": _median(ratios),
+                "added_ms": _median(added) if s.kind == "added_ms" else None,
+                "per_repetition": ratios,
+            }
+        )
+    return rows
+
+
+def render_translated(rows: list[dict[str, object]]) -> str:
+    rows_out = [("scenario", "metric", "pass-through", "translated", "translated / pass-through")]
+    for r in rows:
+        metric = str(r["metric"])
+        ratio = r["ratio"]
+        cell = f"{ratio:.3f}" if isinstance(ratio, float) else "n/a"
+        if isinstance(r["added_ms"], float):
+            cell += f" ({r['added_ms']:+.3f} ms)"
+        rows_out.append(
+            (
+                str(r["label"]),
+                METRIC_LABELS[metric],
+                _fmt(_f(r["passthrough_via"]), metric),
+                _fmt(_f(r["translated_via"]), metric),
+                cell,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows_out) for i in range(len(rows_out[0]))]
+    right = {2, 3}
+    out = [
+        "",
+        "translated vs pass-through: openai via / anthropic via, per repetition (medians); "
+        "< 1 for throughput or > 1 for latency = the translated path is slower:",
+        "",
+    ]
+    for i, row in enumerate(rows_out):
+        out.append(
+            "  ".join(
+                c.rjust(widths[j]) if j in right else c.ljust(widths[j]) for j, c in enumerate(row)
+            ).rstrip()
+        )
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
 def _progress(rep: int, plan: Plan, label: str, which: str, r: LoadResult) -> None:
     print(
-        f"  [{rep + 1}/{plan.repeat}] {label:<16} {which:<6} "
+        f"  [{rep + 1}/{plan.repeat}] {label:<18} {which:<6} "
         f"{r.requests_per_s:>9,.0f} req/s"
         + (f" {r.events_per_s:>10,.0f} ev/s" if r.mode == "sse" else "")
         + f"  p50 {r.latency_ms.get('p50', float('nan')):.3f} ms"
@@ -899,50 +1122,124 @@ async def run_cancellations(
     return out
 
 
+async def _warm_up(plan: Plan, urls: list[str], door: GrpcDoor | None = None) -> None:
+    """A short load per mode on each HTTP target (and the gRPC door, when given and not skipped)."""
+    if plan.warmup <= 0:
+        return
+    for url in urls:
+        for mode in MODES:
+            await run_load(url, mode, 32, plan.requests, plan.warmup)
+    if door is not None and door.skipped is None and door.worker is not None and door.target is not None:
+        warm = dataclasses.replace(plan, duration=plan.warmup)
+        for mode in MODES:
+            await grpc_load(door.worker, door.target, mode, 32, warm)
+
+
+async def _switch(
+    plan: Plan, sidecars: Sidecars, door: GrpcDoor, openai: OpenAIPath, provider: Provider
+) -> bool:
+    """Make ``provider``'s sidecar the running one; a fresh start is checked and warmed up.
+
+    False when the openai sidecar cannot be used (``openai.skipped`` says why; its rows stop there).
+    A pass-through sidecar that will not restart is a harness failure (RuntimeError).
+    """
+    if sidecars.current is not None and sidecars.provider == provider:
+        return True
+    if provider == "openai":
+        try:
+            await asyncio.to_thread(sidecars.start, "openai")
+            await _check_openai(sidecars.url, plan.deltas)
+        except (RuntimeError, OSError) as exc:
+            openai.skipped = str(exc).split("\n")[0][:500]
+            print(f"warning: no further openai measurements: {openai.skipped}", flush=True)
+            await asyncio.to_thread(sidecars.stop)
+            return False
+        print(f"openai sidecar on {sidecars.url}, warming up ...", flush=True)
+        await _warm_up(plan, [sidecars.url])
+        return True
+    proxy = await asyncio.to_thread(sidecars.start, "anthropic")
+    await _check(sidecars.url, "sidecar", plan.deltas)
+    if door.skipped is None and door.worker is not None:
+        try:
+            door.target = proxy.wait_for_line(
+                GRPC_LINE, GRPC_LINE_TIMEOUT_S, "its gRPC listening line"
+            ).group(1)
+        except RuntimeError as exc:
+            door.skipped = str(exc).split("\n")[0]
+        if door.skipped is None:
+            door.skipped = await _check_grpc(door, plan)
+        if door.skipped is not None:
+            print(f"warning: no further gRPC measurements: {door.skipped}", flush=True)
+    print(f"sidecar restarted on {sidecars.url}, warming up ...", flush=True)
+    await _warm_up(plan, [sidecars.url], door)
+    return True
+
+
 async def run_bench(
-    plan: Plan, upstream: Child, upstream_url: str, proxy: Child, proxy_url: str, door: GrpcDoor
+    plan: Plan, upstream: Child, upstream_url: str, sidecars: Sidecars, door: GrpcDoor, openai: OpenAIPath
 ) -> tuple[list[ScenarioOutcome], list[CancelOutcome]]:
+    """Every repetition measures the pass-through sidecar (direct, via, gRPC) and the openai one.
+
+    The pass-through sidecar is running on entry. One sidecar runs at a time: repetition r measures
+    them in the order anthropic, openai (r even) or openai, anthropic (r odd), so there is one switch
+    per repetition; the cancellation probes run in the last repetition, on the pass-through sidecar.
+    """
+    assert sidecars.provider == "anthropic"
     await _check(upstream_url, "direct", plan.deltas)
-    await _check(proxy_url, "sidecar", plan.deltas)
+    await _check(sidecars.url, "sidecar", plan.deltas)
     if door.skipped is None:
         door.skipped = await _check_grpc(door, plan)
         if door.skipped is not None:
             print(f"warning: no gRPC measurements: {door.skipped}", flush=True)
     if plan.warmup > 0:
         print(f"warming up ({plan.warmup:.1f} s per target and mode) ...", flush=True)
-        for url in (upstream_url, proxy_url):
-            for mode in MODES:
-                await run_load(url, mode, 32, plan.requests, plan.warmup)
-        if door.skipped is None and door.worker is not None and door.target is not None:
-            warm = dataclasses.replace(plan, duration=plan.warmup)
-            for mode in MODES:
-                await grpc_load(door.worker, door.target, mode, 32, warm)
+    await _warm_up(plan, [upstream_url, sidecars.url], door)
     outcomes = [ScenarioOutcome(s) for s in SCENARIOS]
     grpc_outcomes = [ScenarioOutcome(s) for s in GRPC_SCENARIOS] if door.skipped is None else []
+    openai_outcomes = [ScenarioOutcome(s) for s in OPENAI_SCENARIOS] if openai.skipped is None else []
+    cancels: list[CancelOutcome] = []
     for rep in range(plan.repeat):
-        for oc in outcomes:
-            order = ("direct", "via") if rep % 2 == 0 else ("via", "direct")
-            for which in order:
-                url = upstream_url if which == "direct" else proxy_url
-                m = await measure(url, oc.scenario, plan, proxy, upstream, which == "via", door.worker)
-                (oc.direct if which == "direct" else oc.via).append(m)
-                _progress(rep, plan, oc.scenario.label, which, m.result)
-        for oc in grpc_outcomes:
-            assert door.target is not None
-            m = await measure(door.target, oc.scenario, plan, proxy, upstream, True, door.worker)
-            oc.via.append(m)
-            _progress(rep, plan, oc.scenario.label, "via", m.result)
+        phases: tuple[Provider, ...] = ("anthropic", "openai") if rep % 2 == 0 else ("openai", "anthropic")
+        for phase in phases:
+            if phase == "openai":
+                if openai.skipped is not None or not await _switch(plan, sidecars, door, openai, "openai"):
+                    continue
+                proxy = sidecars.current
+                assert proxy is not None
+                for oc in openai_outcomes:
+                    m = await measure(sidecars.url, oc.scenario, plan, proxy, upstream, True, door.worker)
+                    oc.via.append(m)
+                    _progress(rep, plan, oc.scenario.label, "via", m.result)
+                continue
+            await _switch(plan, sidecars, door, openai, "anthropic")
+            proxy = sidecars.current
+            assert proxy is not None
+            for oc in outcomes:
+                order = ("direct", "via") if rep % 2 == 0 else ("via", "direct")
+                for which in order:
+                    url = upstream_url if which == "direct" else sidecars.url
+                    m = await measure(url, oc.scenario, plan, proxy, upstream, which == "via", door.worker)
+                    (oc.direct if which == "direct" else oc.via).append(m)
+                    _progress(rep, plan, oc.scenario.label, which, m.result)
+            for oc in grpc_outcomes:
+                if door.skipped is not None:  # the door failed after a restart: no further runs
+                    break
+                assert door.target is not None
+                m = await measure(door.target, oc.scenario, plan, proxy, upstream, True, door.worker)
+                oc.via.append(m)
+                _progress(rep, plan, oc.scenario.label, "via", m.result)
+            if rep == plan.repeat - 1:
+                cancels = await run_cancellations(plan, upstream, upstream_url, proxy, sidecars.url, door)
     by_key = {oc.scenario.key: oc for oc in outcomes}
-    for oc in grpc_outcomes:  # compared with the direct HTTP runs of the same repetitions
+    for oc in grpc_outcomes + openai_outcomes:  # compared with the direct runs of the same repetitions
         assert oc.scenario.baseline is not None
         oc.direct = by_key[oc.scenario.baseline].direct
-    cancels = await run_cancellations(plan, upstream, upstream_url, proxy, proxy_url, door)
-    return outcomes + grpc_outcomes, cancels
+    return outcomes + openai_outcomes + grpc_outcomes, cancels
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="short runs, one repetition (under 30 s)")
+    p.add_argument("--quick", action="store_true", help="short runs, one repetition (under 40 s)")
     p.add_argument("--duration", type=float, help="seconds per measurement (default 5, quick 1.2)")
     p.add_argument(
         "--requests", type=int, help="at most this many requests per measurement (default 1,000,000)"
@@ -961,7 +1258,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--cancel-probes", type=int, help="sequential cancellation probes per row (default 50, quick 15)"
     )
     p.add_argument("--no-grpc", action="store_true", help="run the sidecar with --no-grpc; no gRPC rows")
-    p.add_argument("--no-metrics", action="store_true", help="run the sidecar with --no-metrics (telemetry off)")
+    p.add_argument(
+        "--no-metrics", action="store_true", help="run the sidecar with --no-metrics (telemetry off)"
+    )
+    p.add_argument(
+        "--no-openai",
+        action="store_true",
+        help="skip the OpenAI-translated rows (no second sidecar with --provider openai)",
+    )
     p.add_argument(
         "--out", type=Path, default=RESULTS / "latest.json", help="where to write the JSON results"
     )
@@ -1013,8 +1317,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     original_affinity = os.sched_getaffinity(0)
     upstream: Child | None = None
-    proxy: Child | None = None
+    sidecars: Sidecars | None = None
     door = GrpcDoor()
+    openai = OpenAIPath()
     try:
         if pin and loadgen_cpu is not None:
             os.sched_setaffinity(0, {loadgen_cpu})  # the load generator shares the upstream's core
@@ -1036,9 +1341,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         upstream_url = upstream.wait_for_line(UPSTREAM_LINE, STARTUP_TIMEOUT_S).group(1)
         sidecar_argv, sidecar_desc = _sidecar_argv(args, upstream_url)
-        proxy = Child("sidecar", [*taskset_p, *sidecar_argv], RESULTS / "sidecar.stderr.log")
-        proxy_url = proxy.wait_for_line(SIDECAR_LINE, STARTUP_TIMEOUT_S).group(1)
         standin = "bench._standin_proxy" in " ".join(sidecar_argv)
+        openai_argv: list[str] | None = None
+        if args.no_openai:
+            openai.skipped = "--no-openai"
+        elif standin:
+            openai.skipped = "the stand-in proxy has no OpenAI path"
+        else:
+            openai_argv = _sidecar_argv(args, upstream_url, "openai")[0]
+        argvs: dict[Provider, list[str]] = {"anthropic": sidecar_argv}
+        if openai_argv is not None:
+            argvs["openai"] = openai_argv
+        sidecars = Sidecars(argvs, taskset_p)
+        proxy = sidecars.start("anthropic")
         door = _start_grpc(args, proxy, standin, taskset_u)
         plan = Plan(
             args.duration,
@@ -1052,6 +1367,7 @@ def main(argv: list[str] | None = None) -> int:
             sidecar_argv,
             sidecar_desc,
             args.cancel_probes,
+            openai_argv,
         )
         grpc_desc = (
             f"{door.target} (bench/grpc_loadgen.py: grpc.aio, one channel, its own process"
@@ -1067,25 +1383,37 @@ def main(argv: list[str] | None = None) -> int:
             f"runs:     {plan.duration:g} s or {plan.requests:,} requests per measurement, {plan.repeat} "
             f"repetition(s) (medians), SSE answers of {sse_event_count(plan.deltas)} events",
             f"gRPC:     {grpc_desc}",
+            "openai:   "
+            + (
+                f"{shlex.join([*taskset_p, *openai_argv])} (a second sidecar; one sidecar runs at a time, "
+                f"SSE answers of {translated_event_count(plan.deltas)} events)"
+                if openai_argv is not None
+                else f"skipped ({openai.skipped})"
+            ),
             f"cancel:   {plan.cancel_n} sequential probes per row; times are time.monotonic() "
             "(CLOCK_MONOTONIC on Linux: one clock for all processes)",
         ]
         print("\n".join(header), flush=True)
         install_uvloop()
-        outcomes, cancels = asyncio.run(run_bench(plan, upstream, upstream_url, proxy, proxy_url, door))
-        if proxy.proc.poll() is not None:
-            print(f"warning: the sidecar exited during the run (code {proxy.proc.returncode})", flush=True)
+        outcomes, cancels = asyncio.run(run_bench(plan, upstream, upstream_url, sidecars, door, openai))
+        sidecars.stop()
+        for problem in sidecars.problems:
+            print(f"warning: {problem}", flush=True)
     except (RuntimeError, OSError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     finally:
-        for child in (door.worker, proxy, upstream):
-            if child is not None:
-                child.stop()
+        if door.worker is not None:
+            door.worker.stop()
+        if sidecars is not None:
+            sidecars.stop()
+        if upstream is not None:
+            upstream.stop()
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, original_affinity)
 
     summaries = [oc.summary() for oc in outcomes]
+    translated = translated_vs_passthrough(outcomes)
     cancel_summaries = [oc.summary() for oc in cancels]
     direct_ceiling = {s["scenario"]: s["direct"] for s in summaries}
     footer = [
@@ -1102,11 +1430,23 @@ def main(argv: list[str] | None = None) -> int:
         "client's own cost is part of the gap.",
         "targets are informational: the exit code is 0 whether they pass or miss.",
     ]
+    if openai.skipped is None or any(s["provider"] == "openai" for s in summaries):
+        footer.insert(
+            4,
+            "openai rows: via = a second sidecar with --provider openai translating to the fake's "
+            "/v1/chat/completions (same flags and CPU, never running alongside the first), direct = the direct "
+            "run of the matching row in the same repetition; SSE c=32 (openai) compares streams/s, as its "
+            f"streams carry {translated_event_count(plan.deltas)} events (no ping) against "
+            f"{sse_event_count(plan.deltas)}, the same {plan.deltas} content deltas.",
+        )
+    if openai.skipped is not None:
+        footer.append(f"openai rows skipped: {openai.skipped}")
     if door.skipped is not None:
         footer.append(f"gRPC rows and gRPC cancellation rows skipped: {door.skipped}")
     print(
         render(summaries, ["", "results (medians over repetitions):"])
         + "\n"
+        + (render_translated(translated) + "\n" if translated else "")
         + render_cancel(cancel_summaries, plan.cancel_n)
         + "\n"
         + "\n".join(footer),
@@ -1135,6 +1475,11 @@ def main(argv: list[str] | None = None) -> int:
             "cancel_close_wait_s": CLOSE_WAIT_S,
         },
         "grpc": {"target": door.target, "skipped": door.skipped},
+        "openai": {
+            "sidecar_argv": plan.openai_argv,
+            "skipped": openai.skipped,
+            "sse_events_per_answer": translated_event_count(plan.deltas),
+        },
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -1142,6 +1487,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "wall_s": round(time.monotonic() - started, 1),
         "scenarios": summaries,
+        "translated_vs_passthrough": translated,
         "cancellation": {
             "metric": "upstream close - client close, ms",
             "clock": "time.monotonic() in both processes: CLOCK_MONOTONIC on Linux, shared machine-wide",

@@ -11,7 +11,17 @@ Serves ``POST /v1/messages``:
   ``message_delta``, ``message_stop``; ``content-type: text/event-stream``, chunked transfer encoding,
   one ``transport.write`` (one HTTP chunk) per event.
 
-Also ``POST /v1/messages/count_tokens`` (``{"input_tokens": 12}``); anything else is a 404 error envelope.
+Also ``POST /v1/messages/count_tokens`` (``{"input_tokens": 12}``), and ``POST /v1/chat/completions`` as an
+OpenAI-compatible server answers it (for the sidecar's ``--provider openai`` path, spec section 8):
+
+- non-streaming: a ``chat.completion`` JSON (~800 bytes) with ``usage`` (``prompt_tokens_details.cached_tokens``,
+  ``completion_tokens_details``) and an ``x-request-id`` header;
+- ``"stream": true``: ``data: {chunk}`` lines: a role chunk, N content-delta chunks (the same N and texts as
+  the Anthropic stream's deltas), a ``finish_reason`` chunk, a usage chunk (``choices: []``) when
+  ``stream_options.include_usage`` is set, then ``data: [DONE]``; chunked transfer encoding, one
+  ``transport.write`` (one HTTP chunk) per ``data:`` line.
+
+Anything else is a 404 error envelope.
 Keep-alive, pipelined requests are answered in order, request bodies may be Content-Length or chunked.
 
 Cancellation probes (``bench/cancel.py``): a ``POST /v1/messages`` whose model is ``bench-hang-before``
@@ -81,6 +91,22 @@ class _Req(msgspec.Struct):
 
 
 _decode_req = msgspec.json.Decoder(_Req).decode
+
+
+class _StreamOptions(msgspec.Struct):
+    include_usage: bool | None = None
+
+
+class _ChatReq(msgspec.Struct):
+    """What the fake reads of a chat-completions request (a decoder of its own: the Messages path is
+    untouched)."""
+
+    model: str = DEFAULT_MODEL
+    stream: bool | None = None
+    stream_options: _StreamOptions | None = None
+
+
+_decode_chat_req = msgspec.json.Decoder(_ChatReq).decode
 
 
 def _compact(obj: object) -> bytes:
@@ -181,6 +207,105 @@ def sse_event_count(deltas: int) -> int:
     return deltas + 6
 
 
+CHAT_ID = "chatcmpl-BbZxVhq7S1TsDw6yqF0mKc3dJ8rQe"
+CHAT_CREATED = 1767225600
+CHAT_FINGERPRINT = "fp_b1e2c3d4e5"
+
+
+def _chat_usage(prompt: int, completion: int) -> dict[str, object]:
+    """An OpenAI ``usage`` object (a 12-token prompt is below OpenAI's 1024-token caching minimum)."""
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def chat_completion_json(model: str) -> bytes:
+    """The non-streaming ``chat.completion`` body (~800 bytes), as OpenAI answers it."""
+    text = (
+        "Here is a short answer to your question. The sidecar translates this chat completion into a "
+        "Messages answer, so the benchmark measures the proxy's own cost on the translated path: parsing "
+        "and translating the request, calling the upstream, and translating the answer back."
+    )
+    completion = {
+        "id": CHAT_ID,
+        "object": "chat.completion",
+        "created": CHAT_CREATED,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": _chat_usage(12, 48),
+        "service_tier": "default",
+        "system_fingerprint": CHAT_FINGERPRINT,
+    }
+    return _compact(completion)
+
+
+def chat_chunks(model: str, deltas: int, include_usage: bool) -> list[bytes]:
+    """The ``data: ...\n\n`` lines of a streamed chat completion, ``data: [DONE]`` last.
+
+    With ``include_usage`` every chunk carries ``"usage": null`` and a last chunk (``choices: []``)
+    the usage, as OpenAI sends them.
+    """
+
+    def chunk(delta: dict[str, object], finish: str | None) -> bytes:
+        obj: dict[str, object] = {
+            "id": CHAT_ID,
+            "object": "chat.completion.chunk",
+            "created": CHAT_CREATED,
+            "model": model,
+            "service_tier": "default",
+            "system_fingerprint": CHAT_FINGERPRINT,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if include_usage:
+            obj["usage"] = None
+        return b"data: " + _compact(obj) + b"\n\n"
+
+    lines = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
+    lines.extend(chunk({"content": text}, None) for text in _delta_texts(deltas))
+    lines.append(chunk({}, "stop"))
+    if include_usage:
+        usage = {
+            "id": CHAT_ID,
+            "object": "chat.completion.chunk",
+            "created": CHAT_CREATED,
+            "model": model,
+            "service_tier": "default",
+            "system_fingerprint": CHAT_FINGERPRINT,
+            "choices": [],
+            "usage": _chat_usage(12, 3 * deltas + 1),
+        }
+        lines.append(b"data: " + _compact(usage) + b"\n\n")
+    lines.append(b"data: [DONE]\n\n")
+    return lines
+
+
+def chat_chunk_count(deltas: int, include_usage: bool) -> int:
+    """``data:`` lines in one streamed chat completion: role, deltas, finish, [usage], [DONE]."""
+    return deltas + 3 + (1 if include_usage else 0)
+
+
+def _chat_error_body(message: str) -> bytes:
+    return _compact(
+        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+    )
+
+
 def _error_body(status: int, etype: str, message: str) -> bytes:
     return _compact(
         {
@@ -199,6 +324,11 @@ _MAX_CLOSE_WAIT_S = 10.0
 
 _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 413: b"Payload Too Large"}
 _COMMON_HEADERS = b"anthropic-organization-id: 00000000-0000-4000-8000-000000000000\r\n"
+_OPENAI_HEADERS = (
+    b"openai-organization: bench-org\r\nopenai-processing-ms: 1\r\nopenai-version: 2020-10-01\r\n"
+)
+_MESSAGES_PATHS = (b"/v1/messages", b"/v1/messages/count_tokens")
+CHAT_PATH = b"/v1/chat/completions"
 
 
 class _Answers:
@@ -208,10 +338,14 @@ class _Answers:
         self.config = config
         self._json: dict[str, bytes] = {}
         self._sse: dict[str, tuple[bytes, ...]] = {}
+        self._chat_json: dict[str, bytes] = {}
+        self._chat_sse: dict[tuple[str, bool], tuple[bytes, ...]] = {}
         self.count_tokens = b'{"input_tokens":12}'
         self.not_found = _error_body(404, "not_found_error", "Not found")
         self.bad_json = _error_body(400, "invalid_request_error", "Request body is not valid JSON")
         self.too_large = _error_body(413, "request_too_large", "Request exceeds the maximum allowed size")
+        self.chat_bad_json = _chat_error_body("We could not parse the JSON body of your request.")
+        self.chat_too_large = _chat_error_body("Request exceeds the maximum allowed size")
 
     def _model_key(self, model: str) -> str:
         if model in self._json or len(self._json) < _MAX_CACHED_MODELS:
@@ -238,6 +372,27 @@ class _Answers:
             framed = [b"%x\r\n%b\r\n" % (len(e), e) for e in sse_events(model, self.config.deltas)]
             framed[-1] += b"0\r\n\r\n"
             chunks = self._sse[model] = tuple(framed)
+        return chunks
+
+    def chat_json_body(self, model: str) -> bytes:
+        if model not in self._chat_json and len(self._chat_json) >= _MAX_CACHED_MODELS:
+            model = DEFAULT_MODEL
+        body = self._chat_json.get(model)
+        if body is None:
+            body = self._chat_json[model] = chat_completion_json(model)
+        return body
+
+    def chat_sse_chunks(self, model: str, include_usage: bool) -> tuple[bytes, ...]:
+        """Every ``data:`` line framed as one HTTP chunk; the last one also carries the terminating chunk."""
+        if (model, include_usage) not in self._chat_sse and len(self._chat_sse) >= _MAX_CACHED_MODELS:
+            model = DEFAULT_MODEL
+        key = (model, include_usage)
+        chunks = self._chat_sse.get(key)
+        if chunks is None:
+            lines = chat_chunks(model, self.config.deltas, include_usage)
+            framed = [b"%x\r\n%b\r\n" % (len(line), line) for line in lines]
+            framed[-1] += b"0\r\n\r\n"
+            chunks = self._chat_sse[key] = tuple(framed)
         return chunks
 
 
@@ -311,6 +466,7 @@ class _Pending:
     http10: bool
     bench: str = ""  # "hang" (a cancellation probe) or "closes" (GET /_bench/closes); "" = ordinary
     probe_id: str = ""
+    openai: bool = False  # a chat-completions answer: OpenAI's headers
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -416,7 +572,9 @@ class UpstreamProtocol(asyncio.Protocol):
     def _answer(self, method: bytes, keep_alive: bool, http10: bool) -> _Pending:
         answers = self._answers
         path = self._url.split(b"?", 1)[0]
-        if method != b"POST" or path not in (b"/v1/messages", b"/v1/messages/count_tokens"):
+        if method != b"POST" or path not in _MESSAGES_PATHS:
+            if method == b"POST" and path == CHAT_PATH:
+                return self._chat_answer(keep_alive, http10)
             if method == b"GET" and path == b"/_bench/closes":
                 return _Pending(200, b"", None, False, http10, bench="closes")
             return _Pending(404, answers.not_found, None, keep_alive, http10)
@@ -436,6 +594,21 @@ class UpstreamProtocol(asyncio.Protocol):
         if req.stream:
             return _Pending(200, b"", answers.sse_chunks(req.model), keep_alive, http10)
         return _Pending(200, answers.json_body(req.model), None, keep_alive, http10)
+
+    def _chat_answer(self, keep_alive: bool, http10: bool) -> _Pending:
+        """``POST /v1/chat/completions`` (kept off the Messages path, which pays nothing for it)."""
+        answers = self._answers
+        if self._body_len > MAX_BODY:
+            return _Pending(413, answers.chat_too_large, None, keep_alive, http10, openai=True)
+        try:
+            req = _decode_chat_req(b"".join(self._body))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return _Pending(400, answers.chat_bad_json, None, keep_alive, http10, openai=True)
+        if req.stream:
+            usage = req.stream_options is not None and req.stream_options.include_usage is True
+            sse = answers.chat_sse_chunks(req.model, usage)
+            return _Pending(200, b"", sse, keep_alive, http10, openai=True)
+        return _Pending(200, answers.chat_json_body(req.model), None, keep_alive, http10, openai=True)
 
     # -- cancellation probes ----------------------------------------------------------------------
     def _bench(self, p: _Pending) -> None:
@@ -470,19 +643,22 @@ class UpstreamProtocol(asyncio.Protocol):
         self._write_simple(200, body, keep_alive=False, http10=False)
         self._close()
 
-    def _request_id(self) -> bytes:
+    def _request_id(self, openai: bool = False) -> bytes:
         self._counter[0] += 1
-        return b"request-id: req_bench%016x\r\n" % self._counter[0]
+        if openai:
+            return b"x-request-id: req_bench%016x\r\n%b" % (self._counter[0], _OPENAI_HEADERS)
+        return b"request-id: req_bench%016x\r\n%b" % (self._counter[0], _COMMON_HEADERS)
 
-    def _write_simple(self, status: int, body: bytes, keep_alive: bool, http10: bool) -> None:
+    def _write_simple(
+        self, status: int, body: bytes, keep_alive: bool, http10: bool, openai: bool = False
+    ) -> None:
         if self._transport is None:
             return
-        head = b"HTTP/1.1 %d %b\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%b%b%b\r\n" % (
+        head = b"HTTP/1.1 %d %b\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%b%b\r\n" % (
             status,
             _REASONS.get(status, b"Unknown"),
             len(body),
-            self._request_id(),
-            _COMMON_HEADERS,
+            self._request_id(openai),
             b"" if keep_alive else b"connection: close\r\n",
         )
         self._transport.write(head + body)
@@ -490,10 +666,9 @@ class UpstreamProtocol(asyncio.Protocol):
     def _sse_head(self, p: _Pending) -> bytes:
         return (
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-            b"cache-control: no-cache\r\n%b%b%b\r\n"
+            b"cache-control: no-cache\r\n%b%b\r\n"
             % (
-                self._request_id(),
-                _COMMON_HEADERS,
+                self._request_id(p.openai),
                 b"connection: close\r\n" if not p.keep_alive else b"transfer-encoding: chunked\r\n",
             )
         )
@@ -503,7 +678,7 @@ class UpstreamProtocol(asyncio.Protocol):
         if transport is None:
             return
         if p.sse is None:
-            self._write_simple(p.status, p.body, p.keep_alive, p.http10)
+            self._write_simple(p.status, p.body, p.keep_alive, p.http10, p.openai)
             return
         transport.write(self._sse_head(p))
         if p.keep_alive:
@@ -610,7 +785,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.fake_upstream", description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = pick a free port (printed)")
-    p.add_argument("--deltas", type=int, default=20, help="content_block_delta events per stream")
+    p.add_argument(
+        "--deltas", type=int, default=20, help="content deltas per stream (Messages events, chat chunks)"
+    )
     p.add_argument("--delay-ms", type=float, default=0.0, help="wait before each response head")
     p.add_argument("--event-gap-ms", type=float, default=0.0, help="wait between SSE events")
     p.add_argument("--max-seconds", type=float, default=3600.0, help="exit after this long (safety bound)")

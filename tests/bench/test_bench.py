@@ -307,3 +307,110 @@ def test_grpc_loadgen_builds_requests_and_answers_commands() -> None:
     assert lines[0] == "grpc loadgen ready"
     assert lines[1] == 'result 1 {"pong":true}'
     assert lines[2].startswith("result 2 ") and "error" in json.loads(lines[2].split(" ", 2)[2])
+
+
+def _raw_chunked(port: int, body: bytes) -> tuple[bytes, list[bytes]]:
+    """POST /v1/chat/completions (keep-alive); the response head and its HTTP chunks, framing parsed by hand."""
+    request = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%b" % (
+        len(body),
+        body,
+    )
+    got = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(request)
+        deadline = time.monotonic() + TIMEOUT_S
+        while not got.endswith(b"\r\n0\r\n\r\n") and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            got += data
+    head, sep, rest = got.partition(b"\r\n\r\n")
+    assert sep, "no response head"
+    chunks: list[bytes] = []
+    for _ in range(10_000):  # bounded
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            assert rest == b"\r\n"
+            return head, chunks
+        assert rest[size : size + 2] == b"\r\n"
+        chunks.append(rest[:size])
+        rest = rest[size + 2 :]
+    raise AssertionError("too many chunks")
+
+
+def test_fake_upstream_chat_completions(upstream_url: str) -> None:
+    """``POST /v1/chat/completions``: a chat.completion JSON, and a chunk stream ending in [DONE]."""
+    port = int(upstream_url.rsplit(":", 1)[1])
+    json_body = b'{"model":"gpt-bench","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
+    got = _Responses()
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%b"
+            % (len(json_body), json_body)
+        )
+        deadline = time.monotonic() + TIMEOUT_S
+        while not got.done and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            got.parser.feed_data(data)
+    status, headers, body = got.done[0]
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert headers["x-request-id"].startswith("req_")
+    completion = json.loads(body)
+    assert completion["object"] == "chat.completion" and completion["model"] == "gpt-bench"
+    (choice,) = completion["choices"]
+    assert choice["finish_reason"] == "stop" and choice["message"]["role"] == "assistant"
+    assert isinstance(choice["message"]["content"], str) and choice["message"]["content"]
+    usage = completion["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert isinstance(usage["prompt_tokens_details"]["cached_tokens"], int)
+
+    # The Anthropic stream's delta texts, to compare the chunk stream's content with.
+    sse_body = b'{"model":"gpt-bench","stream":true,"max_tokens":8,"messages":[]}'
+    sse = _Responses()
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%b"
+            % (len(sse_body), sse_body)
+        )
+        deadline = time.monotonic() + TIMEOUT_S
+        while not sse.done and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            sse.parser.feed_data(data)
+    anthropic_texts = [
+        json.loads(line.removeprefix("data: "))["delta"]["text"]
+        for line in sse.done[0][2].decode().split("\n")
+        if line.startswith("data: ") and '"content_block_delta"' in line
+    ]
+    assert len(anthropic_texts) == DELTAS
+
+    for include_usage in (True, False):
+        request: dict[str, Any] = {"model": "gpt-bench", "stream": True, "messages": []}
+        if include_usage:
+            request["stream_options"] = {"include_usage": True}
+        head, chunks = _raw_chunked(port, json.dumps(request).encode())
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert b"\r\ncontent-type: text/event-stream" in head and b"\r\ntransfer-encoding: chunked" in head
+        # one data: line per HTTP chunk, [DONE] last
+        assert all(c.startswith(b"data: ") and c.endswith(b"\n\n") and c.count(b"\n\n") == 1 for c in chunks)
+        assert chunks[-1] == b"data: [DONE]\n\n"
+        parsed = [json.loads(c[len(b"data: ") :]) for c in chunks[:-1]]
+        assert all(p["object"] == "chat.completion.chunk" and p["model"] == "gpt-bench" for p in parsed)
+        assert len(parsed) == 1 + DELTAS + 1 + (1 if include_usage else 0)
+        assert parsed[0]["choices"][0]["delta"]["role"] == "assistant"
+        texts = [p["choices"][0]["delta"]["content"] for p in parsed[1 : 1 + DELTAS]]
+        assert texts == anthropic_texts  # the same N deltas as the Anthropic stream
+        assert all(p["choices"][0]["finish_reason"] is None for p in parsed[: 1 + DELTAS])
+        finish = parsed[1 + DELTAS]["choices"][0]
+        assert finish["finish_reason"] == "stop" and finish["delta"] == {}
+        if include_usage:
+            last = parsed[-1]
+            assert last["choices"] == [] and last["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+            assert last["usage"]["completion_tokens"] > 0
+            assert all(p["usage"] is None for p in parsed[:-1])
+        else:
+            assert all("usage" not in p for p in parsed)
