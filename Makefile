@@ -36,7 +36,12 @@ $(NODE_STAMP): package.json
 run: $(STAMP)
 	$(BIN)/sidecar $(ARGS)
 
-test: $(STAMP) $(CHECKOV) $(SDK_VENVS)
+# The admission tests start their own redis-server (Debian's package) on a free loopback port.
+.PHONY: redis-server
+redis-server:
+	@command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
+
+test: $(STAMP) $(CHECKOV) $(SDK_VENVS) redis-server
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) $(NODE_STAMP)
