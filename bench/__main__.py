@@ -32,6 +32,15 @@ request closed, before the first byte and mid-stream; p50/p99/max over sequentia
 direct baseline: without a proxy there is nothing between client and upstream to close, so it is 0 by
 definition.
 
+Then the failing upstream (``bench/failing.py``, no targets): a third sidecar process (alone, pinned to
+the proxy's CPU) started with ``--config`` and a retry policy (3 attempts, 10..50 ms backoff, breaker
+off) in front of the fake upstream, whose model ``bench-fail-20`` fails every 5th upstream attempt with
+HTTP 529 (``bench-fail-20-inband``: streams fail in-band, ``event: error`` after ``message_start``). JSON
+c=1, JSON c=8 and SSE c=1 run against the healthy model and the failing model(s) through it; the table
+gives p50/p90/p99 latency (TTFT for SSE), requests/s, the latency the failures add over the healthy
+model, the client-visible error rate (0 when the retries work) and the upstream attempts per request.
+``--no-failures`` skips it; it needs ``python -m sidecar`` (not the stand-in, not ``--sidecar-cmd``).
+
 With two or more CPUs and ``taskset``, the proxy is pinned to the first CPU and the fake upstream and
 this process (the load generator) to the second: the proxy has a core to itself, and the direct
 numbers are the load generator's own ceiling. A ratio near 1.0 means that ceiling, not the proxy,
@@ -69,6 +78,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -84,7 +94,16 @@ from bench.cancel import (
     CancelResult,
     run_http_probes,
 )
-from bench.fake_upstream import install_uvloop, sse_event_count
+from bench.failing import (
+    FAIL_SCENARIOS,
+    QUICK_DURATION_S,
+    FailOutcome,
+    policy_config,
+    policy_desc,
+    render_failures,
+    run_failures,
+)
+from bench.fake_upstream import FAIL_EVERY, install_uvloop, sse_event_count
 from bench.loadgen import LoadResult, Mode, run_load
 
 REPO = Path(__file__).resolve().parent.parent
@@ -745,6 +764,76 @@ class OpenAIPath:
     skipped: str | None = None
 
 
+@dataclass
+class FailurePhase:
+    """The failing-upstream rows: skipped (and why) or measured by a sidecar with a retry policy."""
+
+    skipped: str | None = None
+    duration: float = 0.0
+    argv: list[str] | None = None
+    config: str = ""
+    outcomes: list[FailOutcome] = field(default_factory=list)
+    direct: dict[str, object] = field(default_factory=dict)
+
+
+def _failures_skipped(args: argparse.Namespace, standin: bool) -> str | None:
+    if args.no_failures:
+        return "--no-failures"
+    if standin:
+        return "the stand-in proxy has no retry policies"
+    if args.sidecar_cmd:
+        return "a custom --sidecar-cmd (this scenario starts python -m sidecar --config)"
+    return None
+
+
+def run_failure_phase(
+    args: argparse.Namespace, plan: Plan, phase: FailurePhase, upstream_url: str, taskset: list[str]
+) -> None:
+    """Start the policy sidecar (alone, on the proxy's CPU), measure, stop it. A problem is recorded
+    in ``phase.skipped`` and printed; the rest of the run stands."""
+    child: Child | None = None
+    with tempfile.TemporaryDirectory(prefix="bench-policy-") as tmp:
+        config = Path(tmp) / "policy.yaml"
+        phase.config = policy_config(upstream_url)
+        config.write_text(phase.config)
+        phase.argv = [
+            sys.executable,
+            "-m",
+            "sidecar",
+            "--config",
+            str(config),
+            "--http-port",
+            "0",
+            "--no-grpc",
+            "--admin-port",
+            "0",
+            *(["--no-metrics"] if args.no_metrics else []),
+        ]
+        try:
+            child = Child("sidecar (policy)", [*taskset, *phase.argv], RESULTS / "sidecar-policy.stderr.log")
+            url = child.wait_for_line(SIDECAR_LINE, STARTUP_TIMEOUT_S).group(1)
+            print(f"failing upstream: policy sidecar on {url}, checking and warming up ...", flush=True)
+            phase.outcomes, phase.direct = asyncio.run(
+                run_failures(
+                    upstream_url,
+                    url,
+                    duration=phase.duration,
+                    requests=plan.requests,
+                    repeat=plan.repeat,
+                    warmup=plan.warmup / 2,
+                    progress=lambda line: print(line, flush=True),
+                )
+            )
+            if child.proc.poll() is not None:
+                raise RuntimeError(f"the policy sidecar exited during the run (code {child.proc.returncode})")
+        except (RuntimeError, OSError) as exc:
+            phase.skipped = str(exc).split("\n")[0][:500]
+            print(f"warning: no failing-upstream measurements: {phase.skipped}", flush=True)
+        finally:
+            if child is not None:
+                child.stop()
+
+
 def _standin_argv() -> list[str]:
     return [sys.executable, "-m", "bench._standin_proxy"]
 
@@ -1267,6 +1356,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip the OpenAI-translated rows (no second sidecar with --provider openai)",
     )
     p.add_argument(
+        "--no-failures",
+        action="store_true",
+        help="skip the failing-upstream rows (a sidecar with a retry policy, the fake failing 20%%)",
+    )
+    p.add_argument(
         "--out", type=Path, default=RESULTS / "latest.json", help="where to write the JSON results"
     )
     args = p.parse_args(argv)
@@ -1320,6 +1414,7 @@ def main(argv: list[str] | None = None) -> int:
     sidecars: Sidecars | None = None
     door = GrpcDoor()
     openai = OpenAIPath()
+    failing = FailurePhase()
     try:
         if pin and loadgen_cpu is not None:
             os.sched_setaffinity(0, {loadgen_cpu})  # the load generator shares the upstream's core
@@ -1349,6 +1444,8 @@ def main(argv: list[str] | None = None) -> int:
             openai.skipped = "the stand-in proxy has no OpenAI path"
         else:
             openai_argv = _sidecar_argv(args, upstream_url, "openai")[0]
+        failing.skipped = _failures_skipped(args, standin)
+        failing.duration = min(args.duration, QUICK_DURATION_S) if args.quick else args.duration
         argvs: dict[Provider, list[str]] = {"anthropic": sidecar_argv}
         if openai_argv is not None:
             argvs["openai"] = openai_argv
@@ -1392,11 +1489,20 @@ def main(argv: list[str] | None = None) -> int:
             ),
             f"cancel:   {plan.cancel_n} sequential probes per row; times are time.monotonic() "
             "(CLOCK_MONOTONIC on Linux: one clock for all processes)",
+            "failing:  "
+            + (
+                f"python -m sidecar --config (a {policy_desc()}); the fake fails every {FAIL_EVERY}th attempt, "
+                f"{failing.duration:g} s per run"
+                if failing.skipped is None
+                else f"skipped ({failing.skipped})"
+            ),
         ]
         print("\n".join(header), flush=True)
         install_uvloop()
         outcomes, cancels = asyncio.run(run_bench(plan, upstream, upstream_url, sidecars, door, openai))
         sidecars.stop()
+        if failing.skipped is None:
+            run_failure_phase(args, plan, failing, upstream_url, taskset_p)
         for problem in sidecars.problems:
             print(f"warning: {problem}", flush=True)
     except (RuntimeError, OSError) as exc:
@@ -1415,6 +1521,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries = [oc.summary() for oc in outcomes]
     translated = translated_vs_passthrough(outcomes)
     cancel_summaries = [oc.summary() for oc in cancels]
+    failing_rows = [row for oc in failing.outcomes for row in oc.rows()]
     direct_ceiling = {s["scenario"]: s["direct"] for s in summaries}
     footer = [
         "",
@@ -1448,6 +1555,12 @@ def main(argv: list[str] | None = None) -> int:
         + "\n"
         + (render_translated(translated) + "\n" if translated else "")
         + render_cancel(cancel_summaries, plan.cancel_n)
+        + "\n"
+        + (
+            render_failures(failing_rows, failing.duration, plan.repeat)
+            if failing_rows
+            else f"\nfailing upstream: skipped ({failing.skipped})"
+        )
         + "\n"
         + "\n".join(footer),
         flush=True,
@@ -1493,6 +1606,27 @@ def main(argv: list[str] | None = None) -> int:
             "clock": "time.monotonic() in both processes: CLOCK_MONOTONIC on Linux, shared machine-wide",
             "direct_baseline": "none: without a proxy there is nothing to close, 0 by definition",
             "rows": cancel_summaries,
+        },
+        "failing_upstream": {
+            "skipped": failing.skipped,
+            "sidecar_argv": failing.argv,
+            "policy": policy_desc(),
+            "config_yaml": failing.config,
+            "fail_every": FAIL_EVERY,
+            "duration_s": failing.duration,
+            "repeat": plan.repeat,
+            "scenarios": [
+                {
+                    "key": s.key,
+                    "label": s.label,
+                    "mode": s.mode,
+                    "connections": s.connections,
+                    "models": s.models,
+                }
+                for s in FAIL_SCENARIOS
+            ],
+            "direct_check": failing.direct,
+            "rows": failing_rows,
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,15 @@ clock for every process on the machine, so the bench compares it with the client
 all records. The mode is chosen by model name and the id travels in the body, not in headers, so that
 ordinary requests cost the server nothing extra (an ``on_header`` callback would add ~1.5 us to each).
 
+Failure injection (the failing-upstream scenario of ``python -m bench``), also chosen by model name, on
+``POST /v1/messages``: of the requests whose model is ``bench-fail-20`` every 5th (a per-model counter
+shared by all connections: exactly 20 % of them, in a fixed pattern) is answered at once with HTTP 529
+``{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}``; the others are answered
+normally (JSON or SSE). With ``bench-fail-20-inband``, a failing ``"stream": true`` request gets HTTP 200
+and an SSE stream of ``message_start`` then an in-band ``event: error`` (the same overloaded error),
+and ends there, as the real API reports an overload mid-stream; its failing non-streaming requests get
+the 529. ``GET /_bench/failures`` answers the counters as JSON: ``{MODEL: {"requests": N, "failed": M}}``.
+
 Run alone: ``python -m bench.fake_upstream --port 0`` prints
 ``fake upstream listening on http://127.0.0.1:PORT``.
 """
@@ -316,13 +325,25 @@ def _error_body(status: int, etype: str, message: str) -> bytes:
     )
 
 
+BENCH_PREFIX = "bench-"  # every special model starts so: ordinary requests pay one startswith
+FAIL_MODEL = "bench-fail-20"  # every FAIL_EVERY-th request: HTTP 529 overloaded_error
+FAIL_INBAND_MODEL = "bench-fail-20-inband"  # streams: 200, message_start, in-band error; JSON: 529
+FAIL_EVERY = 5
+_FAIL_MODELS = {FAIL_MODEL: False, FAIL_INBAND_MODEL: True}  # model -> in-band for streams
+OVERLOADED_STATUS = 529
 HANG_BEFORE_MODEL = "bench-hang-before"  # never answered
 HANG_AFTER_MODEL = "bench-hang-after"  # SSE: message_start, content_block_start, one delta, then nothing
 _HANG_PREFIX = "bench-hang-"
 _MAX_CLOSE_RECORDS = 10_000
 _MAX_CLOSE_WAIT_S = 10.0
 
-_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 413: b"Payload Too Large"}
+_REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    404: b"Not Found",
+    413: b"Payload Too Large",
+    529: b"Overloaded",
+}
 _COMMON_HEADERS = b"anthropic-organization-id: 00000000-0000-4000-8000-000000000000\r\n"
 _OPENAI_HEADERS = (
     b"openai-organization: bench-org\r\nopenai-processing-ms: 1\r\nopenai-version: 2020-10-01\r\n"
@@ -346,6 +367,30 @@ class _Answers:
         self.too_large = _error_body(413, "request_too_large", "Request exceeds the maximum allowed size")
         self.chat_bad_json = _chat_error_body("We could not parse the JSON body of your request.")
         self.chat_too_large = _chat_error_body("Request exceeds the maximum allowed size")
+        self.overloaded = _compact(
+            {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        )
+        self.failures: dict[str, dict[str, int]] = {m: {"requests": 0, "failed": 0} for m in _FAIL_MODELS}
+        self._inband: dict[str, tuple[bytes, ...]] = {}
+
+    def fails(self, model: str) -> bool:
+        """Count one request of a failure model; True when it is the one in FAIL_EVERY that fails."""
+        counts = self.failures[model]
+        counts["requests"] += 1
+        if counts["requests"] % FAIL_EVERY:
+            return False
+        counts["failed"] += 1
+        return True
+
+    def inband_error_chunks(self, model: str) -> tuple[bytes, ...]:
+        """A stream that fails in-band: ``message_start``, then an ``error`` event, then the end."""
+        chunks = self._inband.get(model)
+        if chunks is None:
+            error = b"event: error\ndata: " + self.overloaded + b"\n\n"
+            framed = [b"%x\r\n%b\r\n" % (len(e), e) for e in (sse_events(model, 0)[0], error)]
+            framed[-1] += b"0\r\n\r\n"
+            chunks = self._inband[model] = tuple(framed)
+        return chunks
 
     def _model_key(self, model: str) -> str:
         if model in self._json or len(self._json) < _MAX_CACHED_MODELS:
@@ -464,7 +509,9 @@ class _Pending:
     sse: tuple[bytes, ...] | None
     keep_alive: bool
     http10: bool
-    bench: str = ""  # "hang" (a cancellation probe) or "closes" (GET /_bench/closes); "" = ordinary
+    # "hang" (a cancellation probe), "closes" (GET /_bench/closes), "failures" (GET /_bench/failures);
+    # "" = ordinary
+    bench: str = ""
     probe_id: str = ""
     openai: bool = False  # a chat-completions answer: OpenAI's headers
 
@@ -577,6 +624,8 @@ class UpstreamProtocol(asyncio.Protocol):
                 return self._chat_answer(keep_alive, http10)
             if method == b"GET" and path == b"/_bench/closes":
                 return _Pending(200, b"", None, False, http10, bench="closes")
+            if method == b"GET" and path == b"/_bench/failures":
+                return _Pending(200, _compact(answers.failures), None, False, http10, bench="failures")
             return _Pending(404, answers.not_found, None, keep_alive, http10)
         if self._body_len > MAX_BODY:
             return _Pending(413, answers.too_large, None, keep_alive, http10)
@@ -587,10 +636,16 @@ class UpstreamProtocol(asyncio.Protocol):
             return _Pending(400, answers.bad_json, None, keep_alive, http10)
         if path == b"/v1/messages/count_tokens":
             return _Pending(200, answers.count_tokens, None, keep_alive, http10)
-        if req.model.startswith(_HANG_PREFIX) and path == b"/v1/messages":
-            probe_id = req.metadata.user_id if req.metadata is not None else None
-            sse = answers.hang_chunks(req.model) if req.stream and req.model == HANG_AFTER_MODEL else None
-            return _Pending(200, b"", sse, True, http10, bench="hang", probe_id=probe_id or "")
+        if req.model.startswith(BENCH_PREFIX) and path == b"/v1/messages":
+            if req.model.startswith(_HANG_PREFIX):
+                probe_id = req.metadata.user_id if req.metadata is not None else None
+                sse = answers.hang_chunks(req.model) if req.stream and req.model == HANG_AFTER_MODEL else None
+                return _Pending(200, b"", sse, True, http10, bench="hang", probe_id=probe_id or "")
+            inband = _FAIL_MODELS.get(req.model)
+            if inband is not None and answers.fails(req.model):
+                if inband and req.stream:
+                    return _Pending(200, b"", answers.inband_error_chunks(req.model), keep_alive, http10)
+                return _Pending(OVERLOADED_STATUS, answers.overloaded, None, keep_alive, http10)
         if req.stream:
             return _Pending(200, b"", answers.sse_chunks(req.model), keep_alive, http10)
         return _Pending(200, answers.json_body(req.model), None, keep_alive, http10)
@@ -616,6 +671,9 @@ class UpstreamProtocol(asyncio.Protocol):
         self._closing = True
         if p.bench == "closes":
             self._closes_query()
+            return
+        if p.bench == "failures":
+            self._reply_json(p.body)
             return
         if not p.probe_id:
             self._write_simple(400, self._answers.bad_json, keep_alive=False, http10=p.http10)

@@ -414,3 +414,84 @@ def test_fake_upstream_chat_completions(upstream_url: str) -> None:
             assert all(p["usage"] is None for p in parsed[:-1])
         else:
             assert all("usage" not in p for p in parsed)
+
+
+def _pipelined(port: int, bodies: list[bytes]) -> list[tuple[int, dict[str, str], bytes]]:
+    """POST each body to /v1/messages, pipelined on one keep-alive connection; the responses in order."""
+    requests = b"".join(
+        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%b" % (len(b), b) for b in bodies
+    )
+    got = _Responses()
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(requests)
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(got.done) < len(bodies) and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            got.parser.feed_data(data)
+    assert len(got.done) == len(bodies)
+    return got.done
+
+
+def _sse_names(body: bytes) -> list[str]:
+    return [event.split("\n", 1)[0].removeprefix("event: ") for event in body.decode()[:-2].split("\n\n")]
+
+
+OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+
+
+def test_failure_mode_answers_529_on_every_fifth_request(upstream_url: str) -> None:
+    """``bench-fail-20``: exactly every 5th request (JSON or SSE, one counter) is a 529 overloaded_error."""
+    port = int(upstream_url.rsplit(":", 1)[1])
+    before = _get_json(upstream_url, "/_bench/failures")["bench-fail-20"]
+    json_body = b'{"model":"bench-fail-20","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
+    sse_body = b'{"model":"bench-fail-20","stream":true,"max_tokens":8,"messages":[]}'
+    bodies = [json_body] * 12 + [sse_body] * 8
+    got = _pipelined(port, bodies)
+    n0 = before["requests"]
+    want = [529 if (n0 + i + 1) % 5 == 0 else 200 for i in range(len(bodies))]
+    assert [status for status, _, _ in got] == want
+    assert want.count(529) == 4
+    for body, (status, headers, answer) in zip(bodies, got, strict=True):
+        if status == 529:
+            assert headers["content-type"] == "application/json"
+            assert json.loads(answer) == OVERLOADED
+        elif body is json_body:
+            assert json.loads(answer)["type"] == "message"
+        else:
+            assert headers["content-type"].startswith("text/event-stream")
+            names = _sse_names(answer)
+            assert len(names) == EVENTS_PER_ANSWER and names[-1] == "message_stop"
+    after = _get_json(upstream_url, "/_bench/failures")["bench-fail-20"]
+    assert after == {"requests": n0 + 20, "failed": before["failed"] + 4}
+
+
+def test_inband_failure_mode_emits_an_error_event(upstream_url: str) -> None:
+    """``bench-fail-20-inband``: every 5th stream is HTTP 200 with message_start, then an ``error`` event."""
+    port = int(upstream_url.rsplit(":", 1)[1])
+    before = _get_json(upstream_url, "/_bench/failures")["bench-fail-20-inband"]
+    sse_body = b'{"model":"bench-fail-20-inband","stream":true,"max_tokens":8,"messages":[]}'
+    json_body = b'{"model":"bench-fail-20-inband","max_tokens":8,"messages":[]}'
+    bodies = [sse_body] * 10 + [json_body] * 5
+    got = _pipelined(port, bodies)
+    n0 = before["requests"]
+    fails = [(n0 + i + 1) % 5 == 0 for i in range(len(bodies))]
+    assert fails.count(True) == 3
+    for body, fail, (status, headers, answer) in zip(bodies, fails, got, strict=True):
+        if body is json_body:  # no stream to fail in: the plain 529
+            assert status == (529 if fail else 200)
+            if fail:
+                assert json.loads(answer) == OVERLOADED
+            continue
+        assert status == 200
+        assert headers["content-type"].startswith("text/event-stream")
+        names = _sse_names(answer)
+        if not fail:
+            assert len(names) == EVENTS_PER_ANSWER and names[-1] == "message_stop"
+            continue
+        assert names == ["message_start", "error"]
+        error_event = answer.decode()[:-2].split("\n\n")[1]
+        assert json.loads(error_event.split("\n")[1].removeprefix("data: ")) == OVERLOADED
+    after = _get_json(upstream_url, "/_bench/failures")["bench-fail-20-inband"]
+    assert after == {"requests": n0 + 15, "failed": before["failed"] + 3}
