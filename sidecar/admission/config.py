@@ -35,6 +35,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from ..config.load import convert as _convert
 from ..errors import ConfigError
 
 __all__ = [
@@ -51,8 +52,6 @@ __all__ = [
 ]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_PATH_AT = re.compile(r" - at `\$(.*)`$")
-_FIELD_FIRST = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*): (.*)$", re.S)
 
 
 class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -223,26 +222,6 @@ def check_keys(keys: list[ClientKey], tiers: dict[str, Tier], where: str) -> Non
             raise ValueError(f"{where}.{i}.sha256: the same key is listed twice")
         names.add(key.name)
         hashes.add(key.sha256)
-
-
-def _dotted(msgspec_path: str) -> str:
-    return re.sub(r"\[(\d+)\]", r".\1", msgspec_path).lstrip(".")
-
-
-def _convert(data: Any, kind: Any, prefix: str) -> Any:
-    try:
-        return msgspec.convert(data, kind, str_keys=True)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        m = _PATH_AT.search(text)
-        where = ".".join(p for p in (prefix, _dotted(m.group(1)) if m else "") if p)
-        message = text[: m.start()] if m else text
-        # A rule of ours says `field: ...`: fold the field into the path.
-        inner = _FIELD_FIRST.match(message)
-        if inner:
-            where = ".".join(p for p in (where, inner.group(1)) if p)
-            message = inner.group(2)
-        raise ConfigError(f"{where}: {message}" if where else message) from None
 
 
 def build_admission_config(data: Any, prefix: str = "admission") -> AdmissionConfig:

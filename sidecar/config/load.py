@@ -26,10 +26,11 @@ from .model import (
     UpstreamConfig,
 )
 
-__all__ = ["build_config", "default_config", "load_config", "substitute_env"]
+__all__ = ["build_config", "convert", "default_config", "load_config", "substitute_env"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _PATH_AT = re.compile(r" - at `\$(.*)`$")
+_FIELD_FIRST = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*): (.*)$", re.S)
 
 
 def substitute_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
@@ -57,7 +58,10 @@ def _dotted(msgspec_path: str) -> str:
     return re.sub(r"\[(\d+)\]", r".\1", msgspec_path).lstrip(".").replace("[", ".").replace("]", "")
 
 
-def _convert(data: Any, kind: Any, prefix: str) -> Any:
+def convert(data: Any, kind: Any, prefix: str) -> Any:
+    """Decode ``data`` into ``kind`` (msgspec); a failure is one ConfigError naming the field
+    (``prefix.routes.0.match: ...``). A check of ours that says ``field: ...`` (a
+    ``__post_init__`` ValueError) has that field folded into the path."""
     try:
         return msgspec.convert(data, kind, str_keys=True)
     except msgspec.ValidationError as exc:
@@ -65,7 +69,12 @@ def _convert(data: Any, kind: Any, prefix: str) -> Any:
         m = _PATH_AT.search(text)
         where = ".".join(p for p in (prefix, _dotted(m.group(1)) if m else "") if p)
         message = text[: m.start()] if m else text
+        inner = _FIELD_FIRST.match(message)
+        if inner:
+            where = ".".join(p for p in (where, inner.group(1)) if p)
+            message = inner.group(2)
         raise ConfigError(f"{where}: {message}" if where else message) from None
+
 
 
 def build_config(data: Any) -> Config:
@@ -76,8 +85,8 @@ def build_config(data: Any) -> Config:
     if isinstance(upstreams, dict):
         # Each upstream on its own, so an error names it (msgspec shows dict keys as `[...]`).
         for name, value in upstreams.items():
-            _convert(value, UpstreamConfig, f"upstreams.{name}")
-    config: Config = _convert(data, Config, "")
+            convert(value, UpstreamConfig, f"upstreams.{name}")
+    config: Config = convert(data, Config, "")
     _check(config)
     return config
 
