@@ -76,7 +76,6 @@ def convert(data: Any, kind: Any, prefix: str) -> Any:
         raise ConfigError(f"{where}: {message}" if where else message) from None
 
 
-
 def build_config(data: Any) -> Config:
     """Validate a decoded (and env-substituted) tree into a Config."""
     if data is None:
