@@ -62,6 +62,8 @@ class Runtime:
         self.lifecycle = Lifecycle(self.sidecar)
         # Process-wide (it outlives config snapshots): metrics, traces, or the no-op.
         self.telemetry: Telemetry = build_telemetry(config)
+        # Breaker states of whichever config snapshot is current, read at each scrape.
+        self.telemetry.watch_breakers(lambda: self.current().breaker_states())
         self.ready = False
         self.http_port: int | None = None
         self.grpc_port: int | None = None

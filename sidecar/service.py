@@ -98,6 +98,14 @@ class Sidecar:
         hop = int(position) if position.isdigit() else 1
         add_server_timing(answer.headers, server_timing_entry(hop, overhead))
 
+    def breaker_states(self) -> list[tuple[str, str, str]]:
+        """(route, upstream, state) for every target of every policy route, for metrics."""
+        return [
+            (route, target.upstream, target.breaker.state.value)
+            for route, plan in self.plans.items()
+            for target in plan.targets()
+        ]
+
     async def list_models(self, headers: dict[str, str]) -> list[dict[str, Any]]:
         """Every model this sidecar serves: what its upstreams list, then names the config routes."""
         models: dict[str, dict[str, Any]] = {}

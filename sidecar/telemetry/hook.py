@@ -22,7 +22,7 @@ Per request, in order:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -89,6 +89,10 @@ class Telemetry:
 
     def config_reload(self, result: str) -> None:
         """A config reload was attempted: ``result`` is "ok" or "error"."""
+
+    def watch_breakers(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
+        """Report circuit breaker states at each scrape: ``source()`` gives (route, upstream,
+        state) with state "closed" | "open" | "half_open"."""
 
     async def aclose(self) -> None:
         """Flush and stop exporters (the span queue is flushed before this returns)."""

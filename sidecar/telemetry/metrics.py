@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import prometheus_client
@@ -39,6 +40,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 
 __all__ = [
     "BASE_LABELS",
@@ -168,6 +170,12 @@ class Instruments:
             prometheus_client.PlatformCollector(registry=r)
             prometheus_client.GCCollector(registry=r)
 
+    def watch_breakers(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
+        """``sidecar_breaker_state{route,upstream,state}``: 1 for each target's current state,
+        read at scrape time (single-process mode; the state lives in this process)."""
+        if self.multiprocess_dir is None:
+            self.registry.register(_BreakerCollector(source))
+
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every instrument (of every process, in multiprocess mode)."""
         if self.multiprocess_dir is not None:
@@ -289,3 +297,26 @@ class Cell:
         if self._tokens_per_second is None:
             self._tokens_per_second = self._ins.tokens_per_second.labels(*self.labels)
         self._tokens_per_second.observe(value)
+
+
+class _BreakerCollector:
+    """Collects breaker states from the running config snapshot at each scrape."""
+
+    _STATES = ("closed", "open", "half_open")
+
+    def __init__(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
+        self._source = source
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        family = GaugeMetricFamily(
+            "sidecar_breaker_state",
+            "Circuit breaker state per route and upstream target (1 for the current state).",
+            labels=("route", "upstream", "state"),
+        )
+        for route, upstream, state in self._source():
+            for candidate in self._STATES:
+                family.add_metric((route, upstream, candidate), 1.0 if candidate == state else 0.0)
+        yield family

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 from bisect import bisect_left
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
@@ -151,6 +151,10 @@ class LiveTelemetry(Telemetry):
     def config_reload(self, result: str) -> None:
         if self.ins is not None:
             self.ins.config_reloads.labels(result).inc()
+
+    def watch_breakers(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
+        if self.ins is not None:
+            self.ins.watch_breakers(source)
 
     async def aclose(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
         """Flush queued spans, waiting at most ``timeout`` seconds: an unreachable collector

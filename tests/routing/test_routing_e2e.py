@@ -239,3 +239,54 @@ def test_client_timeout_caps_a_json_call(
     assert r.status_code == 504 and r.json()["error"]["type"] == "timeout_error"
     assert time.monotonic() - started < 20
     assert primary.wait_for(lambda: bool(primary.requests) and primary.requests[-1].closed_early)
+
+
+def test_breaker_states_are_exported(
+    fake_anthropic: FakeAnthropic, backup: FakeAnthropic, tmp_path: Path
+) -> None:
+    fake_anthropic.reset(lambda rec: Plan(status=500, body=_error(500, "api_error", "down")))
+    backup.reset()
+    path = tmp_path / "sidecar.yaml"
+    path.write_text(
+        f"""
+upstreams:
+  primary: {{provider: anthropic, base_url: "{fake_anthropic.base_url}"}}
+  backup: {{provider: anthropic, base_url: "{backup.base_url}"}}
+routes:
+  - match: "claude-*"
+    policy:
+      groups:
+        - targets: [{{upstream: primary}}]
+        - targets: [{{upstream: backup}}]
+      retry: {{max_attempts: 1}}
+      breaker: {{consecutive_failures: 2, cooldown: 60}}
+"""
+    )
+    sp = start_sidecar("--config", str(path))
+    try:
+
+        def state(upstream: str) -> str:
+            for line in httpx.get(sp.admin_url + "/metrics").text.splitlines():
+                if (
+                    line.startswith("sidecar_breaker_state{")
+                    and f'upstream="{upstream}"' in line
+                    and line.endswith(" 1.0")
+                ):
+                    return line.split('state="')[1].split('"')[0]
+            return "missing"
+
+        assert state("primary") == "closed"
+        for _ in range(2):
+            assert (
+                httpx.post(sp.http_url + "/v1/messages", json=BODY, headers=H).status_code == 200
+            )  # the backup answers
+        assert state("primary") == "open" and state("backup") == "closed"
+        # An open target is skipped: the next call goes straight to the backup.
+        before = len(fake_anthropic.requests)
+        r = httpx.post(sp.http_url + "/v1/messages", json=BODY, headers=H)
+        assert r.status_code == 200 and r.headers["x-sidecar-upstream"] == "backup"
+        assert len(fake_anthropic.requests) == before
+    finally:
+        sp.stop()
+        fake_anthropic.reset()
+        backup.reset()
