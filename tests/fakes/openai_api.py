@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes._server import ThreadedServer
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _TOP_LEVEL = frozenset(
@@ -478,46 +478,15 @@ class Recorded:
 DEFAULT_TEXT = "Hello from the fake OpenAI upstream."
 
 
-class FakeOpenAI:
+class FakeOpenAI(ThreadedServer):
     """The server. ``planner`` picks a Plan per request; ``strict`` options shape the schema."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[Recorded] = []
         self.planner: Callable[[Recorded], Plan] | None = None
         self.accept_top_k = False
         self.max_tokens_field: str | None = None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-        self._lock = threading.Lock()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeOpenAI:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    async def _start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def stop(self) -> None:
-        async def _stop() -> None:
-            if self._runner is not None:
-                await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
 
     def reset(self, planner: Callable[[Recorded], Plan] | None = None) -> None:
         with self._lock:
@@ -525,14 +494,6 @@ class FakeOpenAI:
         self.planner = planner
         self.accept_top_k = False
         self.max_tokens_field = None
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return predicate()
 
     @property
     def rejected(self) -> list[str]:
