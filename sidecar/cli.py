@@ -127,6 +127,15 @@ def resolve_config(args: argparse.Namespace) -> Config:
         if port is not None and not 0 <= port <= 65535:
             raise ConfigError(f"{flag}: must be between 0 and 65535")
     listeners = msgspec.structs.replace(listeners, http=http, grpc=grpc, host=args.host or listeners.host)
+    if (
+        listeners.host not in ("127.0.0.1", "::1", "localhost")
+        and config.admission is None
+        and config.auth != "none"
+    ):
+        raise ConfigError(
+            f"listeners.host: {listeners.host} is not loopback and no client keys are configured; "
+            "add an admission key store, or write `auth: none` to serve it unauthenticated"
+        )
     if not (listeners.http.enabled or listeners.grpc.enabled):
         raise ConfigError("listeners: both doors are switched off")
     return msgspec.structs.replace(config, listeners=listeners)

@@ -8,10 +8,14 @@ in-flight calls keep the snapshot they started with.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+from .admission.config import build_admission_config
+from .admission.gate import Admission, Ticket
+from .admission.headers import rename_upstream_headers
 from .config import Config
-from .core import Answer, Call
+from .core import Answer, Call, EventStream, StreamEvent
 from .core.validate import validate_count_tokens, validate_messages
 from .errors import InvalidRequest, NoRoute, NotFound
 from .routing import Router
@@ -23,6 +27,7 @@ from .routing.policy import (
     forward_hops,
     server_timing_entry,
 )
+from .translate.estimate import estimate_input_tokens
 from .upstreams import ForwardRequest, Target, Upstream
 from .upstreams.registry import build_upstream
 
@@ -35,6 +40,9 @@ class Sidecar:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.router = Router(config.routes, config.aliases)
+        self.admission: Admission | None = None
+        if config.admission is not None:
+            self.admission = Admission.from_config(build_admission_config(config.admission))
         self.upstreams: dict[str, Upstream] = {
             name: build_upstream(name, cfg) for name, cfg in config.upstreams.items()
         }
@@ -53,12 +61,36 @@ class Sidecar:
     async def messages(self, call: Call) -> Answer:
         """``POST /v1/messages``: a whole Message or an event stream."""
         validate_messages(call.body, call.headers.get("anthropic-version"))
-        return await self._send(call)
+        return await (self._send(call) if self.admission is None else self._admitted(call))
 
     async def count_tokens(self, call: Call) -> Answer:
         """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``."""
         validate_count_tokens(call.body, call.headers.get("anthropic-version"))
-        return await self._send(call)
+        return await (self._send(call) if self.admission is None else self._admitted(call))
+
+    async def _admitted(self, call: Call) -> Answer:
+        """Admission on: the client's key is checked and charged, and never goes upstream."""
+        assert self.admission is not None
+        model = self.router.aliases.get(call.model, call.model)
+        ticket = await self.admission.admit(call.headers, model, estimate_input_tokens(call.body))
+        # The client's key is the sidecar's credential, not the upstream's.
+        call.headers.pop("x-api-key", None)
+        call.headers.pop("authorization", None)
+        try:
+            answer = await self._send(call)
+        except BaseException:
+            await ticket.release()
+            raise
+        # The sidecar's limits for this key; the upstream's own stay visible under upstream-.
+        answer.headers[:] = [*rename_upstream_headers(answer.headers), *ticket.headers()]
+        if answer.events is not None:
+            answer.events = charged_stream(answer.events, ticket)
+        else:
+            try:
+                await ticket.finish(answer.json().get("usage") if call.endpoint == "messages" else None)
+            finally:
+                await ticket.release()
+        return answer
 
     async def _send(self, call: Call) -> Answer:
         # Sidecar chains: refuse a request that looped, and tell the next hop where it stands.
@@ -147,6 +179,8 @@ class Sidecar:
         return await self.upstreams[chosen].forward(request)
 
     async def aclose(self) -> None:
+        if self.admission is not None:
+            await self.admission.close()
         for upstream in self.upstreams.values():
             await upstream.aclose()
 
@@ -179,3 +213,34 @@ def page_models(
         "first_id": chunk[0]["id"] if chunk else None,
         "last_id": chunk[-1]["id"] if chunk else None,
     }
+
+
+def charged_stream(events: EventStream, ticket: Ticket) -> EventStream:
+    """Charge output tokens as they stream (from each ``message_delta``'s cumulative usage),
+    reconcile at the end, and free the ticket however the stream ends."""
+
+    async def batches() -> AsyncIterator[list[StreamEvent]]:
+        charged = 0
+        usage: dict[str, Any] | None = None
+        try:
+            async for batch in events.batches():
+                for event in batch:
+                    if event.name == "message_delta" or event.name == "message_start":
+                        data = event.data
+                        found = (
+                            data.get("usage")
+                            if event.name == "message_delta"
+                            else (data.get("message") or {}).get("usage")
+                        )
+                        if isinstance(found, dict):
+                            usage = {**(usage or {}), **found}
+                            out = found.get("output_tokens")
+                            if isinstance(out, int) and out > charged:
+                                await ticket.charge_output(out - charged)
+                                charged = out
+                yield batch
+            await ticket.finish(usage)
+        finally:
+            await ticket.release()
+
+    return EventStream(batches(), events.aclose)

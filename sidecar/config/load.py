@@ -93,6 +93,10 @@ def build_config(data: Any) -> Config:
 def _check(config: Config) -> None:
     if not config.upstreams:
         raise ConfigError("upstreams: at least one upstream is required")
+    if config.admission is not None:
+        from ..admission.config import build_admission_config
+
+        build_admission_config(config.admission)  # raises ConfigError naming the field
     if not config.routes:
         raise ConfigError("routes: at least one route is required")
     for name, up in config.upstreams.items():

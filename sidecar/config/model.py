@@ -6,7 +6,7 @@ silently does nothing. Upstreams are a tagged union on ``provider``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -163,6 +163,12 @@ class LifecycleConfig(_Base, frozen=True):
 class Config(_Base, frozen=True):
     listeners: Listeners = Listeners()
     hops: HopConfig = HopConfig()  # sidecar chains: the hop header and its limit
+    # Client keys and per-key limits (sidecar.admission.config.AdmissionConfig, validated at
+    # load). None: no key store, the clients' own credentials are forwarded upstream.
+    admission: dict[str, Any] | None = None
+    # Without a key store the API listeners must stay on loopback; "none" is the explicit
+    # choice to serve other addresses unauthenticated.
+    auth: Literal["keys", "none"] | None = None
     lifecycle: LifecycleConfig = LifecycleConfig()
     admin: AdminListener = AdminListener()
     telemetry: TelemetryConfig = TelemetryConfig()
