@@ -36,10 +36,22 @@ class Router:
                 self._globs.append((re.compile(fnmatch.translate(route.match)), route))
             else:
                 self._exact.setdefault(route.match, route)
-        self._cache: dict[str, Target] = {}
+        self._cache: dict[str, tuple[Route, str, Target]] = {}
 
     def match(self, model: str) -> tuple[Route, str]:
         """The route for a requested model name and the name after aliases; NoRoute if none."""
+        route, name, _ = self._resolve(model)
+        return route, name
+
+    def route(self, model: str) -> Target:
+        """The target for a requested model name (a policy route's primary target)."""
+        return self._resolve(model)[2]
+
+    def _resolve(self, model: str) -> tuple[Route, str, Target]:
+        """Route, name after aliases and target, looked up once per model name (cached)."""
+        found = self._cache.get(model)
+        if found is not None:
+            return found
         name = self.aliases.get(model, model)
         route = self._exact.get(name)
         if route is None:
@@ -49,23 +61,16 @@ class Router:
                     break
         if route is None:
             raise NoRoute(f"model: {model} (no route serves this model)")
-        return route, name
-
-    def route(self, model: str) -> Target:
-        """The target for a requested model name (a policy route's primary target)."""
-        target = self._cache.get(model)
-        if target is not None:
-            return target
-        route, name = self.match(model)
         if route.upstream is not None:
             target = Target(upstream=route.upstream, model=route.model or name, route=route.match)
         else:
             assert route.policy is not None
             first = route.policy.groups[0].targets[0]
             target = Target(upstream=first.upstream, model=first.model or name, route=route.match)
+        found = (route, name, target)
         if len(self._cache) < _CACHE_LIMIT:
-            self._cache[model] = target
-        return target
+            self._cache[model] = found
+        return found
 
     def exact_names(self) -> list[str]:
         """Model names the config spells out (exact routes and aliases), for /v1/models."""

@@ -42,3 +42,14 @@ def test_aliases_apply_before_routes() -> None:
 def test_cache_returns_same_answer() -> None:
     router = Router(ROUTES)
     assert router.route("grok-4") is router.route("grok-4")
+
+
+def test_match_and_route_share_one_cached_lookup() -> None:
+    router = Router(ROUTES, {"sonnet": "claude-3-5-sonnet-20241022"})
+    route, name = router.match("grok-4")
+    # Once looked up, a model name is not matched against the globs again (the hot path
+    # calls match and route for every request).
+    router._globs = []
+    assert router.match("grok-4") == (route, name)
+    assert router.route("grok-4").upstream == "xai"
+    assert router.match("sonnet")[1] == "claude-3-5-sonnet-20241022"
