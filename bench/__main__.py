@@ -41,6 +41,16 @@ gives p50/p90/p99 latency (TTFT for SSE), requests/s, the latency the failures a
 model, the client-visible error rate (0 when the retries work) and the upstream attempts per request.
 ``--no-failures`` skips it; it needs ``python -m sidecar`` (not the stand-in, not ``--sidecar-cmd``).
 
+Then admission overhead (``bench/admission.py``, no targets): what client-key admission with per-key
+limits costs per request. Three more sidecar processes (one at a time, pinned to the proxy's CPU),
+``--config`` with the same route to the fake upstream: admission off, admission with the load
+generator's key in a tier whose limits are never reached on the in-process backend, and the same on
+Redis (a ``redis-server`` the scenario starts on a free loopback port, pinned to the load generator's
+CPU). Per variant JSON c=1 p50 latency, JSON c=32 requests/s (and the sidecar's CPU time per request)
+and SSE c=1 p50 TTFT, and against "off" of the same repetition the added ms and the throughput ratio;
+the variants' order alternates per repetition, and the direct runs of the phase are shown for context.
+``--no-admission`` skips it; ``--only admission`` runs only it (no main, cancellation or failing rows).
+
 With two or more CPUs and ``taskset``, the proxy is pinned to the first CPU and the fake upstream and
 this process (the load generator) to the second: the proxy has a core to itself, and the direct
 numbers are the load generator's own ceiling. A ratio near 1.0 means that ceiling, not the proxy,
@@ -86,6 +96,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from bench.admission import QUICK_DURATION_S as ADMISSION_QUICK_DURATION_S
+from bench.admission import AdmissionPhase, render_admission, run_admission
 from bench.cancel import (
     BEFORE_WAIT_S,
     CLOSE_WAIT_S,
@@ -786,6 +798,49 @@ def _failures_skipped(args: argparse.Namespace, standin: bool) -> str | None:
     return None
 
 
+def _admission_skipped(args: argparse.Namespace, standin: bool) -> str | None:
+    if args.no_admission:
+        return "--no-admission"
+    if standin:
+        return "the stand-in proxy has no admission"
+    if args.sidecar_cmd:
+        return "a custom --sidecar-cmd (this scenario starts python -m sidecar --config)"
+    return None
+
+
+def _spawn(name: str, argv: list[str], log: str, append: bool) -> Child:
+    return Child(name, argv, RESULTS / log, append=append)
+
+
+def run_admission_phase(
+    args: argparse.Namespace, plan: Plan, phase: AdmissionPhase, upstream_url: str, taskset_p: list[str]
+) -> None:
+    """The admission-overhead sidecars (and Redis), one at a time; see ``bench.admission``."""
+    taskset_u = ["taskset", "-c", str(plan.loadgen_cpu)] if plan.pin else []
+    print("admission overhead: off, memory and redis sidecars, one at a time ...", flush=True)
+    run_admission(
+        phase,
+        upstream_url,
+        _spawn,
+        SIDECAR_LINE,
+        sidecar_flags=[
+            "--http-port",
+            "0",
+            "--no-grpc",
+            "--admin-port",
+            "0",
+            *(["--no-metrics"] if args.no_metrics else []),
+        ],
+        taskset_proxy=taskset_p,
+        taskset_other=taskset_u,
+        proxy_cpu=plan.proxy_cpu if plan.pin else None,
+        requests=plan.requests,
+        warmup=plan.warmup,
+        deltas=plan.deltas,
+        progress=lambda line: print(line, flush=True),
+    )
+
+
 def run_failure_phase(
     args: argparse.Namespace, plan: Plan, phase: FailurePhase, upstream_url: str, taskset: list[str]
 ) -> None:
@@ -1328,7 +1383,7 @@ async def run_bench(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="short runs, one repetition (under 40 s)")
+    p.add_argument("--quick", action="store_true", help="short runs, one repetition (about a minute)")
     p.add_argument("--duration", type=float, help="seconds per measurement (default 5, quick 1.2)")
     p.add_argument(
         "--requests", type=int, help="at most this many requests per measurement (default 1,000,000)"
@@ -1361,6 +1416,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip the failing-upstream rows (a sidecar with a retry policy, the fake failing 20%%)",
     )
     p.add_argument(
+        "--no-admission",
+        action="store_true",
+        help="skip the admission-overhead rows (sidecars with client keys and limits, memory and Redis)",
+    )
+    p.add_argument(
+        "--only",
+        choices=["admission"],
+        help="run only this scenario (the fake upstream and its sidecars; no other rows)",
+    )
+    p.add_argument(
         "--out", type=Path, default=RESULTS / "latest.json", help="where to write the JSON results"
     )
     args = p.parse_args(argv)
@@ -1375,6 +1440,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("need 0 < --duration <= 600, --requests >= 1, 1 <= --repeat <= 20, --warmup >= 0")
     if not 0 <= args.deltas <= 10_000:
         p.error("--deltas must be in 0..10000")
+    if args.only == "admission" and args.no_admission:
+        p.error("--only admission and --no-admission contradict each other")
     return args
 
 
@@ -1415,6 +1482,8 @@ def main(argv: list[str] | None = None) -> int:
     door = GrpcDoor()
     openai = OpenAIPath()
     failing = FailurePhase()
+    admission = AdmissionPhase()
+    only = f"--only {args.only}" if args.only else None  # why the other rows are skipped
     try:
         if pin and loadgen_cpu is not None:
             os.sched_setaffinity(0, {loadgen_cpu})  # the load generator shares the upstream's core
@@ -1438,20 +1507,27 @@ def main(argv: list[str] | None = None) -> int:
         sidecar_argv, sidecar_desc = _sidecar_argv(args, upstream_url)
         standin = "bench._standin_proxy" in " ".join(sidecar_argv)
         openai_argv: list[str] | None = None
-        if args.no_openai:
+        if only:
+            openai.skipped = only
+        elif args.no_openai:
             openai.skipped = "--no-openai"
         elif standin:
             openai.skipped = "the stand-in proxy has no OpenAI path"
         else:
             openai_argv = _sidecar_argv(args, upstream_url, "openai")[0]
-        failing.skipped = _failures_skipped(args, standin)
+        failing.skipped = only or _failures_skipped(args, standin)
+        admission.skipped = _admission_skipped(args, standin)
+        admission.duration = min(args.duration, ADMISSION_QUICK_DURATION_S) if args.quick else args.duration
+        admission.repeat = args.repeat
         failing.duration = min(args.duration, QUICK_DURATION_S) if args.quick else args.duration
         argvs: dict[Provider, list[str]] = {"anthropic": sidecar_argv}
         if openai_argv is not None:
             argvs["openai"] = openai_argv
         sidecars = Sidecars(argvs, taskset_p)
-        proxy = sidecars.start("anthropic")
-        door = _start_grpc(args, proxy, standin, taskset_u)
+        if only:
+            door = GrpcDoor(skipped=only)
+        else:
+            door = _start_grpc(args, sidecars.start("anthropic"), standin, taskset_u)
         plan = Plan(
             args.duration,
             args.requests,
@@ -1475,7 +1551,7 @@ def main(argv: list[str] | None = None) -> int:
         header = [
             "messages-sidecar benchmark",
             f"via:      {sidecar_desc}",
-            f"command:  {shlex.join(proxy.argv)}",
+            f"command:  {shlex.join([*taskset_p, *sidecar_argv])}" + (f" (not run: {only})" if only else ""),
             f"pinning:  {pin_desc}",
             f"runs:     {plan.duration:g} s or {plan.requests:,} requests per measurement, {plan.repeat} "
             f"repetition(s) (medians), SSE answers of {sse_event_count(plan.deltas)} events",
@@ -1496,13 +1572,25 @@ def main(argv: list[str] | None = None) -> int:
                 if failing.skipped is None
                 else f"skipped ({failing.skipped})"
             ),
+            "admission: "
+            + (
+                f"python -m sidecar --config: admission off / memory / redis (redis-server pinned to the load "
+                f"generator's CPU), {admission.duration:g} s per run"
+                if admission.skipped is None
+                else f"skipped ({admission.skipped})"
+            ),
         ]
         print("\n".join(header), flush=True)
         install_uvloop()
-        outcomes, cancels = asyncio.run(run_bench(plan, upstream, upstream_url, sidecars, door, openai))
+        outcomes: list[ScenarioOutcome] = []
+        cancels: list[CancelOutcome] = []
+        if not only:
+            outcomes, cancels = asyncio.run(run_bench(plan, upstream, upstream_url, sidecars, door, openai))
         sidecars.stop()
         if failing.skipped is None:
             run_failure_phase(args, plan, failing, upstream_url, taskset_p)
+        if admission.skipped is None:
+            run_admission_phase(args, plan, admission, upstream_url, taskset_p)
         for problem in sidecars.problems:
             print(f"warning: {problem}", flush=True)
     except (RuntimeError, OSError) as exc:
@@ -1526,10 +1614,10 @@ def main(argv: list[str] | None = None) -> int:
     footer = [
         "",
         "load generator ceiling (direct to the fake upstream, sharing one core with it): "
-        f"JSON c=32 {_fmt(_f(direct_ceiling['json_c32']), 'requests_per_s')} req/s, "
-        f"SSE c=32 {_fmt(_f(direct_ceiling['sse_c32']), 'events_per_s')} events/s, "
-        f"JSON c=1 p50 {_fmt(_f(direct_ceiling['json_c1']), 'latency_p50_ms')} ms, "
-        f"SSE c=1 TTFT p50 {_fmt(_f(direct_ceiling['sse_c1']), 'ttft_p50_ms')} ms",
+        f"JSON c=32 {_fmt(_f(direct_ceiling.get('json_c32')), 'requests_per_s')} req/s, "
+        f"SSE c=32 {_fmt(_f(direct_ceiling.get('sse_c32')), 'events_per_s')} events/s, "
+        f"JSON c=1 p50 {_fmt(_f(direct_ceiling.get('json_c1')), 'latency_p50_ms')} ms, "
+        f"SSE c=1 TTFT p50 {_fmt(_f(direct_ceiling.get('sse_c1')), 'ttft_p50_ms')} ms",
         "ratio = via/direct in the same run (near 1.0 = load generator-bound); added = via - direct (p50). "
         "CPU proxy/lg = sidecar and load generator CPU during the via run (1 core = 100%).",
         "gRPC rows: via = the sidecar's gRPC door (unary = CreateMessage, stream = StreamMessage, c = calls in "
@@ -1550,21 +1638,25 @@ def main(argv: list[str] | None = None) -> int:
         footer.append(f"openai rows skipped: {openai.skipped}")
     if door.skipped is not None:
         footer.append(f"gRPC rows and gRPC cancellation rows skipped: {door.skipped}")
-    print(
-        render(summaries, ["", "results (medians over repetitions):"])
-        + "\n"
-        + (render_translated(translated) + "\n" if translated else "")
-        + render_cancel(cancel_summaries, plan.cancel_n)
-        + "\n"
-        + (
-            render_failures(failing_rows, failing.duration, plan.repeat)
-            if failing_rows
-            else f"\nfailing upstream: skipped ({failing.skipped})"
+    if only:
+        print(f"\nmain, cancellation and failing-upstream rows: skipped ({only})", flush=True)
+    else:
+        print(
+            render(summaries, ["", "results (medians over repetitions):"])
+            + "\n"
+            + (render_translated(translated) + "\n" if translated else "")
+            + render_cancel(cancel_summaries, plan.cancel_n)
+            + "\n"
+            + (
+                render_failures(failing_rows, failing.duration, plan.repeat)
+                if failing_rows
+                else f"\nfailing upstream: skipped ({failing.skipped})"
+            )
+            + "\n"
+            + "\n".join(footer),
+            flush=True,
         )
-        + "\n"
-        + "\n".join(footer),
-        flush=True,
-    )
+    print(render_admission(admission), flush=True)
     doc = {
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sidecar": sidecar_desc,
@@ -1586,6 +1678,7 @@ def main(argv: list[str] | None = None) -> int:
             "cancel_probes": plan.cancel_n,
             "cancel_before_wait_ms": BEFORE_WAIT_S * 1000,
             "cancel_close_wait_s": CLOSE_WAIT_S,
+            "only": args.only,
         },
         "grpc": {"target": door.target, "skipped": door.skipped},
         "openai": {
@@ -1628,6 +1721,7 @@ def main(argv: list[str] | None = None) -> int:
             "direct_check": failing.direct,
             "rows": failing_rows,
         },
+        "admission_overhead": admission.to_dict(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")

@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     from .server import serve
 
     try:
-        uvloop.run(serve(config, args.config))
+        uvloop.run(serve(config, args.config, lambda: resolve_config(args)))
     except KeyboardInterrupt:
         pass
     return 0

@@ -8,7 +8,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import uvicorn
@@ -55,15 +55,21 @@ def _announce(line: str) -> None:
 class Runtime:
     """Starts and stops the listeners around one ``Sidecar`` (config snapshot)."""
 
-    def __init__(self, config: Config, config_path: str | None = None) -> None:
+    def __init__(
+        self, config: Config, config_path: str | None = None, loader: Callable[[], Config] | None = None
+    ) -> None:
         self.config = config
         self.config_path = config_path  # reloaded on SIGHUP and when it changes
+        # How a reload reads the file: the command line's loader applies its flags (ports, host,
+        # drain timeout) and its checks (the loopback rule) again.
+        self._load = loader or (lambda: load_config(config_path or ""))
         self.sidecar = Sidecar(config)
         self.lifecycle = Lifecycle(self.sidecar)
         # Process-wide (it outlives config snapshots): metrics, traces, or the no-op.
         self.telemetry: Telemetry = build_telemetry(config)
         # Breaker states of whichever config snapshot is current, read at each scrape.
         self.telemetry.watch_breakers(lambda: self.current().breaker_states())
+        self.telemetry.watch_admission(lambda: (self.current().admission, self.current().pacers))
         self.ready = False
         self.http_port: int | None = None
         self.grpc_port: int | None = None
@@ -85,8 +91,8 @@ class Runtime:
             log.warning("reload: the sidecar was started without --config; nothing to reload")
             return False
         try:
-            new = load_config(self.config_path)
-            sidecar = Sidecar(new)
+            new = self._load()
+            sidecar = Sidecar(new, previous=self.current())
         except ConfigError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             self.telemetry.config_reload("error")
@@ -209,9 +215,12 @@ def _hostport(host: str, port: int | None) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def serve(config: Config, config_path: str | None = None) -> None:
-    """Run until SIGTERM/SIGINT, then drain; SIGHUP (or a changed config file) reloads."""
-    runtime = Runtime(config, config_path)
+async def serve(
+    config: Config, config_path: str | None = None, loader: Callable[[], Config] | None = None
+) -> None:
+    """Run until SIGTERM/SIGINT, then drain; SIGHUP (or a changed config file) reloads
+    (``loader`` reads it, default ``load_config(config_path)``)."""
+    runtime = Runtime(config, config_path, loader)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, runtime.request_stop)

@@ -14,10 +14,12 @@ from typing import Any
 from .admission.config import build_admission_config
 from .admission.gate import Admission, Ticket
 from .admission.headers import rename_upstream_headers
+from .admission.pacing import Pacers, UpstreamBudget, budget_identity
 from .config import Config
+from .config.model import MockUpstreamConfig, PacingConfig, UpstreamConfig
 from .core import Answer, Call, EventStream, StreamEvent
 from .core.validate import validate_count_tokens, validate_messages
-from .errors import InvalidRequest, NoRoute, NotFound
+from .errors import InvalidRequest, NoRoute, NotFound, PermissionDenied, SidecarError
 from .routing import Router
 from .routing.policy import (
     RoutePlan,
@@ -27,25 +29,54 @@ from .routing.policy import (
     forward_hops,
     server_timing_entry,
 )
-from .translate.estimate import estimate_input_tokens
+from .translate.estimate import TextCounter
 from .upstreams import ForwardRequest, Target, Upstream
 from .upstreams.registry import build_upstream
 
 __all__ = ["Sidecar", "page_models"]
 
 _EPOCH = "1970-01-01T00:00:00Z"
+_CREDENTIALS = ("x-api-key", "authorization")
+
+
+class _Pace:
+    """Upstream pacing of one upstream: its settings and, with a configured key, its budget's
+    identity (else each request's own forwarded credential names it)."""
+
+    __slots__ = ("base", "config", "identity")
+
+    def __init__(self, provider: str, name: str, cfg: UpstreamConfig, pacing: PacingConfig) -> None:
+        self.config = pacing
+        self.base = (provider, getattr(cfg, "base_url", name))
+        key = getattr(cfg, "api_key", None)
+        self.identity = budget_identity(*self.base, key) if key else None
+
+    def identity_for(self, headers: dict[str, str]) -> str:
+        if self.identity is not None:
+            return self.identity
+        return budget_identity(*self.base, headers.get("x-api-key") or headers.get("authorization") or "")
 
 
 class Sidecar:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, previous: Sidecar | None = None) -> None:
+        """One config snapshot. ``previous`` is the snapshot a reload replaces: the upstream
+        budgets, admission counters and (unless its backend changed) the limiter carry over."""
         self.config = config
         self.router = Router(config.routes, config.aliases)
-        self.admission: Admission | None = None
-        if config.admission is not None:
-            self.admission = Admission.from_config(build_admission_config(config.admission))
+        self.pacers: Pacers = previous.pacers if previous is not None else Pacers()
+        self.forwards_client_key = {r.match for r in config.routes if r.forward_client_key}
         self.upstreams: dict[str, Upstream] = {
             name: build_upstream(name, cfg) for name, cfg in config.upstreams.items()
         }
+        self._pace: dict[str, _Pace] = {}
+        for name, cfg in config.upstreams.items():
+            pacing = getattr(cfg, "pacing", None)
+            if (
+                isinstance(pacing, PacingConfig)
+                and pacing.enabled
+                and not isinstance(cfg, MockUpstreamConfig)
+            ):
+                self._pace[name] = _Pace(self.upstreams[name].provider, name, cfg, pacing)
         # Routes with a policy get their runtime state (balancers, breakers, budget) here, once
         # per config snapshot.
         self.plans: dict[str, RoutePlan] = {
@@ -53,6 +84,13 @@ class Sidecar:
             for route in config.routes
             if route.policy is not None
         }
+        # Last: a reload hands the limiter over only once nothing else here can fail.
+        self.admission: Admission | None = None
+        if config.admission is not None:
+            self.admission = Admission.from_config(
+                build_admission_config(config.admission),
+                previous=previous.admission if previous is not None else None,
+            )
 
     @property
     def uses_mock(self) -> bool:
@@ -72,25 +110,54 @@ class Sidecar:
         """Admission on: the client's key is checked and charged, and never goes upstream."""
         assert self.admission is not None
         model = self.router.aliases.get(call.model, call.model)
-        ticket = await self.admission.admit(call.headers, model, estimate_input_tokens(call.body))
-        # The client's key is the sidecar's credential, not the upstream's.
-        call.headers.pop("x-api-key", None)
-        call.headers.pop("authorization", None)
+        ticket = await self.admission.admit(call.headers, model, call.estimate())
+        # The client's key is the sidecar's credential, not the upstream's, unless its route
+        # says to forward it (a peer sidecar checking the same keys).
+        if not self.forwards_client_key or not self._forwards(call.model):
+            for name in _CREDENTIALS:
+                call.headers.pop(name, None)
         try:
             answer = await self._send(call)
-        except BaseException:
+        except BaseException as exc:
             await ticket.release()
+            if isinstance(exc, SidecarError):
+                exc.headers = [*rename_upstream_headers(exc.headers), *ticket.headers()]
             raise
         # The sidecar's limits for this key; the upstream's own stay visible under upstream-.
         answer.headers[:] = [*rename_upstream_headers(answer.headers), *ticket.headers()]
         if answer.events is not None:
-            answer.events = charged_stream(answer.events, ticket)
+            answer.events = charged_stream(answer.events, ticket, call.body.get("max_tokens"))
         else:
             try:
                 await ticket.finish(answer.json().get("usage") if call.endpoint == "messages" else None)
             finally:
                 await ticket.release()
         return answer
+
+    def _forwards(self, model: str) -> bool:
+        try:
+            route, _ = self.router.match(model)
+        except NoRoute:
+            return False
+        return route.match in self.forwards_client_key
+
+    def _authenticated(self, headers: dict[str, str], *, any_model: bool) -> Any:
+        """Admission on, outside the limits (model lists, forwarded endpoints): check the key and
+        drop it from what goes upstream. ``any_model``: a key limited to some models is refused
+        (403), as batches and files could reach any model. Returns the key's record (None when
+        admission is off or in shadow mode)."""
+        if self.admission is None:
+            return None
+        record = self.admission.authenticate(headers)
+        for name in _CREDENTIALS:
+            headers.pop(name, None)
+        if any_model and record is not None and record.models != ("*",) and not self.admission.shadow:
+            self.admission.stats.count("permission", shadow=False, key=record.name)
+            raise PermissionDenied(
+                "this API key may use only some models; batches, files and other endpoints that "
+                "can reach any model are not open to it"
+            )
+        return record
 
     async def _send(self, call: Call) -> Answer:
         # Sidecar chains: refuse a request that looped, and tell the next hop where it stands.
@@ -108,16 +175,42 @@ class Sidecar:
         """One upstream attempt, observed: the CLIENT span (its traceparent goes into
         call.headers), the upstream wait, usage from the answer or its stream."""
         upstream = self.upstreams[target.upstream]
+        pace = self._pace.get(target.upstream) if call.endpoint == "messages" else None
+        budget: UpstreamBudget | None = None
+        if pace is not None:
+            budget = self.pacers.budget(pace.identity_for(call.headers))
+            if budget.buckets or budget.blocked_until:
+                await self._pace_attempt(call, target.upstream, pace, budget)
         attempt = call.observer.attempt(call, target, upstream)
         started = time.perf_counter()
         try:
             answer = await upstream.send(call, target)
         except BaseException as exc:
+            if budget is not None and isinstance(exc, SidecarError) and exc.headers:
+                budget.observe(exc.headers, exc.status)
             attempt.failed(exc)
             raise
         finally:
             call.upstream_wait += time.perf_counter() - started
+        if budget is not None:
+            budget.observe(answer.headers, answer.status)
         return attempt.answered(answer)
+
+    async def _pace_attempt(self, call: Call, upstream: str, pace: _Pace, budget: UpstreamBudget) -> None:
+        """Hold the attempt until the upstream's budget has room (``sidecar.admission.pacing``);
+        the time held counts as upstream wait (the upstream's limits caused it)."""
+        costs = {"requests": 1}
+        if "tokens" in budget.buckets or "input_tokens" in budget.buckets:
+            estimate = call.estimate()
+            costs["tokens"] = costs["input_tokens"] = estimate
+        max_wait = pace.config.max_wait
+        left = call.remaining()
+        if left is not None:
+            max_wait = min(max_wait, max(left, 0.0))
+        held = await self.pacers.take(
+            budget, costs, upstream=upstream, reserve=pace.config.reserve, max_wait=max_wait
+        )
+        call.upstream_wait += held.waited
 
     def server_timing(self, call: Call, answer: Answer) -> None:
         """Add this hop's time (without the upstream wait) in front of ``server-timing``, so a
@@ -139,7 +232,10 @@ class Sidecar:
         ]
 
     async def list_models(self, headers: dict[str, str]) -> list[dict[str, Any]]:
-        """Every model this sidecar serves: what its upstreams list, then names the config routes."""
+        """Every model this sidecar serves: what its upstreams list, then names the config routes.
+        With client keys: the models the caller's key may use."""
+        headers = dict(headers)
+        record = self._authenticated(headers, any_model=False)
         models: dict[str, dict[str, Any]] = {}
         for name in self.router.upstream_names():
             for info in await self.upstreams[name].list_models(headers):
@@ -149,6 +245,8 @@ class Sidecar:
         for mid in self.router.exact_names():
             if mid not in models:
                 models[mid] = {"type": "model", "id": mid, "display_name": mid, "created_at": _EPOCH}
+        if record is not None:
+            return [info for mid, info in models.items() if record.allows(mid)]
         return list(models.values())
 
     async def get_model(self, model_id: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -167,8 +265,10 @@ class Sidecar:
         """Another ``/v1/`` endpoint (batches, files, ...): relayed to an Anthropic-speaking upstream.
 
         The catch-all route's upstream when it speaks Anthropic, else the first one that does;
-        where none does, the adapter answers 404 saying so.
+        where none does, the adapter answers 404 saying so. With client keys, only keys that may
+        use every model reach these endpoints, and their key is not forwarded.
         """
+        self._authenticated(request.headers, any_model=True)
         names = self.router.upstream_names()
         try:
             preferred = [self.router.route("*").upstream]
@@ -215,29 +315,58 @@ def page_models(
     }
 
 
-def charged_stream(events: EventStream, ticket: Ticket) -> EventStream:
-    """Charge output tokens as they stream (from each ``message_delta``'s cumulative usage),
-    reconcile at the end, and free the ticket however the stream ends."""
+def charged_stream(events: EventStream, ticket: Ticket, max_tokens: Any = None) -> EventStream:
+    """Charge output tokens as they stream, reconcile at the end, and free the ticket however the
+    stream ends.
+
+    The API reports output usage only in ``message_start`` (1) and the last ``message_delta``,
+    so while a key's output is limited the deltas' text (text, thinking, tool input JSON) is
+    counted with the local estimator and charged as it passes (at most ``max_tokens``); the
+    upstream's count replaces the estimate when it comes. A client that leaves early is charged
+    what it was sent.
+    """
+    counting = ticket.counts_output
+    cap = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
 
     async def batches() -> AsyncIterator[list[StreamEvent]]:
-        charged = 0
+        charged = 0  # output tokens charged so far
+        reported = 0  # the upstream's latest output count
+        counter = TextCounter()
         usage: dict[str, Any] | None = None
         try:
             async for batch in events.batches():
                 for event in batch:
-                    if event.name == "message_delta" or event.name == "message_start":
+                    name = event.name
+                    if counting and name == "content_block_delta":
+                        delta = event.data.get("delta")
+                        if isinstance(delta, dict):
+                            text = delta.get("text") or delta.get("thinking") or delta.get("partial_json")
+                            if isinstance(text, str):
+                                counter.add(text)
+                    elif name == "message_delta" or name == "message_start":
                         data = event.data
                         found = (
                             data.get("usage")
-                            if event.name == "message_delta"
+                            if name == "message_delta"
                             else (data.get("message") or {}).get("usage")
                         )
                         if isinstance(found, dict):
                             usage = {**(usage or {}), **found}
                             out = found.get("output_tokens")
-                            if isinstance(out, int) and out > charged:
-                                await ticket.charge_output(out - charged)
-                                charged = out
+                            if isinstance(out, int) and out > reported:
+                                reported = out
+                if counting:
+                    # The estimate, or the upstream's count once it says more; ``finish``
+                    # reconciles either to the final usage.
+                    used = max(reported, counter.tokens())
+                    if cap is not None:
+                        used = min(used, max(cap, reported))
+                    if used > charged:
+                        await ticket.charge_output(used - charged)
+                        charged = used
+                elif reported > charged:
+                    await ticket.charge_output(reported - charged)
+                    charged = reported
                 yield batch
             await ticket.finish(usage)
         finally:

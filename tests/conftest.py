@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +90,16 @@ def start_sidecar(
             return sp
     sp.stop()
     raise RuntimeError("sidecar did not start:\n" + "".join(sp.lines))
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10) -> bool:
+    """Poll ``predicate`` every 50 ms until it is true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
 
 
 def _drain(proc: subprocess.Popen[str], lines: list[str]) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from sidecar.client import Client, SidecarAPIError
 from sidecar.core.sse import SSESplitter
-from tests.conftest import SidecarProcess, start_sidecar
+from tests.conftest import SidecarProcess, start_sidecar, wait_until
 
 CONFIG = """
 lifecycle: {{drain_timeout: {drain}, watch_interval: 0.2}}
@@ -182,13 +182,7 @@ def _reloads(sp: SidecarProcess, result: str) -> float:
     return 0.0
 
 
-def _wait(predicate: Any, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
+_wait = wait_until
 
 
 def test_sighup_reload_keeps_in_flight_calls_and_refuses_bad_configs(tmp_path: Path) -> None:

@@ -51,10 +51,19 @@ class AdmissionStats:
     degraded: int = 0  # admitted unchecked: the backend was down (fail-open)
     refused: dict[str, int] = field(default_factory=dict)
     shadow_refused: dict[str, int] = field(default_factory=dict)
+    # (outcome, key name or "", reason or "") -> count; outcome: admitted, waited (admitted after
+    # a wait), degraded, refused, shadow_refused. Key names come from the config (bounded).
+    by_key: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    wait_seconds: float = 0.0  # total time admitted requests spent in the queue
 
-    def count(self, reason: str, *, shadow: bool) -> None:
+    def count(self, reason: str, *, shadow: bool, key: str = "") -> None:
         table = self.shadow_refused if shadow else self.refused
         table[reason] = table.get(reason, 0) + 1
+        self.bump("shadow_refused" if shadow else "refused", key, reason)
+
+    def bump(self, outcome: str, key: str, reason: str = "") -> None:
+        index = (outcome, key, reason)
+        self.by_key[index] = self.by_key.get(index, 0) + 1
 
 
 def usage_from(usage: Mapping[str, Any] | Usage | None, *, input_default: int, output_default: int) -> Usage:
@@ -108,6 +117,19 @@ class Ticket:
     def tier(self) -> str | None:
         return self.record.tier if self.record else None
 
+    @property
+    def counts_output(self) -> bool:
+        """True when streamed output is charged to a limit (output or combined tokens)."""
+        grant = self.grant
+        return (
+            grant is not None
+            and not grant.degraded
+            and (
+                grant.limits.output_tokens_per_minute is not None
+                or grant.limits.tokens_per_minute is not None
+            )
+        )
+
     def headers(self) -> list[tuple[str, str]]:
         """The ``anthropic-ratelimit-*`` headers for this response (none in shadow mode)."""
         if self.shadow or self.grant is None:
@@ -155,27 +177,74 @@ class Admission:
     """Client keys and per-key limits in front of the core. One per process; reload by building
     a new one (and ``close`` the old one once its requests are done)."""
 
-    def __init__(self, store: KeyStore, limiter: Limiter, *, shadow: bool = False) -> None:
+    def __init__(
+        self,
+        store: KeyStore,
+        limiter: Limiter,
+        *,
+        shadow: bool = False,
+        stats: AdmissionStats | None = None,
+        config: AdmissionConfig | None = None,
+    ) -> None:
         self.store = store
         self.limiter = limiter
         self.shadow = shadow
-        self.stats = AdmissionStats()
+        self.stats = stats or AdmissionStats()
+        self.config = config
+        self.owns_limiter = True  # false once a reloaded Admission took the limiter over
 
     @classmethod
-    def from_config(cls, config: AdmissionConfig, *, clock: Clock | None = None) -> Admission:
+    def from_config(
+        cls, config: AdmissionConfig, *, clock: Clock | None = None, previous: Admission | None = None
+    ) -> Admission:
         """Keys (inline and ``keys_file``, read now) and the configured backend. Raises
-        ``ConfigError`` for a bad keys file."""
-        return cls(
-            KeyStore.from_config(config), build_limiter(config, clock=clock), shadow=config.mode == "shadow"
-        )
+        ``ConfigError`` for a bad keys file.
+
+        ``previous`` is the Admission of the config being replaced (a reload): its counters carry
+        on, and when the backend and period are unchanged its limiter too, with the windows,
+        queues and in-flight leases it holds (the new queue settings apply to it).
+        """
+        store = KeyStore.from_config(config)
+        shadow = config.mode == "shadow"
+        if previous is None:
+            return cls(store, build_limiter(config, clock=clock), shadow=shadow, config=config)
+        old = previous.config
+        if old is not None and old.backend == config.backend and old.period == config.period:
+            limiter = previous.limiter
+            limiter.max_wait = config.queue.max_wait
+            limiter.max_waiting = config.queue.max_waiting
+            previous.owns_limiter = False
+        else:
+            limiter = build_limiter(config, clock=clock)
+        return cls(store, limiter, shadow=shadow, stats=previous.stats, config=config)
+
+    @property
+    def backend_kind(self) -> str:
+        return "redis" if isinstance(self.limiter, RedisLimiter) else "memory"
 
     @property
     def backend_unavailable(self) -> bool:
         """True while the shared backend does not answer (a gauge for metrics)."""
         return isinstance(self.limiter, RedisLimiter) and self.limiter.unavailable
 
+    @property
+    def backend_errors(self) -> int:
+        """Backend calls that failed or timed out since the limiter was built (a counter)."""
+        return self.limiter.unavailable_total if isinstance(self.limiter, RedisLimiter) else 0
+
     async def close(self) -> None:
-        await self.limiter.close()
+        if self.owns_limiter:
+            await self.limiter.close()
+
+    def authenticate(self, headers: Headers) -> KeyRecord | None:
+        """The caller's key for an endpoint outside the limits (model lists, forwarded batches and
+        files): raises ``AuthenticationFailed``; in shadow mode a failure is counted and None
+        returned."""
+        try:
+            return self.store.authenticate(headers)
+        except AuthenticationFailed as exc:
+            self._refuse_or_pass("authentication", exc, None)
+            return None
 
     async def admit(self, headers: Headers, model: str, estimated_input_tokens: int) -> Ticket:
         """Authenticate, authorise ``model`` and take room under the key's limits (waiting in the
@@ -196,6 +265,7 @@ class Admission:
             return self._refuse_or_pass("permission", exc, record)
         if not record.limits.any():
             self.stats.admitted += 1
+            self.stats.bump("admitted", record.name)
             return Ticket(record=record, grant=None, limiter=self.limiter, shadow=self.shadow)
         outcome = await self.limiter.acquire(
             record.name, record.limits, estimated_input_tokens, max_wait=0.0 if self.shadow else None
@@ -209,20 +279,24 @@ class Admission:
                 " [shadow]" if self.shadow else "",
             )
             if self.shadow:
-                self.stats.count(outcome.reason, shadow=True)
+                self.stats.count(outcome.reason, shadow=True, key=record.name)
                 return Ticket(record=record, grant=None, limiter=self.limiter, shadow=True)
-            self.stats.count(outcome.reason, shadow=False)
+            self.stats.count(outcome.reason, shadow=False, key=record.name)
             raise refusal_error(outcome)
         self.stats.admitted += 1
+        self.stats.bump("admitted", record.name)
         if outcome.waited > 0:
             self.stats.waited += 1
+            self.stats.wait_seconds += outcome.waited
+            self.stats.bump("waited", record.name)
         if outcome.degraded:
             self.stats.degraded += 1
+            self.stats.bump("degraded", record.name)
         return Ticket(record=record, grant=outcome, limiter=self.limiter, shadow=self.shadow)
 
     def _refuse_or_pass(self, reason: str, error: SidecarError, record: KeyRecord | None) -> Ticket:
         """Count the refusal; raise ``error``, or (shadow) let the request pass without limits."""
-        self.stats.count(reason, shadow=self.shadow)
+        self.stats.count(reason, shadow=self.shadow, key=record.name if record else "")
         if not self.shadow:
             raise error
         return Ticket(record=record, grant=None, limiter=self.limiter, shadow=True)

@@ -91,7 +91,8 @@ def extract_credential(headers: Headers) -> str:
     """
     api_keys = _values(headers, "x-api-key")
     if api_keys:
-        if len(set(api_keys)) > 1:
+        # The doors combine a repeated header as "a, b" (RFC 9110); keys hold no spaces.
+        if len(set(api_keys)) > 1 or ", " in api_keys[0]:
             raise AuthenticationFailed("x-api-key: sent more than once with different values")
         key = api_keys[0].strip()
         if not key or len(key) > MAX_KEY_LENGTH or not _printable(key):
@@ -99,7 +100,7 @@ def extract_credential(headers: Headers) -> str:
         return key
     auths = _values(headers, "authorization")
     if auths:
-        if len(set(auths)) > 1:
+        if len(set(auths)) > 1 or ", " in auths[0]:
             raise AuthenticationFailed("authorization: sent more than once with different values")
         scheme, _, token = auths[0].strip().partition(" ")
         if scheme.lower() != "bearer":

@@ -169,6 +169,10 @@ class Limiter:
         """Requests of ``key`` waiting in this process now."""
         return self._waiting.get(key, 0)
 
+    def waiting_by_key(self) -> dict[str, int]:
+        """Requests waiting in this process now, per key (for metrics)."""
+        return dict(self._waiting)
+
     async def acquire(
         self, key: str, limits: Limits, input_tokens: int, *, max_wait: float | None = None
     ) -> Grant | Refusal:
@@ -259,6 +263,9 @@ class Limiter:
 @dataclass(slots=True)
 class _KeyState:
     tats: dict[str, float] = field(default_factory=dict)  # monotonic seconds
+    # The limit each tat was counted against: a changed limit (a reload) rescales the debt, so
+    # the units already used count against the new limit at once.
+    limits: dict[str, int] = field(default_factory=dict)
     leases: set[str] = field(default_factory=set)
     changed: asyncio.Future[None] | None = None  # woken on release and refunds
 
@@ -283,12 +290,26 @@ class MemoryLimiter(Limiter):
         state = self._keys.get(key)
         return len(state.leases) if state else 0
 
+    @staticmethod
+    def _base(state: _KeyState, dim: str, limit: int, now: float) -> float:
+        """``max(tat, now)`` of ``dim``, its debt rescaled to ``limit`` if it was counted against
+        another one."""
+        tat = state.tats.get(dim)
+        if tat is None:
+            return now
+        seen = state.limits.get(dim)
+        if seen is not None and seen != limit:
+            if tat > now:
+                tat = state.tats[dim] = now + (tat - now) * seen / limit
+            state.limits[dim] = limit
+        return max(tat, now)
+
     def _states(self, state: _KeyState, limits: Limits, now: float) -> dict[str, LimitState]:
         wall = self.clock.time()
         out = {}
         for dim, limit, _ in _costs(limits, 0):
             interval = self.period / limit
-            base = max(state.tats.get(dim, now), now)
+            base = self._base(state, dim, limit, now)
             remaining = math.floor((now + self.period - base) / interval + 1e-9)
             out[dim] = LimitState(limit, max(0, min(limit, remaining)), wall + (base - now))
         return out
@@ -304,7 +325,7 @@ class MemoryLimiter(Limiter):
             if need > limit:
                 return _too_large(key, dim, limit, need)
             interval = self.period / limit
-            base = max(state.tats.get(dim, now), now)
+            base = self._base(state, dim, limit, now)
             allow_at = base + need * interval - self.period
             if allow_at > now + _EPS:
                 if allow_at - now > retry:
@@ -322,6 +343,9 @@ class MemoryLimiter(Limiter):
                 states=self._states(state, limits, now),
             )
         state.tats.update(new_tats)
+        for dim, limit, _ in _costs(limits, input_tokens):
+            if dim in new_tats:
+                state.limits[dim] = limit
         lease = f"m{next(self._ids)}"
         state.leases.add(lease)
         return Grant(
@@ -356,8 +380,9 @@ class MemoryLimiter(Limiter):
             delta = deltas.get(dim, 0)
             if not delta:
                 continue
-            base = max(state.tats.get(dim, now), now)
+            base = self._base(state, dim, limit, now)
             state.tats[dim] = max(base + delta * self.period / limit, now)
+            state.limits[dim] = limit
             refund = refund or delta < 0
         if release:
             state.leases.discard(grant.lease)
@@ -366,6 +391,16 @@ class MemoryLimiter(Limiter):
 
 
 # --- Redis --------------------------------------------------------------------------------
+
+# Lua: ``tat`` of dimension ``i``, its debt rescaled when it was counted against another limit
+# (a reload changed it: the units used count against the new limit at once).
+_RESCALED_TAT = """\
+    local tat = tonumber(redis.call('HGET', KEYS[1], names[i]) or '0')
+    local seen = tonumber(redis.call('HGET', KEYS[1], names[i] .. ':limit') or '0')
+    if seen > 0 and seen ~= limit and tat > now then
+      tat = now + (tat - now) * seen / limit
+    end
+"""
 
 # KEYS: state hash, leases sorted set. ARGV: period, lease, lease_ttl, concurrency (0: none),
 # then (limit, cost) for each of DIMENSIONS (limit 0: none).
@@ -391,7 +426,8 @@ for i = 1, 4 do
       return {'0', 'too_large:' .. names[i], '0'}
     end
     local interval = period / limit
-    local base = math.max(tonumber(redis.call('HGET', KEYS[1], names[i]) or '0'), now)
+    -- RESCALED_TAT
+    local base = math.max(tat, now)
     bases[i] = base
     local allow_at = base + need * interval - period
     if allow_at > now + eps then
@@ -417,7 +453,7 @@ if refused == '' then
   ok = '1'
   local last = now
   for i, tat in pairs(newtats) do
-    redis.call('HSET', KEYS[1], names[i], string.format('%.6f', tat))
+    redis.call('HSET', KEYS[1], names[i], string.format('%.6f', tat), names[i] .. ':limit', ARGV[3 + 2 * i])
     bases[i] = tat
   end
   for i, base in pairs(bases) do
@@ -447,7 +483,7 @@ for i = 1, 4 do
   end
 end
 return out
-"""
+""".replace("    -- RESCALED_TAT\n", _RESCALED_TAT)
 
 # KEYS: state hash, leases sorted set. ARGV: period, lease, lease_ttl, release (1/0), then
 # (limit, delta) for each of DIMENSIONS (limit 0: none). Deltas may be negative (refunds).
@@ -461,10 +497,11 @@ for i = 1, 4 do
   local limit = tonumber(ARGV[3 + 2 * i])
   local delta = tonumber(ARGV[4 + 2 * i])
   if limit > 0 then
-    local base = math.max(tonumber(redis.call('HGET', KEYS[1], names[i]) or '0'), now)
+    -- RESCALED_TAT
+    local base = math.max(tat, now)
     if delta ~= 0 then
       base = math.max(base + delta * period / limit, now)
-      redis.call('HSET', KEYS[1], names[i], string.format('%.6f', base))
+      redis.call('HSET', KEYS[1], names[i], string.format('%.6f', base), names[i] .. ':limit', ARGV[3 + 2 * i])
     end
     if base > last then last = base end
   end
@@ -480,7 +517,7 @@ elseif redis.call('ZSCORE', KEYS[2], ARGV[2]) then
   redis.call('PEXPIRE', KEYS[2], math.ceil(ttl * 1000) + 1000)
 end
 return 1
-"""
+""".replace("    -- RESCALED_TAT\n", _RESCALED_TAT)
 
 
 class RedisLimiter(Limiter):

@@ -127,6 +127,14 @@ def _check(config: Config) -> None:
             raise ConfigError(f"routes.{i}.upstream: no upstream named {route.upstream!r}")
         if not route.match:
             raise ConfigError(f"routes.{i}.match: must not be empty")
+        if route.forward_client_key:
+            names = route.policy.upstream_names() if route.policy is not None else [route.upstream or ""]
+            for name in names:
+                if getattr(config.upstreams[name], "api_key", None):
+                    raise ConfigError(
+                        f"routes.{i}.forward_client_key: upstream {name!r} sets api_key, which would "
+                        "replace the client's key; remove one of them"
+                    )
     for alias, target in config.aliases.items():
         if not target:
             raise ConfigError(f"aliases.{alias}: must name a model")

@@ -6,6 +6,7 @@ silently does nothing. Upstreams are a tagged union on ``provider``.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import msgspec
@@ -22,6 +23,7 @@ __all__ = [
     "Listeners",
     "MockUpstreamConfig",
     "OpenAIUpstreamConfig",
+    "PacingConfig",
     "Route",
     "TelemetryConfig",
     "Timeouts",
@@ -91,6 +93,22 @@ class Timeouts(_Base, frozen=True):
     read: float = 600.0  # seconds of silence from the upstream before giving up (the SDK's default)
 
 
+class PacingConfig(_Base, frozen=True):
+    """Upstream-aware admission (``sidecar.admission.pacing``): requests are held back, paced,
+    when the upstream's ``anthropic-ratelimit-*`` headers say its limits are nearly spent, or
+    after its ``retry-after``, instead of being sent to be refused."""
+
+    enabled: bool = True
+    reserve: float = 0.05  # fraction of each upstream limit kept free (other replicas, clients)
+    max_wait: float = 10.0  # seconds a request may be held; longer: 429 with retry-after at once
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.reserve) and 0 <= self.reserve <= 0.5):
+            raise ValueError(f"reserve: must be between 0 and 0.5, got {self.reserve!r}")
+        if not (math.isfinite(self.max_wait) and self.max_wait >= 0):
+            raise ValueError(f"max_wait: must be >= 0, got {self.max_wait!r}")
+
+
 class AnthropicUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="anthropic"):
     """The real Anthropic API, or anything that speaks it (another sidecar included)."""
 
@@ -100,6 +118,7 @@ class AnthropicUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="ant
     api_key: str | None = None
     timeouts: Timeouts = Timeouts()
     max_connections: int = 256  # pooled keep-alive connections to this upstream
+    pacing: PacingConfig = PacingConfig()  # slow down before the upstream's rate limits refuse
 
 
 class MockUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="mock"):
@@ -133,6 +152,8 @@ class OpenAIUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="openai
     response_model: Literal["requested", "upstream"] = "requested"  # the `model` answers report
     timeouts: Timeouts = Timeouts()
     max_connections: int = 256  # pooled keep-alive connections to this upstream
+    # From its x-ratelimit-* headers, translated to anthropic-ratelimit-* (sidecar.admission.pacing).
+    pacing: PacingConfig = PacingConfig()
 
 
 UpstreamConfig = AnthropicUpstreamConfig | MockUpstreamConfig | OpenAIUpstreamConfig
@@ -147,6 +168,10 @@ class Route(_Base, frozen=True):
     upstream: str | None = None
     model: str | None = None  # the model name to ask the upstream for (default: as requested)
     policy: RoutePolicyConfig | None = None
+    # With client keys (admission): send the client's own x-api-key / Authorization upstream
+    # (e.g. to a peer sidecar that checks the same keys) instead of dropping it. Its upstreams
+    # must not set api_key, which would replace it.
+    forward_client_key: bool = False
 
 
 class LifecycleConfig(_Base, frozen=True):

@@ -48,9 +48,19 @@ class Call:
     requested_model: str = ""
     # Seconds spent waiting for upstream answers (all attempts), for Server-Timing.
     upstream_wait: float = 0.0
+    # The local input-token estimate, once something needed it (admission, upstream pacing).
+    input_estimate: int | None = None
     # Telemetry for this request (``sidecar.telemetry.hook``): the door begins and finishes it,
     # the core reports upstream attempts to it. The no-op unless telemetry is on.
     observer: RequestObserver = NOOP_REQUEST
+
+    def estimate(self) -> int:
+        """The local input-token estimate of the body (computed once)."""
+        if self.input_estimate is None:
+            from ..translate.estimate import estimate_input_tokens
+
+            self.input_estimate = estimate_input_tokens(self.body)
+        return self.input_estimate
 
     def remaining(self) -> float | None:
         """Seconds left before the client's deadline, or None when it set none."""

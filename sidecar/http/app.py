@@ -35,6 +35,8 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 JSON = b"application/json"
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+# Credentials: a repeated one is combined, never overwritten (admission refuses it).
+_CREDENTIALS = frozenset({b"x-api-key", b"authorization"})
 # Client request headers that never go upstream: hop-by-hop, or about the body we send.
 _DROP_REQUEST = frozenset(
     {
@@ -74,7 +76,12 @@ class _Request:
         for key, value in scope["headers"]:
             header_map[key] = value
             if key not in _DROP_REQUEST:
-                forward[key.decode("latin-1")] = value.decode("latin-1")
+                name, text = key.decode("latin-1"), value.decode("latin-1")
+                if key in _CREDENTIALS and forward.get(name, text) != text:
+                    # Sent twice with different values: combined (RFC 9110), so admission sees both
+                    # and refuses, instead of the last one silently winning.
+                    text = f"{forward[name]}, {text}"
+                forward[name] = text
         self.forward_headers = forward
         self.header_map = header_map
 

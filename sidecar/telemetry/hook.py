@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..admission.gate import Admission
+    from ..admission.pacing import Pacers
     from ..core import Answer, Call
     from ..upstreams import Target, Upstream
 
@@ -93,6 +95,10 @@ class Telemetry:
     def watch_breakers(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
         """Report circuit breaker states at each scrape: ``source()`` gives (route, upstream,
         state) with state "closed" | "open" | "half_open"."""
+
+    def watch_admission(self, source: Callable[[], tuple[Admission | None, Pacers]]) -> None:
+        """Report admission and upstream pacing counters at each scrape: ``source()`` gives the
+        running snapshot's ``Admission`` (None when off) and the process's ``Pacers``."""
 
     async def aclose(self) -> None:
         """Flush and stop exporters (the span queue is flushed before this returns)."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import prometheus_client
 from prometheus_client import (
@@ -40,7 +40,13 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from ..admission.gate import Admission
+    from ..admission.pacing import Pacers
+
+    AdmissionSource = Callable[[], tuple[Admission | None, Pacers]]
 
 __all__ = [
     "BASE_LABELS",
@@ -175,6 +181,12 @@ class Instruments:
         read at scrape time (single-process mode; the state lives in this process)."""
         if self.multiprocess_dir is None:
             self.registry.register(_BreakerCollector(source))
+
+    def watch_admission(self, source: AdmissionSource) -> None:
+        """Admission decisions per key, its queue and backend, and upstream pacing, read from
+        the running config snapshot at scrape time (single-process mode)."""
+        if self.multiprocess_dir is None:
+            self.registry.register(_AdmissionCollector(source))
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every instrument (of every process, in multiprocess mode)."""
@@ -320,3 +332,73 @@ class _BreakerCollector:
             for candidate in self._STATES:
                 family.add_metric((route, upstream, candidate), 1.0 if candidate == state else 0.0)
         yield family
+
+
+class _AdmissionCollector:
+    """Collects admission counters (they carry over config reloads) and upstream pacing."""
+
+    def __init__(self, source: AdmissionSource) -> None:
+        self._source = source
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        admission, pacers = self._source()
+        paced = CounterMetricFamily(
+            "sidecar_upstream_paced",
+            "Upstream attempts held back because the upstream's rate-limit headers said its budget "
+            "was nearly spent (waited), or refused with 429 because the wait was too long (refused).",
+            labels=("upstream", "outcome"),
+        )
+        paced_seconds = CounterMetricFamily(
+            "sidecar_upstream_paced_seconds",
+            "Seconds upstream attempts were held back by pacing.",
+            labels=("upstream",),
+        )
+        for upstream, stats in sorted(pacers.stats.items()):
+            paced.add_metric((upstream, "waited"), stats.waited)
+            paced.add_metric((upstream, "refused"), stats.refused)
+            paced_seconds.add_metric((upstream,), stats.wait_seconds)
+        yield paced
+        yield paced_seconds
+        if admission is None:
+            return
+        decisions = CounterMetricFamily(
+            "sidecar_admission_decisions",
+            "Admission decisions per client key name (never the key): admitted, waited (admitted after "
+            "queueing), degraded (admitted unchecked, backend down), refused, shadow_refused; reason: "
+            "authentication, permission, requests, tokens, input_tokens, output_tokens, concurrency, "
+            "unavailable.",
+            labels=("key", "outcome", "reason"),
+        )
+        for (outcome, key, reason), count in sorted(admission.stats.by_key.items()):
+            decisions.add_metric((key, outcome, reason), count)
+        yield decisions
+        queue_seconds = CounterMetricFamily(
+            "sidecar_admission_queue_wait_seconds",
+            "Seconds admitted requests waited in the per-key queue.",
+        )
+        queue_seconds.add_metric((), admission.stats.wait_seconds)
+        yield queue_seconds
+        waiting = GaugeMetricFamily(
+            "sidecar_admission_waiting", "Requests waiting in the per-key queue now.", labels=("key",)
+        )
+        for key, count in sorted(admission.limiter.waiting_by_key().items()):
+            waiting.add_metric((key,), count)
+        yield waiting
+        kind = admission.backend_kind
+        up = GaugeMetricFamily(
+            "sidecar_admission_backend_up",
+            "1 while the limits backend answers (always 1 in memory), 0 while it does not.",
+            labels=("backend",),
+        )
+        up.add_metric((kind,), 0.0 if admission.backend_unavailable else 1.0)
+        yield up
+        errors = CounterMetricFamily(
+            "sidecar_admission_backend_errors",
+            "Limits backend calls that failed or timed out (fail_open decides what happened then).",
+            labels=("backend",),
+        )
+        errors.add_metric((kind,), admission.backend_errors)
+        yield errors

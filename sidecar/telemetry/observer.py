@@ -21,7 +21,7 @@ from bisect import bisect_left
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -34,6 +34,10 @@ from ..upstreams import Target, Upstream
 from .hook import AttemptObserver, RequestObserver, Telemetry
 from .metrics import TPOT_BOUNDS, Cell, Instruments, TpotAccumulator
 from .tracing import CLIENT, ERROR, SERVER, Tracing, format_traceparent
+
+if TYPE_CHECKING:
+    from ..admission.gate import Admission
+    from ..admission.pacing import Pacers
 
 __all__ = ["LiveTelemetry"]
 
@@ -155,6 +159,10 @@ class LiveTelemetry(Telemetry):
     def watch_breakers(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
         if self.ins is not None:
             self.ins.watch_breakers(source)
+
+    def watch_admission(self, source: Callable[[], tuple[Admission | None, Pacers]]) -> None:
+        if self.ins is not None:
+            self.ins.watch_admission(source)
 
     async def aclose(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
         """Flush queued spans, waiting at most ``timeout`` seconds: an unreachable collector

@@ -12,8 +12,11 @@ empty arguments are ``{}``, arguments that are not a JSON object are an upstream
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -30,6 +33,7 @@ __all__ = [
     "message_from_completion",
     "new_tool_id",
     "parse_arguments",
+    "ratelimit_headers_from_openai",
     "sidecar_error",
     "usage_from_openai",
 ]
@@ -170,6 +174,52 @@ def sidecar_error(
     """A SidecarError of ``error_type`` with the HTTP status that type stands for."""
     status = ERROR_TYPES.get(error_type, (500,))[0]
     return SidecarError(message, error_type=error_type, status=status, headers=headers)
+
+
+_DURATION = re.compile(
+    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?$"
+)
+
+
+def _duration(text: str) -> float | None:
+    """OpenAI's reset durations (``1s``, ``6m0s``, ``20ms``, ``1h2m3.5s``, or plain seconds)."""
+    text = text.strip()
+    try:
+        return max(float(text), 0.0)
+    except ValueError:
+        pass
+    match = _DURATION.match(text)
+    if not text or match is None:
+        return None
+    parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
+    return parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0) + parts.get("ms", 0) / 1000
+
+
+def ratelimit_headers_from_openai(headers: Iterable[tuple[str, str]], now: float) -> list[tuple[str, str]]:
+    """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` as the API's
+    ``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`` (reset: a duration from
+    ``now``, epoch seconds, becomes an RFC 3339 time, rounded up to the second). A dimension
+    without both a limit and a remaining count is left out."""
+    found: dict[str, dict[str, str]] = {}
+    for name, value in headers:
+        lname = name.lower()
+        if lname.startswith("x-ratelimit-"):
+            part, _, dim = lname[len("x-ratelimit-") :].partition("-")
+            if dim in ("requests", "tokens") and part in ("limit", "remaining", "reset"):
+                found.setdefault(dim, {})[part] = value.strip()
+    out: list[tuple[str, str]] = []
+    for dim in ("requests", "tokens"):
+        parts = found.get(dim, {})
+        if not (parts.get("limit", "").isdigit() and parts.get("remaining", "").isdigit()):
+            continue
+        out.append((f"anthropic-ratelimit-{dim}-limit", parts["limit"]))
+        out.append((f"anthropic-ratelimit-{dim}-remaining", parts["remaining"]))
+        after = _duration(parts.get("reset", ""))
+        if after is not None:
+            moment = datetime.fromtimestamp(math.ceil(now + after - 1e-6), tz=UTC)
+            out.append((f"anthropic-ratelimit-{dim}-reset", moment.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    return out
 
 
 def parse_arguments(arguments: str, where: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -41,6 +42,7 @@ from ..translate.openai_response import (
     ResponseOptions,
     error_from_openai,
     message_from_completion,
+    ratelimit_headers_from_openai,
     sidecar_error,
 )
 from ..translate.openai_stream import CUT_MESSAGE, StreamTranslator
@@ -196,10 +198,11 @@ class OpenAIUpstream(Upstream):
             if resp.status >= 400:
                 raise await self._http_error(resp)
             ctype = resp.headers.get("content-type", "")
+            limits = ratelimit_headers_from_openai(resp.headers.items(), time.time())
             if stream and ctype.startswith("text/event-stream"):
                 translator = StreamTranslator(options, message_id)
                 events = EventStream(self._stream(resp, translator), close=_closer(resp))
-                return Answer(events=events, upstream=self.name)
+                return Answer(headers=limits, events=events, upstream=self.name)
             raw = await resp.read()
         except TimeoutError as exc:
             resp.close()
@@ -220,7 +223,11 @@ class OpenAIUpstream(Upstream):
                 f"upstream {self.name!r} answered a stream request with {ctype or 'no content-type'}"
             )
         log.debug("upstream %r completion %s", self.name, completion.get("id"))
-        return Answer(message=message_from_completion(completion, options, message_id), upstream=self.name)
+        return Answer(
+            headers=limits,
+            message=message_from_completion(completion, options, message_id),
+            upstream=self.name,
+        )
 
     def _decode(self, raw: bytes, ctype: str) -> dict[str, Any]:
         try:
@@ -258,6 +265,7 @@ class OpenAIUpstream(Upstream):
             error = f"upstream answered HTTP {resp.status}" + (f": {text}" if text else "")
         error_type, message = error_from_openai(error, resp.status)
         headers = [(k.lower(), v) for k, v in resp.headers.items() if k.lower() in _RELAYED_ERROR_HEADERS]
+        headers += ratelimit_headers_from_openai(resp.headers.items(), time.time())
         return sidecar_error(error_type, message, headers)
 
     async def _stream(

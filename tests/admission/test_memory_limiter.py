@@ -211,3 +211,21 @@ async def test_a_refund_wakes_a_waiter() -> None:
     assert not waiter.done()
     await lim.release(big, Usage(input_tokens=100, output_tokens=0))
     assert granted(await waiter).waited == 0.0
+
+
+async def test_a_changed_limit_counts_the_used_units_against_the_new_one() -> None:
+    clock = FakeClock(start=0.0, wall=WALL, autojump=False)
+    lim = limiter(clock)
+    for _ in range(2):
+        granted(await lim.acquire("k", Limits(requests_per_minute=2), 1))
+    refused(await lim.acquire("k", Limits(requests_per_minute=2), 1))
+    raised = Limits(requests_per_minute=5)  # a reload: 2 of 5 used, 3 left at once
+    assert [granted(await lim.acquire("k", raised, 1)).states["requests"].remaining for _ in range(3)] == [
+        2,
+        1,
+        0,
+    ]
+    refused(await lim.acquire("k", raised, 1))
+    # Lowered: the 5 units used are 150 s of debt at 2 per minute; one more fits in 120 s.
+    lowered = refused(await lim.acquire("k", Limits(requests_per_minute=2), 1))
+    assert lowered.states["requests"].remaining == 0 and lowered.retry_after == pytest.approx(120.0)

@@ -185,3 +185,21 @@ async def test_recovery_is_logged(redis_server: RedisServer, caplog: pytest.LogC
         await lim.close()
     assert not lim.unavailable
     assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_changed_limit_counts_the_used_units_against_the_new_one(replicas: Factory) -> None:
+    a = replicas()
+    for _ in range(2):
+        granted(await a.acquire("team", Limits(requests_per_minute=2), 1))
+    refused(await a.acquire("team", Limits(requests_per_minute=2), 1))
+    # Raised (a reload): 2 of 5 used, so 3 more now, not after the old window drained.
+    raised = Limits(requests_per_minute=5)
+    assert [granted(await a.acquire("team", raised, 1)).states["requests"].remaining for _ in range(3)] == [
+        2,
+        1,
+        0,
+    ]
+    refused(await a.acquire("team", raised, 1))
+    # Lowered: the 5 units used are 150 s of debt at 2 per minute; one more fits in 120 s.
+    lowered = refused(await a.acquire("team", Limits(requests_per_minute=2), 1))
+    assert lowered.states["requests"].remaining == 0 and 119.0 < lowered.retry_after <= 120.0

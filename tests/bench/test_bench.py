@@ -495,3 +495,72 @@ def test_inband_failure_mode_emits_an_error_event(upstream_url: str) -> None:
         assert json.loads(error_event.split("\n")[1].removeprefix("data: ")) == OVERLOADED
     after = _get_json(upstream_url, "/_bench/failures")["bench-fail-20-inband"]
     assert after == {"requests": n0 + 15, "failed": before["failed"] + 3}
+
+
+ADMISSION_SMOKE = """
+import json, tempfile
+from pathlib import Path
+from bench import admission as a
+from bench.loadgen import LoadResult
+from sidecar.admission.config import build_admission_config
+from sidecar.admission.keys import KeyStore
+from sidecar.config.load import load_config
+
+out = {}
+with tempfile.TemporaryDirectory() as tmp:
+    for v in a.VARIANTS:
+        path = Path(tmp) / f"{v.key}.yaml"
+        path.write_text(a.admission_config("http://127.0.0.1:9", v.key, "redis://127.0.0.1:7/0"))
+        config = load_config(path)
+        if config.admission is None:
+            out[v.key] = None
+            continue
+        adm = build_admission_config(config.admission)
+        record = KeyStore.from_config(adm).authenticate({"x-api-key": a.CLIENT_KEY})
+        out[v.key] = {
+            "backend": type(adm.backend).__name__,
+            "key": record.name,
+            "limits": {k: getattr(record.limits, k) for k in a.LIMITS},
+        }
+
+# The table from made-up runs: off 1.0 ms / 1000 req/s / 2.0 ms, memory +0.25 ms, x0.8, +0.5 ms.
+def run(mode, p50, rps, cpu):
+    r = LoadResult(mode=mode, url="-", connections=1, max_requests=1, duration_limit_s=1.0, ok=100)
+    r.requests_per_s = rps
+    (r.ttft_ms if mode == "sse" else r.latency_ms)["p50"] = p50
+    return a.AdmRun(r, proxy_cpu_s=cpu)
+
+phase = a.AdmissionPhase(duration=1.0, repeat=1, variants=a.VARIANTS[:2])
+phase.outcome = a.AdmissionOutcome(phase.variants)
+for which, p50, rps, sse, cpu in (("direct", 0.1, 9000.0, 0.4, None), ("off", 1.0, 1000.0, 2.0, 0.05),
+                                  ("memory", 1.25, 800.0, 2.5, 0.06)):
+    phase.outcome.add(which, "json_c1", run("json", p50, 0.0, cpu))
+    phase.outcome.add(which, "json_c32", run("json", 30.0, rps, cpu))
+    phase.outcome.add(which, "sse_c1", run("sse", sse, 0.0, cpu))
+out["rows"] = phase.to_dict()["rows"]
+out["table"] = a.render_admission(phase)
+print(json.dumps(out, default=str))
+"""
+
+
+def test_admission_configs_and_table() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", ADMISSION_SMOKE], cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["off"] is None
+    high = {"requests_per_minute": 100_000_000, "tokens_per_minute": 10_000_000_000, "concurrency": 10_000}
+    assert out["memory"] == {"backend": "MemoryBackend", "key": "bench-client", "limits": high}
+    assert out["redis"] == {"backend": "RedisBackend", "key": "bench-client", "limits": high}
+    rows = {r["variant"]: r["scenarios"] for r in out["rows"]}
+    assert list(rows) == ["direct", "off", "memory"]
+    assert rows["memory"]["json_c1"]["vs_off"] == pytest.approx(0.25)
+    assert rows["memory"]["json_c32"]["vs_off"] == pytest.approx(0.8)
+    assert rows["memory"]["sse_c1"]["vs_off"] == pytest.approx(0.5)
+    assert rows["memory"]["json_c32"]["added_cpu_us_per_request"] == pytest.approx(100.0)
+    assert (
+        rows["off"]["json_c1"]["vs_off"] is None and rows["direct"]["json_c32"]["cpu_us_per_request"] is None
+    )
+    table = out["table"]
+    assert "admission, memory" in table and "+0.250" in table and "0.800" in table and "+100" in table

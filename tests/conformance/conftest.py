@@ -73,7 +73,11 @@ def start_openai_sidecar(path: Path, base_url: str, **options: object) -> Sideca
 def openai_sidecar(
     fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SidecarProcess]:
-    """A sidecar whose every route goes to the fake OpenAI server (Grok2API map)."""
-    sp = start_openai_sidecar(tmp_path_factory.mktemp("openai") / "sidecar.yaml", fake_openai.base_url)
+    """A sidecar whose every route goes to the fake OpenAI server (Grok2API map). Pacing is off:
+    these tests answer 429 with retry-after on purpose, and one sidecar serves them all
+    (tests/admission/test_pacing*.py test pacing)."""
+    sp = start_openai_sidecar(
+        tmp_path_factory.mktemp("openai") / "sidecar.yaml", fake_openai.base_url, pacing="{enabled: false}"
+    )
     yield sp
     sp.stop()

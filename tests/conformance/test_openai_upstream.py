@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -703,3 +705,27 @@ def test_models_lists_the_servers_models_and_the_mapped_names(
     assert ids[0] == "fake-model" and "claude-3-opus-latest" in ids
     assert openai_upstream.requests[-1].path == "/v1/models"
     assert openai_upstream.requests[-1].headers["Authorization"] == "Bearer sk-upstream-test"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_ratelimit_headers_become_anthropic_ones(
+    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI, stream: bool
+) -> None:
+    limits = {
+        "x-ratelimit-limit-requests": "500",
+        "x-ratelimit-remaining-requests": "499",
+        "x-ratelimit-reset-requests": "120ms",
+        "x-ratelimit-limit-tokens": "30000",
+        "x-ratelimit-remaining-tokens": "29000",
+        "x-ratelimit-reset-tokens": "6m0s",
+    }
+    openai_upstream.reset(lambda rec: Plan(headers=limits))
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    r = _post(openai_sidecar, body)
+    assert r.status_code == 200
+    assert r.headers["anthropic-ratelimit-requests-limit"] == "500"
+    assert r.headers["anthropic-ratelimit-requests-remaining"] == "499"
+    assert r.headers["anthropic-ratelimit-tokens-remaining"] == "29000"
+    reset = datetime.fromisoformat(r.headers["anthropic-ratelimit-tokens-reset"].replace("Z", "+00:00"))
+    assert 350 <= reset.timestamp() - time.time() <= 362
+    assert "x-ratelimit-limit-requests" not in r.headers
