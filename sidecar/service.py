@@ -37,6 +37,7 @@ __all__ = ["Sidecar", "page_models"]
 
 _EPOCH = "1970-01-01T00:00:00Z"
 _CREDENTIALS = ("x-api-key", "authorization")
+_ONE_REQUEST = {"requests": 1}  # an attempt's cost while its upstream budget is unknown
 
 
 class _Pace:
@@ -177,28 +178,35 @@ class Sidecar:
         upstream = self.upstreams[target.upstream]
         pace = self._pace.get(target.upstream) if call.endpoint == "messages" else None
         budget: UpstreamBudget | None = None
+        seq = 0
         if pace is not None:
             budget = self.pacers.budget(pace.identity_for(call.headers))
             if budget.buckets or budget.blocked_until:
-                await self._pace_attempt(call, target.upstream, pace, budget)
+                seq = await self._pace_attempt(call, target.upstream, pace, budget)
+            else:
+                seq = budget.sent(_ONE_REQUEST)
         attempt = call.observer.attempt(call, target, upstream)
         started = time.perf_counter()
         try:
             answer = await upstream.send(call, target)
         except BaseException as exc:
-            if budget is not None and isinstance(exc, SidecarError) and exc.headers:
-                budget.observe(exc.headers, exc.status)
+            if budget is not None:
+                if isinstance(exc, SidecarError) and exc.headers:
+                    budget.observe(exc.headers, exc.status, seq)
+                else:
+                    budget.done(seq)
             attempt.failed(exc)
             raise
         finally:
             call.upstream_wait += time.perf_counter() - started
         if budget is not None:
-            budget.observe(answer.headers, answer.status)
+            budget.observe(answer.headers, answer.status, seq)
         return attempt.answered(answer)
 
-    async def _pace_attempt(self, call: Call, upstream: str, pace: _Pace, budget: UpstreamBudget) -> None:
+    async def _pace_attempt(self, call: Call, upstream: str, pace: _Pace, budget: UpstreamBudget) -> int:
         """Hold the attempt until the upstream's budget has room (``sidecar.admission.pacing``);
-        the time held counts as upstream wait (the upstream's limits caused it)."""
+        the time held counts as upstream wait (the upstream's limits caused it). Returns the
+        attempt's ``seq`` in the budget."""
         costs = {"requests": 1}
         if "tokens" in budget.buckets or "input_tokens" in budget.buckets:
             estimate = call.estimate()
@@ -211,6 +219,7 @@ class Sidecar:
             budget, costs, upstream=upstream, reserve=pace.config.reserve, max_wait=max_wait
         )
         call.upstream_wait += held.waited
+        return held.seq
 
     def server_timing(self, call: Call, answer: Answer) -> None:
         """Add this hop's time (without the upstream wait) in front of ``server-timing``, so a

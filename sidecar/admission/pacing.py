@@ -133,9 +133,11 @@ class Bucket:
 
 @dataclass(slots=True)
 class Reservation:
-    """Costs taken from a budget for one attempt (``waited`` seconds before it went out)."""
+    """Costs taken from a budget for one attempt (``waited`` seconds before it went out), and the
+    attempt's place in the order attempts went out (``seq``, for ``observe``)."""
 
     costs: dict[str, int]
+    seq: int
     waited: float = 0.0
 
 
@@ -156,13 +158,45 @@ class UpstreamBudget:
         self.clock = clock
         self.buckets: dict[str, Bucket] = {}
         self.blocked_until = 0.0  # monotonic: the upstream's retry-after
+        # Attempts sent and not answered yet (seq -> costs), and the newest seq whose answer
+        # set the buckets: an answer describes the upstream after its own request, not after
+        # the ones sent later, which are still to be counted against what it says.
+        self.in_flight: dict[int, dict[str, int]] = {}
+        self.applied = 0
+        self._seq = 0
 
-    def observe(self, headers: Iterable[tuple[str, str]], status: int) -> None:
+    def sent(self, costs: dict[str, int]) -> int:
+        """An attempt goes out now with ``costs``: its ``seq`` for ``observe`` / ``done``."""
+        self._seq += 1
+        self.in_flight[self._seq] = costs
+        return self._seq
+
+    def done(self, seq: int) -> None:
+        """The attempt ended without an answer to read (a connection error, a cancellation)."""
+        self.in_flight.pop(seq, None)
+
+    def observe(self, headers: Iterable[tuple[str, str]], status: int, seq: int | None = None) -> None:
         """Read an answer's (or an error's) headers: ratelimit state, and the ``retry-after`` of
-        a 429 (a 503's or 529's is about the service's load, not this key's budget)."""
+        a 429 (a 503's or 529's is about the service's load, not this key's budget).
+
+        With ``seq`` (from ``sent``): an answer older than one already read is stale and leaves
+        the buckets alone; a newer one has the costs of the attempts sent after it, still in
+        flight, taken off what it says.
+        """
         headers = list(headers)
         now = self.clock.monotonic()
         wall = self.clock.time()
+        later: dict[str, float] = {}
+        if seq is not None:
+            self.in_flight.pop(seq, None)
+            if seq < self.applied:
+                headers = [h for h in headers if not h[0].startswith(_PREFIX)]
+            else:
+                self.applied = seq
+                for other, costs in self.in_flight.items():
+                    if other > seq:
+                        for dim, cost in costs.items():
+                            later[dim] = later.get(dim, 0) + cost
         for dim, (limit, remaining, reset) in read_ratelimit_headers(headers).items():
             until = None if reset is None else reset - wall
             if until is not None and until >= _MIN_RATE_WINDOW and limit > remaining:
@@ -172,7 +206,7 @@ class UpstreamBudget:
             rate = min(max(rate, limit / 86_400), float(limit))
             old = self.buckets.get(dim)
             pending = old.pending if old is not None and old.limit == limit else 0.0
-            self.buckets[dim] = Bucket(limit, remaining - pending, now, rate, pending)
+            self.buckets[dim] = Bucket(limit, remaining - pending - later.get(dim, 0), now, rate, pending)
         if status == 429:
             after = parse_retry_after(headers, wall)
             if after is not None and after > 0:
@@ -269,7 +303,7 @@ class Pacers:
         wait = budget.delay(costs, reserve)
         if wait <= 0:
             budget.reserve(costs, waiting=False)
-            return Reservation(costs)
+            return Reservation(costs, budget.sent(costs))
         stats = self.stats_of(upstream)
         if wait > max_wait:
             stats.refused += 1
@@ -288,4 +322,4 @@ class Pacers:
             raise
         budget.settle(costs, refund=False)
         stats.wait_seconds += wait
-        return Reservation(costs, wait)
+        return Reservation(costs, budget.sent(costs), wait)

@@ -199,3 +199,24 @@ def test_openai_ratelimit_headers_become_anthropic_ones() -> None:
         ("anthropic-ratelimit-tokens-limit", "5"),
         ("anthropic-ratelimit-tokens-remaining", "1"),
     ]
+
+
+def test_answers_count_the_attempts_sent_after_them_and_stale_ones_are_ignored() -> None:
+    clock = FakeClock(start=0.0, wall=WALL, autojump=False)
+    budget = UpstreamBudget(clock)
+    first, second = budget.sent({"requests": 1}), budget.sent({"requests": 1})
+    # The first answer says 1 left, but the second attempt went out after it: 0 left.
+    budget.observe(headers("requests", 120, 1, "2023-11-14T22:14:19Z"), 200, first)
+    assert budget.buckets["requests"].level == 0
+    assert budget.in_flight == {second: {"requests": 1}}
+    third = budget.sent({"requests": 1})
+    budget.observe(headers("requests", 120, 0, "2023-11-14T22:14:20Z"), 200, third)
+    # The second answer comes last but is older than the third's: its "1 left" is stale.
+    budget.observe(headers("requests", 120, 1, "2023-11-14T22:14:19Z"), 200, second)
+    assert budget.buckets["requests"].level == 0 and budget.in_flight == {}
+    # A stale refusal still holds the budget for its retry-after.
+    budget.observe([("retry-after", "2")], 429, second)
+    assert budget.delay({"requests": 1}, 0.0) == pytest.approx(2.0)
+    lost = budget.sent({"requests": 1})
+    budget.done(lost)
+    assert budget.in_flight == {}
