@@ -40,6 +40,7 @@ from typing import Any
 
 from ..routing.policy.clock import Clock, SystemClock, wait_within
 from .config import AdmissionConfig, Limits, RedisBackend
+from .resp import RespClient, Script
 
 __all__ = [
     "DIMENSIONS",
@@ -523,13 +524,13 @@ return 1
 class RedisLimiter(Limiter):
     """Limits shared by every replica that points at the same Redis and ``key_prefix``.
 
-    ``client`` is a ``redis.asyncio.Redis`` (``from_url`` builds one without retries and with
-    ``timeout`` on connect and reads). Each call is bounded by ``timeout`` on top of that.
+    ``client`` is a ``RespClient`` (``sidecar.admission.resp``: one pipelined connection). Each
+    script call, connecting included, is bounded by ``timeout``.
     """
 
     def __init__(
         self,
-        client: Any,
+        client: RespClient,
         *,
         period: float = 60.0,
         fail_open: bool = True,
@@ -552,24 +553,13 @@ class RedisLimiter(Limiter):
         self.poll_interval = poll_interval
         self.unavailable = False  # the last call failed (a gauge)
         self.unavailable_total = 0  # calls that failed or timed out (a counter)
-        self._acquire_script = client.register_script(_ACQUIRE)
-        self._adjust_script = client.register_script(_ADJUST)
+        self._acquire_script = Script(_ACQUIRE)
+        self._adjust_script = Script(_ADJUST)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 0.25, **kwargs: Any) -> RedisLimiter:
-        """A limiter on a new client for ``url``: no client-side retries, ``timeout`` everywhere."""
-        import redis.asyncio as aioredis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            decode_responses=True,
-        )
-        return cls(client, timeout=timeout, **kwargs)
+        """A limiter on a new client for ``url`` (connected on first use), ``timeout`` per call."""
+        return cls(RespClient(url), timeout=timeout, **kwargs)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -578,13 +568,14 @@ class RedisLimiter(Limiter):
         # The hash tag keeps a key's two Redis keys in one slot (Redis Cluster).
         return [f"{self.key_prefix}{{{key}}}:tat", f"{self.key_prefix}{{{key}}}:leases"]
 
-    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+    async def _call(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """Run a script within ``timeout``; None (counted, logged once) when Redis cannot."""
         try:
-            result = await asyncio.wait_for(script(keys=keys, args=args), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                result = await self.client.evalsha(script, keys, args)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # redis errors, OSError, TimeoutError: all mean "unavailable"
+        except Exception as exc:  # error replies, OSError, TimeoutError: all mean "unavailable"
             self.unavailable_total += 1
             if not self.unavailable:
                 self.unavailable = True
