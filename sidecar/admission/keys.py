@@ -73,7 +73,8 @@ class KeyRecord:
 
 
 def _printable(value: str) -> bool:
-    return all(33 <= ord(ch) <= 126 for ch in value)
+    """Visible ASCII only (33..126): no spaces, no controls."""
+    return value.isascii() and value.isprintable() and " " not in value
 
 
 def _values(headers: Headers, name: str) -> list[str]:
