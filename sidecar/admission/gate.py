@@ -191,7 +191,8 @@ class Admission:
         self.shadow = shadow
         self.stats = stats or AdmissionStats()
         self.config = config
-        self.owns_limiter = True  # false once a reloaded Admission took the limiter over
+        self._closed = False
+        limiter.users += 1  # a reload shares it: the last Admission to close closes it
 
     @classmethod
     def from_config(
@@ -213,7 +214,6 @@ class Admission:
             limiter = previous.limiter
             limiter.max_wait = config.queue.max_wait
             limiter.max_waiting = config.queue.max_waiting
-            previous.owns_limiter = False
         else:
             limiter = build_limiter(config, clock=clock)
         return cls(store, limiter, shadow=shadow, stats=previous.stats, config=config)
@@ -233,7 +233,11 @@ class Admission:
         return self.limiter.unavailable_total if isinstance(self.limiter, RedisLimiter) else 0
 
     async def close(self) -> None:
-        if self.owns_limiter:
+        if self._closed:
+            return
+        self._closed = True
+        self.limiter.users -= 1
+        if self.limiter.users == 0:
             await self.limiter.close()
 
     def authenticate(self, headers: Headers) -> KeyRecord | None:

@@ -165,6 +165,7 @@ class Limiter:
         self.max_waiting = max_waiting
         self.clock = clock or SystemClock()
         self._waiting: dict[str, int] = {}
+        self.users = 0  # Admissions using this limiter (config snapshots across reloads)
 
     def waiting(self, key: str) -> int:
         """Requests of ``key`` waiting in this process now."""

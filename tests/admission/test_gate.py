@@ -209,3 +209,30 @@ async def test_from_config_redis(redis_server: RedisServer) -> None:
     finally:
         for gate in replicas:
             await gate.close()
+
+
+async def test_a_reload_shares_the_limiter_and_the_last_one_closes_it() -> None:
+    config = AdmissionConfig(tiers=TIERS, keys=KEYS, queue=QueueConfig(max_wait=0.0))
+    first = Admission.from_config(config)
+    closed: list[bool] = []
+
+    async def close() -> None:
+        closed.append(True)
+
+    first.limiter.close = close  # type: ignore[method-assign]
+    second = Admission.from_config(
+        AdmissionConfig(tiers=TIERS, keys=KEYS, queue=QueueConfig(max_wait=2.0)), previous=first
+    )
+    third = Admission.from_config(config, previous=second)
+    assert second.limiter is first.limiter is third.limiter and third.stats is first.stats
+    assert first.limiter.max_wait == 0.0  # the newest settings apply
+    # Snapshots retire in any order; the limiter closes once, with the last of them.
+    await second.close()
+    await first.close()
+    await first.close()
+    assert closed == []
+    await third.close()
+    assert closed == [True]
+    # Another backend: a limiter of its own, the counters still carried on.
+    other = Admission.from_config(AdmissionConfig(tiers=TIERS, keys=KEYS, period=30.0), previous=third)
+    assert other.limiter is not third.limiter and other.stats is third.stats
