@@ -14,9 +14,10 @@ from typing import Any
 from .admission.config import build_admission_config
 from .admission.gate import Admission, Ticket
 from .admission.headers import rename_upstream_headers
+from .admission.keys import CREDENTIAL_HEADERS, KeyRecord
 from .admission.pacing import Pacers, UpstreamBudget, budget_identity
 from .config import Config
-from .config.model import MockUpstreamConfig, PacingConfig, UpstreamConfig
+from .config.model import PacingConfig, UpstreamConfig
 from .core import Answer, Call, EventStream, StreamEvent
 from .core.validate import validate_count_tokens, validate_messages
 from .errors import InvalidRequest, NoRoute, NotFound, PermissionDenied, SidecarError
@@ -36,7 +37,6 @@ from .upstreams.registry import build_upstream
 __all__ = ["Sidecar", "page_models"]
 
 _EPOCH = "1970-01-01T00:00:00Z"
-_CREDENTIALS = ("x-api-key", "authorization")
 _ONE_REQUEST = {"requests": 1}  # an attempt's cost while its upstream budget is unknown
 
 
@@ -55,7 +55,8 @@ class _Pace:
     def identity_for(self, headers: dict[str, str]) -> str:
         if self.identity is not None:
             return self.identity
-        return budget_identity(*self.base, headers.get("x-api-key") or headers.get("authorization") or "")
+        credential = next((headers[h] for h in CREDENTIAL_HEADERS if headers.get(h)), "")
+        return budget_identity(*self.base, credential)
 
 
 class Sidecar:
@@ -71,12 +72,8 @@ class Sidecar:
         }
         self._pace: dict[str, _Pace] = {}
         for name, cfg in config.upstreams.items():
-            pacing = getattr(cfg, "pacing", None)
-            if (
-                isinstance(pacing, PacingConfig)
-                and pacing.enabled
-                and not isinstance(cfg, MockUpstreamConfig)
-            ):
+            pacing = getattr(cfg, "pacing", None)  # the mock has none
+            if isinstance(pacing, PacingConfig) and pacing.enabled:
                 self._pace[name] = _Pace(self.upstreams[name].provider, name, cfg, pacing)
         # Routes with a policy get their runtime state (balancers, breakers, budget) here, once
         # per config snapshot.
@@ -115,7 +112,7 @@ class Sidecar:
         # The client's key is the sidecar's credential, not the upstream's, unless its route
         # says to forward it (a peer sidecar checking the same keys).
         if not self.forwards_client_key or not self._forwards(call.model):
-            for name in _CREDENTIALS:
+            for name in CREDENTIAL_HEADERS:
                 call.headers.pop(name, None)
         try:
             answer = await self._send(call)
@@ -142,7 +139,7 @@ class Sidecar:
             return False
         return route.match in self.forwards_client_key
 
-    def _authenticated(self, headers: dict[str, str], *, any_model: bool) -> Any:
+    def _authenticated(self, headers: dict[str, str], *, any_model: bool) -> KeyRecord | None:
         """Admission on, outside the limits (model lists, forwarded endpoints): check the key and
         drop it from what goes upstream. ``any_model``: a key limited to some models is refused
         (403), as batches and files could reach any model. Returns the key's record (None when
@@ -150,7 +147,7 @@ class Sidecar:
         if self.admission is None:
             return None
         record = self.admission.authenticate(headers)
-        for name in _CREDENTIALS:
+        for name in CREDENTIAL_HEADERS:
             headers.pop(name, None)
         if any_model and record is not None and record.models != ("*",) and not self.admission.shadow:
             self.admission.stats.count("permission", shadow=False, key=record.name)

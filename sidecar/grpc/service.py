@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from grpc import aio as grpc_aio
 
+from ..admission.keys import CREDENTIAL_HEADERS
 from ..core import Answer, Call, EventStream, grammar, new_request_id
 from ..errors import InvalidRequest, SidecarError, UpstreamProtocolError
 from ..lifecycle import shutdown_error
@@ -37,7 +38,6 @@ Context = grpc_aio.ServicerContext[Any, Any]
 
 # Metadata that belongs to gRPC itself, never forwarded upstream.
 _INTERNAL = ("grpc-", ":")
-_CREDENTIALS = ("x-api-key", "authorization")
 _DROP = frozenset({"content-type", "te", "user-agent", "accept-encoding", "host", "content-length"})
 
 
@@ -47,7 +47,7 @@ def _forward_headers(context: Context) -> dict[str, str]:
         if key.startswith(_INTERNAL) or key in _DROP or key.endswith("-bin"):
             continue
         text = value if isinstance(value, str) else value.decode("latin-1")
-        if key in _CREDENTIALS and headers.get(key, text) != text:
+        if key in CREDENTIAL_HEADERS and headers.get(key, text) != text:
             text = f"{headers[key]}, {text}"  # sent twice: combined, so admission refuses it
         headers[key] = text
     return headers

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 
+from ..admission.keys import CREDENTIAL_HEADERS
 from ..core import Answer, Call, encode_sse, grammar, new_request_id
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError, error_body
 from ..lifecycle import Lifecycle, shutdown_error
@@ -36,7 +37,7 @@ _encode = msgspec.json.encode
 JSON = b"application/json"
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 # Credentials: a repeated one is combined, never overwritten (admission refuses it).
-_CREDENTIALS = frozenset({b"x-api-key", b"authorization"})
+_CREDENTIALS = frozenset(name.encode() for name in CREDENTIAL_HEADERS)
 # Client request headers that never go upstream: hop-by-hop, or about the body we send.
 _DROP_REQUEST = frozenset(
     {
