@@ -46,24 +46,48 @@ class AdmissionStats:
     (``requests``, ``input_tokens``, ``output_tokens``, ``tokens``), ``concurrency``,
     ``unavailable`` (backend down, fail-closed)."""
 
-    admitted: int = 0
-    waited: int = 0  # admitted after waiting in the queue
-    degraded: int = 0  # admitted unchecked: the backend was down (fail-open)
-    refused: dict[str, int] = field(default_factory=dict)
-    shadow_refused: dict[str, int] = field(default_factory=dict)
     # (outcome, key name or "", reason or "") -> count; outcome: admitted, waited (admitted after
-    # a wait), degraded, refused, shadow_refused. Key names come from the config (bounded).
+    # a wait), degraded (admitted unchecked: the backend was down, fail-open), refused,
+    # shadow_refused. Key names come from the config (bounded). The totals below derive from it.
     by_key: dict[tuple[str, str, str], int] = field(default_factory=dict)
     wait_seconds: float = 0.0  # total time admitted requests spent in the queue
 
     def count(self, reason: str, *, shadow: bool, key: str = "") -> None:
-        table = self.shadow_refused if shadow else self.refused
-        table[reason] = table.get(reason, 0) + 1
         self.bump("shadow_refused" if shadow else "refused", key, reason)
 
     def bump(self, outcome: str, key: str, reason: str = "") -> None:
         index = (outcome, key, reason)
         self.by_key[index] = self.by_key.get(index, 0) + 1
+
+    def total(self, outcome: str) -> int:
+        return sum(n for (kind, _, _), n in self.by_key.items() if kind == outcome)
+
+    def reasons(self, outcome: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (kind, _, reason), n in self.by_key.items():
+            if kind == outcome:
+                out[reason] = out.get(reason, 0) + n
+        return out
+
+    @property
+    def admitted(self) -> int:
+        return self.total("admitted")
+
+    @property
+    def waited(self) -> int:
+        return self.total("waited")
+
+    @property
+    def degraded(self) -> int:
+        return self.total("degraded")
+
+    @property
+    def refused(self) -> dict[str, int]:
+        return self.reasons("refused")
+
+    @property
+    def shadow_refused(self) -> dict[str, int]:
+        return self.reasons("shadow_refused")
 
 
 def usage_from(usage: Mapping[str, Any] | Usage | None, *, input_default: int, output_default: int) -> Usage:
@@ -268,7 +292,6 @@ class Admission:
         except PermissionDenied as exc:
             return self._refuse_or_pass("permission", exc, record)
         if not record.limits.any():
-            self.stats.admitted += 1
             self.stats.bump("admitted", record.name)
             return Ticket(record=record, grant=None, limiter=self.limiter, shadow=self.shadow)
         outcome = await self.limiter.acquire(
@@ -287,14 +310,11 @@ class Admission:
                 return Ticket(record=record, grant=None, limiter=self.limiter, shadow=True)
             self.stats.count(outcome.reason, shadow=False, key=record.name)
             raise refusal_error(outcome)
-        self.stats.admitted += 1
         self.stats.bump("admitted", record.name)
         if outcome.waited > 0:
-            self.stats.waited += 1
             self.stats.wait_seconds += outcome.waited
             self.stats.bump("waited", record.name)
         if outcome.degraded:
-            self.stats.degraded += 1
             self.stats.bump("degraded", record.name)
         return Ticket(record=record, grant=outcome, limiter=self.limiter, shadow=self.shadow)
 
