@@ -17,9 +17,14 @@ What it does with a request:
   tokens of the text up to the end of the sequence are counted. Thinking is not searched.
 - Tools: one short text block and one ``tool_use`` block (``stop_reason: "tool_use"``) when
   ``tool_choice`` is ``{type: "any"}`` (the first custom tool) or ``{type: "tool", name}``, when
-  ``[mock tool=NAME]`` names a custom tool, or when ``tool_choice`` is auto/absent and the last
-  user text mentions a custom tool's name (the first such tool in ``tools`` order). Never with
-  ``{type: "none"}``. Only custom tools (``type`` absent or ``"custom"``) are called; the input is
+  ``[mock tool=NAME]`` names a custom tool, or when ``tool_choice`` is auto/absent, the request is
+  the first turn of its conversation (no ``assistant`` message before the last ``user`` one) and
+  the last user text mentions a custom tool's name (the first such tool in ``tools`` order).
+  Never with ``{type: "none"}``. A turn whose last user message carries ``tool_result`` blocks is
+  answered like a model ending an agent loop: text and ``end_turn``, with no tool call unless
+  ``tool_choice`` (any/tool) or a ``[mock tool=NAME]`` directive asks for one. So an agent whose
+  every turn names its tools (system reminders, tool results) gets one tool call at most, not a
+  loop that never ends. Only custom tools (``type`` absent or ``"custom"``) are called; the input is
   built from ``input_schema``: the required properties (all of them when none is required), with
   ``enum`` -> first value, ``const`` -> it, string -> ``"sample"``, integer -> 1, number -> 1.5,
   boolean -> true, array -> [], null -> null, object -> its required properties (so ``{}``).
@@ -294,6 +299,23 @@ def _custom_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _first_turn(messages: list[dict[str, Any]]) -> bool:
+    """True when no ``assistant`` message comes before the last ``user`` message."""
+    last_user = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "user"), -1)
+    return all(m.get("role") != "assistant" for m in messages[:last_user])
+
+
+def _answers_tool_results(messages: list[dict[str, Any]]) -> bool:
+    """True when the last ``user`` message carries ``tool_result`` blocks."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            return isinstance(content, list) and any(
+                isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+            )
+    return False
+
+
 def _choose_tool(body: dict[str, Any], text: str, directive: str | None) -> dict[str, Any] | None:
     tools = _custom_tools(body)
     if not tools:
@@ -310,7 +332,12 @@ def _choose_tool(body: dict[str, Any], text: str, directive: str | None) -> dict
         return by_name[directive]
     if kind == "any":
         return tools[0]
-    # A mention is the whole name as a word (tool names are [a-zA-Z0-9_-]{1,64}).
+    # Mentions call a tool on a conversation's first turn only: a model given tool results ends
+    # the loop, and agents name their tools in every turn.
+    messages = _messages(body)
+    if not _first_turn(messages) or _answers_tool_results(messages):
+        return None
+    # A mention is the whole name as a word (tool names are [a-zA-Z0-9_-]{1,128}).
     mentioned = set(_NAME_WORD.findall(text))
     return next((t for t in tools if t["name"] in mentioned), None)
 

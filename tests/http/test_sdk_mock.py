@@ -200,3 +200,56 @@ def test_other_endpoints_without_an_anthropic_upstream_are_404(client: anthropic
     with pytest.raises(anthropic.NotFoundError) as info:
         client.messages.batches.retrieve("msgbatch_1")
     assert "does not serve /v1/messages/batches/msgbatch_1" in info.value.body["error"]["message"]  # type: ignore[index]
+
+
+# --- an agent loop as coding agents run it -------------------------------------------------------
+
+AGENT_TOOLS = [
+    {
+        "name": name,
+        "description": f"The {name} tool.",
+        "input_schema": {"type": "object", "properties": {"arg": {"type": "string"}}, "required": ["arg"]},
+    }
+    for name in ("Read", "Bash", "Edit", "mcp__github__search_issues")
+]
+REMINDER = "<system-reminder>Use Read to read files and Bash to run commands.</system-reminder>"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_agent_loop_that_names_its_tools_every_turn_ends(
+    client: anthropic.Anthropic, stream: bool
+) -> None:
+    """Claude Code's shape: every user turn carries a reminder naming its tools, and tool results
+    echo them. The mock calls a tool on the first turn and answers the results with end_turn."""
+    messages: list[dict[str, object]] = [
+        {"role": "user", "content": [{"type": "text", "text": REMINDER}, {"type": "text", "text": "say hi"}]}
+    ]
+    requests = 0
+    for _ in range(10):
+        kwargs: dict[str, object] = {
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 500,
+            "system": "You are a coding agent with the tools Read, Bash and Edit.",
+            "tools": AGENT_TOOLS,
+            "messages": messages,
+        }
+        requests += 1
+        if stream:
+            with client.messages.stream(**kwargs) as s:  # type: ignore[arg-type]
+                message = s.get_final_message()
+        else:
+            message = client.messages.create(**kwargs)  # type: ignore[arg-type]
+        messages.append(
+            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in message.content]}
+        )
+        if message.stop_reason != "tool_use":
+            break
+        results: list[dict[str, object]] = [
+            {"type": "tool_result", "tool_use_id": b.id, "content": f"ran {b.name}; Bash and Read are ready"}
+            for b in message.content
+            if b.type == "tool_use"
+        ]
+        messages.append({"role": "user", "content": [*results, {"type": "text", "text": REMINDER}]})
+    assert message.stop_reason == "end_turn" and message.content[-1].type == "text"
+    assert requests == 2
+    assert messages[1]["content"][-1]["name"] == "Read"  # type: ignore[index]

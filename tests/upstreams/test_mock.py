@@ -328,6 +328,76 @@ async def test_tool_choice_auto_calls_a_mentioned_tool_only() -> None:
     assert tool_uses(await ask(body("get_timezone", tools=[CLOCK]))) == []
 
 
+def _turns(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """A first turn that mentions get_time, the mock's tool call, then ``extra``."""
+    return [
+        {"role": "user", "content": "Please get_time for me"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_01a", "name": "get_time", "input": {}}],
+        },
+        *extra,
+    ]
+
+
+RESULT_NAMING_TOOLS = {
+    "role": "user",
+    "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_01a", "content": "12:00, ask get_weather next"},
+        {"type": "text", "text": "<system-reminder>Tools: get_time, get_weather.</system-reminder>"},
+    ],
+}
+
+
+async def test_tool_results_end_the_loop_although_tools_are_named() -> None:
+    data = body(tools=[WEATHER, CLOCK])
+    data["messages"] = _turns(RESULT_NAMING_TOOLS)
+    message = await ask(data)
+    assert tool_uses(message) == [] and message["stop_reason"] == "end_turn"
+    assert [b["type"] for b in message["content"]] == ["text"]
+    events = await ask_stream(data)
+    starts = [e.data["content_block"]["type"] for e in events if e.name == "content_block_start"]
+    assert starts == ["text"]
+    assert [e.data["delta"]["stop_reason"] for e in events if e.name == "message_delta"] == ["end_turn"]
+
+
+async def test_tool_results_still_honour_tool_choice_and_the_directive() -> None:
+    data = body(tools=[WEATHER, CLOCK], tool_choice={"type": "any"})
+    data["messages"] = _turns(RESULT_NAMING_TOOLS)
+    assert [u["name"] for u in tool_uses(await ask(data))] == ["get_weather"]
+    data["tool_choice"] = {"type": "tool", "name": "get_time"}
+    assert [u["name"] for u in tool_uses(await ask(data))] == ["get_time"]
+    del data["tool_choice"]
+    directed = dict(RESULT_NAMING_TOOLS)
+    directed["content"] = [*RESULT_NAMING_TOOLS["content"], {"type": "text", "text": "[mock tool=get_time]"}]
+    data["messages"] = _turns(directed)
+    assert [u["name"] for u in tool_uses(await ask(data))] == ["get_time"]
+
+
+async def test_mentions_call_tools_on_the_first_turn_only() -> None:
+    later = body(tools=[WEATHER, CLOCK])
+    later["messages"] = _turns(
+        {"role": "user", "content": "[mock tool=get_time] done"},
+        {"role": "assistant", "content": "It is noon."},
+        {"role": "user", "content": "Now get_weather please"},
+    )
+    assert tool_uses(await ask(later)) == []
+    # Several user messages before any assistant turn, or a prefill, are still the first turn.
+    first = body(tools=[WEATHER, CLOCK])
+    first["messages"] = [
+        {"role": "user", "content": "context"},
+        {"role": "user", "content": "get_weather in Oslo"},
+        {"role": "assistant", "content": "Sure,"},
+    ]
+    assert [u["name"] for u in tool_uses(await ask(first))] == ["get_weather"]
+
+
+async def test_tool_names_up_to_128_characters_are_mentioned() -> None:
+    name = "mcp__" + "x" * 123
+    tool = {"name": name, "input_schema": {"type": "object"}}
+    assert [u["name"] for u in tool_uses(await ask(body(f"use {name}", tools=[tool])))] == [name]
+
+
 async def test_tool_directive_and_tool_choice_none() -> None:
     directed = await ask(body("[mock tool=get_time] hi", tools=[WEATHER, CLOCK]))
     assert [u["name"] for u in tool_uses(directed)] == ["get_time"]
