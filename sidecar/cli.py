@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         requests_log.propagate = False
     import uvloop
 
-    from .server import serve
+    from .runtime import serve
 
     try:
         uvloop.run(serve(config, args.config, lambda: resolve_config(args)))

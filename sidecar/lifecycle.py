@@ -9,7 +9,7 @@
                                                `error` event, a 529, or gRPC UNAVAILABLE)
 
 Every API call enters and leaves (``enter``/``leave``), which pins the config snapshot (a
-``Sidecar``) it started with. A reload swaps the current snapshot for new calls; a retired
+``Pipeline``) it started with. A reload swaps the current snapshot for new calls; a retired
 snapshot closes its upstream pools when its last call leaves, so in-flight calls and streams
 are never dropped by a reload.
 """
@@ -23,7 +23,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterator
 
 from .errors import Overloaded
-from .service import Sidecar
+from .pipeline import Pipeline
 
 __all__ = ["SHUTDOWN_MESSAGE", "ConfigWatcher", "Lifecycle", "shutdown_error"]
 
@@ -38,25 +38,25 @@ def shutdown_error() -> Overloaded:
 
 
 class Lifecycle:
-    def __init__(self, sidecar: Sidecar) -> None:
+    def __init__(self, sidecar: Pipeline) -> None:
         self._current = sidecar
         self._users: dict[int, int] = {id(sidecar): 0}  # snapshot -> calls using it
-        self._retired: dict[int, Sidecar] = {}
-        self._tasks: dict[asyncio.Task[object], Sidecar] = {}
+        self._retired: dict[int, Pipeline] = {}
+        self._tasks: dict[asyncio.Task[object], Pipeline] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self.draining = False
         self.cut = False  # the drain deadline passed: remaining calls are being ended
 
     @property
-    def current(self) -> Sidecar:
+    def current(self) -> Pipeline:
         return self._current
 
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    def enter(self) -> Sidecar:
+    def enter(self) -> Pipeline:
         """Register the running task as an API call; returns the snapshot it must use."""
         task = asyncio.current_task()
         assert task is not None
@@ -66,13 +66,13 @@ class Lifecycle:
         self._idle.clear()
         return sidecar
 
-    def snapshot(self) -> Sidecar:
+    def snapshot(self) -> Pipeline:
         """The snapshot of the running call, or the current one outside a tracked call."""
         task = asyncio.current_task()
         return self._tasks.get(task, self._current) if task is not None else self._current
 
     @contextlib.contextmanager
-    def tracked(self) -> Iterator[Sidecar]:
+    def tracked(self) -> Iterator[Pipeline]:
         sidecar = self.enter()
         try:
             yield sidecar
@@ -92,7 +92,7 @@ class Lifecycle:
         if not self._tasks:
             self._idle.set()
 
-    def swap(self, sidecar: Sidecar) -> None:
+    def swap(self, sidecar: Pipeline) -> None:
         """New calls use ``sidecar``; the old snapshot closes once its calls are done."""
         old = self._current
         self._current = sidecar

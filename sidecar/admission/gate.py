@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from ..config.admission import AdmissionConfig
+from ..core.clock import Clock
 from ..errors import AuthenticationFailed, PermissionDenied, RateLimited, SidecarError
-from ..routing.policy.clock import Clock
-from .config import AdmissionConfig
 from .headers import grant_headers, refusal_headers
 from .keys import KeyRecord, KeyStore
 from .limiter import Grant, Limiter, RedisLimiter, Refusal, Usage, build_limiter

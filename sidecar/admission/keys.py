@@ -26,11 +26,10 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..config.admission import AdmissionConfig, ClientKey, Limits, Tier, check_keys, load_keys_file
 from ..errors import AuthenticationFailed, ConfigError, PermissionDenied
-from .config import AdmissionConfig, ClientKey, Limits, Tier, check_keys, load_keys_file
 
 __all__ = [
-    "CREDENTIAL_HEADERS",
     "MAX_KEY_LENGTH",
     "KeyRecord",
     "KeyStore",
@@ -38,9 +37,6 @@ __all__ = [
     "hash_key",
     "main",
 ]
-
-# Where a client's key comes (lower-case header names), ``x-api-key`` first: it wins when both do.
-CREDENTIAL_HEADERS = ("x-api-key", "authorization")
 
 MAX_KEY_LENGTH = 1024  # longer credential headers are refused as malformed
 

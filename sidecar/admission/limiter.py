@@ -38,8 +38,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..routing.policy.clock import Clock, SystemClock, wait_within
-from .config import AdmissionConfig, Limits, RedisBackend
+from ..config.admission import AdmissionConfig, Limits, RedisBackend
+from ..core.clock import Clock, SystemClock, wait_within
 from .resp import RespClient, Script
 
 __all__ = [

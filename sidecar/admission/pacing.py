@@ -35,9 +35,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..core.clock import Clock, SystemClock
 from ..errors import RateLimited
 from ..routing.policy.backoff import parse_retry_after
-from ..routing.policy.clock import Clock, SystemClock
 
 __all__ = [
     "Bucket",

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import yaml
 
 from ..errors import ConfigError
+from .convert import convert
 from .model import (
     AnthropicUpstreamConfig,
     Config,
@@ -26,11 +26,9 @@ from .model import (
     UpstreamConfig,
 )
 
-__all__ = ["build_config", "convert", "default_config", "load_config", "substitute_env"]
+__all__ = ["build_config", "default_config", "load_config", "substitute_env"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_PATH_AT = re.compile(r" - at `\$(.*)`$")
-_FIELD_FIRST = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*): (.*)$", re.S)
 
 
 def substitute_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
@@ -53,29 +51,6 @@ def substitute_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
     return value
 
 
-def _dotted(msgspec_path: str) -> str:
-    # msgspec says `$.routes[0].match`; we say `routes.0.match`.
-    return re.sub(r"\[(\d+)\]", r".\1", msgspec_path).lstrip(".").replace("[", ".").replace("]", "")
-
-
-def convert(data: Any, kind: Any, prefix: str) -> Any:
-    """Decode ``data`` into ``kind`` (msgspec); a failure is one ConfigError naming the field
-    (``prefix.routes.0.match: ...``). A check of ours that says ``field: ...`` (a
-    ``__post_init__`` ValueError) has that field folded into the path."""
-    try:
-        return msgspec.convert(data, kind, str_keys=True)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        m = _PATH_AT.search(text)
-        where = ".".join(p for p in (prefix, _dotted(m.group(1)) if m else "") if p)
-        message = text[: m.start()] if m else text
-        inner = _FIELD_FIRST.match(message)
-        if inner:
-            where = ".".join(p for p in (where, inner.group(1)) if p)
-            message = inner.group(2)
-        raise ConfigError(f"{where}: {message}" if where else message) from None
-
-
 def build_config(data: Any) -> Config:
     """Validate a decoded (and env-substituted) tree into a Config."""
     if data is None:
@@ -94,7 +69,7 @@ def _check(config: Config) -> None:
     if not config.upstreams:
         raise ConfigError("upstreams: at least one upstream is required")
     if config.admission is not None:
-        from ..admission.config import build_admission_config
+        from .admission import build_admission_config
 
         build_admission_config(config.admission)  # raises ConfigError naming the field
     if not config.routes:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..routing.policy.config import HopConfig, RoutePolicyConfig
+from .policy import HopConfig, RoutePolicyConfig
 
 __all__ = [
     "AdminListener",
@@ -188,7 +188,7 @@ class LifecycleConfig(_Base, frozen=True):
 class Config(_Base, frozen=True):
     listeners: Listeners = Listeners()
     hops: HopConfig = HopConfig()  # sidecar chains: the hop header and its limit
-    # Client keys and per-key limits (sidecar.admission.config.AdmissionConfig, validated at
+    # Client keys and per-key limits (sidecar.config.admission.AdmissionConfig, validated at
     # load). None: no key store, the clients' own credentials are forwarded upstream.
     admission: dict[str, Any] | None = None
     # Without a key store the API listeners must stay on loopback; "none" is the explicit

@@ -1,8 +1,37 @@
-"""The door-independent core: what a request is (Call) and what comes back (Answer)."""
+"""The bottom layer: what a request is (``Call``, ``Target``), what comes back (``Answer``,
+``EventStream``), the two interfaces the pipeline calls (``Upstream``, the observers), and the
+small tools every layer shares (clock, token estimate, credential names, SSE framing, the stream
+grammar, request validation). It imports nothing from the package but ``sidecar.errors``.
+"""
 
 from __future__ import annotations
 
 from .answer import Answer, EventStream, StreamEvent, encode_sse
-from .call import Call, new_request_id
+from .call import (
+    NOOP_ATTEMPT,
+    NOOP_REQUEST,
+    AttemptObserver,
+    Call,
+    RequestObserver,
+    Target,
+    UpstreamInfo,
+    new_request_id,
+)
+from .upstream import ForwardRequest, Upstream
 
-__all__ = ["Answer", "Call", "EventStream", "StreamEvent", "encode_sse", "new_request_id"]
+__all__ = [
+    "NOOP_ATTEMPT",
+    "NOOP_REQUEST",
+    "Answer",
+    "AttemptObserver",
+    "Call",
+    "EventStream",
+    "ForwardRequest",
+    "RequestObserver",
+    "StreamEvent",
+    "Target",
+    "Upstream",
+    "UpstreamInfo",
+    "encode_sse",
+    "new_request_id",
+]

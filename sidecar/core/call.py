@@ -1,15 +1,42 @@
-"""A Call: one Messages API request as the core sees it, whichever door it came in by."""
+"""A Call: one Messages API request as the core sees it, whichever door it came in by; the
+``Target`` routing chose for it; and the observer interfaces through which telemetry sees it.
+
+Telemetry observes a call through two small interfaces, defined here so the core depends on
+nothing above it; ``sidecar.telemetry`` implements them. Per request, in order:
+
+1. A door calls ``Telemetry.begin(door, method, headers)`` when the request arrives and stores
+   the returned ``RequestObserver`` on the Call (``NOOP_REQUEST`` when telemetry is off, so the
+   hot path allocates nothing for it).
+2. The pipeline calls ``RequestObserver.attempt(call, target, upstream)`` just before each
+   upstream attempt. With tracing on this starts the CLIENT span and writes its ``traceparent``
+   into ``call.headers``. The attempt then ends through exactly one of
+   ``AttemptObserver.failed(exc)`` or ``AttemptObserver.answered(answer)``, which reads usage from
+   a JSON answer at once, or wraps a streamed answer's ``EventStream`` so usage, time to first
+   token and the gaps between content deltas are seen as the events pass.
+3. The door calls ``RequestObserver.finish(...)`` exactly once, when the response is complete,
+   has failed, or the client went away (``cancelled=True``); calls after the first are ignored.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from ..telemetry.hook import NOOP_REQUEST, RequestObserver
+from .answer import Answer
+from .estimate import estimate_input_tokens
 
-__all__ = ["Call", "new_request_id"]
+__all__ = [
+    "NOOP_ATTEMPT",
+    "NOOP_REQUEST",
+    "AttemptObserver",
+    "Call",
+    "RequestObserver",
+    "Target",
+    "UpstreamInfo",
+    "new_request_id",
+]
 
 _B62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # Each random byte maps onto a base62 character (a slight bias, harmless for ids), in C.
@@ -19,6 +46,58 @@ _TO_B62 = bytes.maketrans(bytes(range(256)), bytes(_B62[i % 62] for i in range(2
 def new_request_id(prefix: str = "req_") -> str:
     """A fresh id in the API's style: a prefix and 24 base62 characters (``req_01...``)."""
     return prefix + "01" + os.urandom(22).translate(_TO_B62).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where routing sent a call: the upstream's name and the model name to ask it for."""
+
+    upstream: str
+    model: str  # the model name the upstream is asked for (after aliases and renames)
+    route: str = ""  # the route's name (its match pattern), for headers, logs and metrics
+
+
+class UpstreamInfo(Protocol):
+    """What an observer may read of the upstream an attempt goes to (``Upstream`` has it)."""
+
+    name: str
+    provider: str
+
+
+class AttemptObserver:
+    """One upstream attempt. The base class observes nothing."""
+
+    __slots__ = ()
+
+    def answered(self, answer: Answer) -> Answer:
+        """The upstream answered: returns the answer to hand on (its stream possibly wrapped)."""
+        return answer
+
+    def failed(self, error: BaseException) -> None:
+        """The upstream attempt raised ``error`` (cancellation included) before answering."""
+
+
+class RequestObserver:
+    """One Messages or count_tokens request. The base class observes nothing."""
+
+    __slots__ = ()
+
+    def attempt(self, call: Call, target: Target, upstream: UpstreamInfo) -> AttemptObserver:
+        """An upstream attempt is about to start (see the module docstring)."""
+        return NOOP_ATTEMPT
+
+    def identify(self, request_id: str) -> None:
+        """The sidecar's request id, for the request log."""
+
+    def finish(self, error: BaseException | None = None, *, cancelled: bool = False) -> None:
+        """The request is over: ``error`` is what failed it (a ``SidecarError`` names its type;
+        anything else counts as ``api_error``), ``cancelled`` that the client went away. With
+        neither, an error seen in the answer's stream (an ``error`` event, a broken stream) still
+        marks it failed."""
+
+
+NOOP_ATTEMPT = AttemptObserver()
+NOOP_REQUEST = RequestObserver()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -50,15 +129,13 @@ class Call:
     upstream_wait: float = 0.0
     # The local input-token estimate, once something needed it (admission, upstream pacing).
     input_estimate: int | None = None
-    # Telemetry for this request (``sidecar.telemetry.hook``): the door begins and finishes it,
-    # the core reports upstream attempts to it. The no-op unless telemetry is on.
+    # Telemetry for this request (the interfaces above): the door begins and finishes it, the
+    # pipeline reports upstream attempts to it. The no-op unless telemetry is on.
     observer: RequestObserver = NOOP_REQUEST
 
     def estimate(self) -> int:
         """The local input-token estimate of the body (computed once)."""
         if self.input_estimate is None:
-            from ..translate.estimate import estimate_input_tokens
-
             self.input_estimate = estimate_input_tokens(self.body)
         return self.input_estimate
 

@@ -20,7 +20,7 @@ from typing import Any
 from google.protobuf.message import Message as _ProtoMessage
 
 from sidecar.errors import InvalidRequest
-from sidecar.grpc._plan import NOFIT, BadProto, Plan, plan_for
+from sidecar.grpc.codec import NOFIT, BadProto, Plan, plan_for
 from sidecar.messages.v1 import messages_pb2 as pb
 
 __all__ = [

@@ -16,13 +16,12 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from ..admission.keys import CREDENTIAL_HEADERS
-from ..core import Answer, Call, encode_sse, grammar, new_request_id
+from ..core import Answer, Call, ForwardRequest, RequestObserver, encode_sse, grammar, new_request_id
+from ..core.credentials import CREDENTIAL_HEADERS
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError, error_body
 from ..lifecycle import Lifecycle, shutdown_error
-from ..service import Sidecar, page_models
-from ..telemetry import NOOP_TELEMETRY, RequestObserver, Telemetry
-from ..upstreams import ForwardRequest
+from ..pipeline import Pipeline, page_models
+from ..telemetry import NOOP_TELEMETRY, Telemetry
 
 __all__ = ["HttpApp"]
 
@@ -71,7 +70,7 @@ class _Request:
         self.scope = scope
         self.request_id = new_request_id()
         self.started = False  # the response status line has been sent
-        self.sidecar: Sidecar | None = None  # the config snapshot of a tracked API call
+        self.sidecar: Pipeline | None = None  # the config snapshot of a tracked API call
         forward: dict[str, str] = {}
         header_map: dict[bytes, bytes] = {}
         for key, value in scope["headers"]:
@@ -92,7 +91,7 @@ class HttpApp:
 
     def __init__(
         self,
-        get_sidecar: Callable[[], Sidecar],
+        get_sidecar: Callable[[], Pipeline],
         *,
         max_body: int,
         ready: Callable[[], bool],

@@ -11,8 +11,8 @@ import fnmatch
 import re
 from typing import TYPE_CHECKING
 
+from ..core import Target
 from ..errors import NoRoute
-from ..upstreams import Target
 
 if TYPE_CHECKING:  # the config imports routing policy types: no import cycle at run time
     from ..config import Route

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .hook import NOOP_ATTEMPT, NOOP_REQUEST, NOOP_TELEMETRY, AttemptObserver, RequestObserver, Telemetry
+from ..core import NOOP_ATTEMPT, NOOP_REQUEST, AttemptObserver, RequestObserver
+from .hook import NOOP_TELEMETRY, Telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -1,23 +1,8 @@
-"""The narrow hook through which telemetry observes calls and answers, and its no-op form.
+"""The process-wide telemetry interface, and its "off" form.
 
-Nothing here imports prometheus_client or opentelemetry: the doors and the core only see these
-three small interfaces, and when telemetry is off they get the shared no-op singletons below, so
-the hot path allocates nothing for it.
-
-Per request, in order:
-
-1. A door calls ``Telemetry.begin(door, method, headers)`` when the request arrives
-   (``headers`` are the client's lower-case headers or gRPC metadata; ``traceparent`` and
-   ``tracestate`` are read from them) and stores the returned ``RequestObserver`` on the Call.
-2. The core calls ``RequestObserver.attempt(call, target, upstream)`` just before each upstream
-   attempt. With tracing on this starts the CLIENT span and writes its ``traceparent`` into
-   ``call.headers``, so the upstream request carries it. The attempt then ends through exactly
-   one of ``AttemptObserver.failed(exc)`` (``send`` raised) or ``AttemptObserver.answered(answer)``,
-   which reads usage from a JSON answer at once, or wraps a streamed answer's ``EventStream`` so
-   usage, time to first token and the gaps between content deltas are seen as the events pass
-   (the attempt ends when that stream is exhausted or closed).
-3. The door calls ``RequestObserver.finish(...)`` exactly once, when the response is complete, has
-   failed, or the client went away (``cancelled=True``); calls after the first are ignored.
+Nothing here imports prometheus_client or opentelemetry. Per request, telemetry sees a call
+through ``sidecar.core.call.RequestObserver`` and ``AttemptObserver`` (see that module for the
+order of calls); this class is what the doors and the runtime hold for the whole process.
 """
 
 from __future__ import annotations
@@ -25,52 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from ..core import NOOP_REQUEST, RequestObserver
+
 if TYPE_CHECKING:
     from ..admission.gate import Admission
     from ..admission.pacing import Pacers
-    from ..core import Answer, Call
-    from ..upstreams import Target, Upstream
 
-__all__ = [
-    "NOOP_ATTEMPT",
-    "NOOP_REQUEST",
-    "NOOP_TELEMETRY",
-    "AttemptObserver",
-    "RequestObserver",
-    "Telemetry",
-]
-
-
-class AttemptObserver:
-    """One upstream attempt. The base class observes nothing."""
-
-    __slots__ = ()
-
-    def answered(self, answer: Answer) -> Answer:
-        """The upstream answered: returns the answer to hand on (its stream possibly wrapped)."""
-        return answer
-
-    def failed(self, error: BaseException) -> None:
-        """The upstream attempt raised ``error`` (cancellation included) before answering."""
-
-
-class RequestObserver:
-    """One Messages or count_tokens request. The base class observes nothing."""
-
-    __slots__ = ()
-
-    def attempt(self, call: Call, target: Target, upstream: Upstream) -> AttemptObserver:
-        """An upstream attempt is about to start (see the module docstring)."""
-        return NOOP_ATTEMPT
-
-    def identify(self, request_id: str) -> None:
-        """The sidecar's request id, for the request log."""
-
-    def finish(self, error: BaseException | None = None, *, cancelled: bool = False) -> None:
-        """The request is over: ``error`` is what failed it (a ``SidecarError`` names its type;
-        anything else counts as ``api_error``), ``cancelled`` that the client went away. With
-        neither, an error seen in the answer's stream (an ``error`` event, a broken stream) still
-        marks it failed."""
+__all__ = ["NOOP_TELEMETRY", "Telemetry"]
 
 
 class Telemetry:
@@ -104,6 +50,4 @@ class Telemetry:
         """Flush and stop exporters (the span queue is flushed before this returns)."""
 
 
-NOOP_ATTEMPT = AttemptObserver()
-NOOP_REQUEST = RequestObserver()
 NOOP_TELEMETRY = Telemetry()

@@ -27,11 +27,19 @@ from urllib.parse import urlsplit
 import msgspec
 
 from ..config import Config
-from ..core import Answer, Call, EventStream, StreamEvent
+from ..core import (
+    Answer,
+    AttemptObserver,
+    Call,
+    EventStream,
+    RequestObserver,
+    StreamEvent,
+    Target,
+    UpstreamInfo,
+)
 from ..errors import ERROR_TYPES, SidecarError
 from ..routing.router import is_glob
-from ..upstreams import Target, Upstream
-from .hook import AttemptObserver, RequestObserver, Telemetry
+from .hook import Telemetry
 from .metrics import TPOT_BOUNDS, Cell, Instruments, TpotAccumulator
 from .tracing import CLIENT, ERROR, SERVER, Tracing, format_traceparent
 
@@ -144,7 +152,7 @@ class LiveTelemetry(Telemetry):
         self._globs: dict[str, bool] = {}
         self._cells: dict[tuple[str, ...], Cell] = {}
         self._gauges: dict[tuple[str, str], Any] = {}
-        self._servers: dict[Upstream, dict[str, Any]] = {}
+        self._servers: dict[UpstreamInfo, dict[str, Any]] = {}
 
     def begin(self, door: str, method: str, headers: Mapping[str, str]) -> RequestObserver:
         return _Request(self, door, method, headers)
@@ -205,7 +213,7 @@ class LiveTelemetry(Telemetry):
         return "other"
 
     def cell(
-        self, door: str, operation: str, target: Target | None, upstream: Upstream | None, stream: str
+        self, door: str, operation: str, target: Target | None, upstream: UpstreamInfo | None, stream: str
     ) -> Cell:
         assert self.ins is not None
         if target is None or upstream is None:
@@ -233,7 +241,7 @@ class LiveTelemetry(Telemetry):
             child = self._gauges[key] = self.ins.in_flight.labels(door, operation)
         return child
 
-    def server_attributes(self, upstream: Upstream) -> dict[str, Any]:
+    def server_attributes(self, upstream: UpstreamInfo) -> dict[str, Any]:
         """``server.address``/``server.port`` of an upstream with a base URL (computed once)."""
         attrs = self._servers.get(upstream)
         if attrs is None:
@@ -300,7 +308,7 @@ class _Request(RequestObserver):
     def identify(self, request_id: str) -> None:
         self.request_id = request_id
 
-    def attempt(self, call: Call, target: Target, upstream: Upstream) -> AttemptObserver:
+    def attempt(self, call: Call, target: Target, upstream: UpstreamInfo) -> AttemptObserver:
         self.upstreams += 1
         self.model, self.stream, self.target = call.requested_model or call.model, call.stream, target
         if self.tel.ins is not None:
@@ -434,7 +442,7 @@ class _Attempt(AttemptObserver):
         "wait",
     )
 
-    def __init__(self, req: _Request, call: Call, target: Target, upstream: Upstream) -> None:
+    def __init__(self, req: _Request, call: Call, target: Target, upstream: UpstreamInfo) -> None:
         self.req = req
         self.ended = False
         self.complete = False  # the answer arrived whole (a JSON body, or a stream's message_stop)

@@ -22,8 +22,8 @@ from typing import Any
 import msgspec
 
 from ..core import new_request_id
+from ..core.estimate import TextCounter
 from ..errors import ERROR_TYPES, SidecarError, UpstreamProtocolError, error_type_for_status
-from .estimate import TextCounter
 
 __all__ = [
     "ResponseOptions",

@@ -35,8 +35,8 @@ from typing import Any
 
 import msgspec
 
+from ..core.estimate import TextCounter
 from ..errors import UpstreamProtocolError
-from .estimate import TextCounter
 from .openai_response import (
     ResponseOptions,
     error_from_openai,

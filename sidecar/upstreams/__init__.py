@@ -1,7 +1,2 @@
-"""Upstream adapters: one module each behind the small interface in ``base``."""
-
-from __future__ import annotations
-
-from .base import ForwardRequest, Target, Upstream
-
-__all__ = ["ForwardRequest", "Target", "Upstream"]
+"""Upstream adapters, one module per provider (anthropic, openai, mock), behind the interface in
+``sidecar.core.upstream``; ``registry`` builds them from config."""

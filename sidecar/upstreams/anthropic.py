@@ -17,7 +17,7 @@ import aiohttp
 import msgspec
 
 from ..config import AnthropicUpstreamConfig
-from ..core import Answer, Call, EventStream, StreamEvent
+from ..core import Answer, Call, EventStream, ForwardRequest, StreamEvent, Target, Upstream
 from ..core.jsonbytes import replace_member
 from ..core.sse import SSESplitter
 from ..errors import (
@@ -28,7 +28,6 @@ from ..errors import (
     UpstreamProtocolError,
     error_type_for_status,
 )
-from .base import ForwardRequest, Target, Upstream
 
 __all__ = ["AnthropicUpstream", "relay_headers"]
 

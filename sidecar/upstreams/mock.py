@@ -71,7 +71,7 @@ from typing import Any
 
 import msgspec
 
-from ..core import Answer, Call, EventStream, StreamEvent
+from ..core import Answer, Call, EventStream, StreamEvent, Target, Upstream
 from ..errors import (
     ERROR_TYPES,
     AuthenticationFailed,
@@ -104,7 +104,6 @@ from ._mocktext import (
     split_words,
     text_tokens,
 )
-from .base import Target, Upstream
 
 __all__ = ["DEFAULT_MODELS", "MockConfig", "MockUpstream"]
 

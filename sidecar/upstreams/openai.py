@@ -3,7 +3,7 @@
 Requests are translated by ``sidecar.translate.openai_request`` (a 400 naming the field for what
 cannot be expressed), answers by ``openai_response`` and streams by the ``openai_stream`` state
 machine, so an Anthropic SDK sees a faithful Messages API (README: "OpenAI-compatible upstreams").
-``count_tokens`` is answered locally (``sidecar.translate.estimate``).
+``count_tokens`` is answered locally (``sidecar.core.estimate``).
 
 Streams: the upstream's ``data:`` lines are parsed as they arrive and each read's events leave
 as one batch; a ``ping`` event goes out whenever the upstream has been silent for
@@ -27,7 +27,8 @@ import aiohttp
 import msgspec
 
 from ..config.model import OpenAIUpstreamConfig
-from ..core import Answer, Call, EventStream, StreamEvent, new_request_id
+from ..core import Answer, Call, EventStream, StreamEvent, Target, Upstream, new_request_id
+from ..core.estimate import estimate_input_tokens
 from ..errors import (
     NoRoute,
     SidecarError,
@@ -36,7 +37,6 @@ from ..errors import (
     UpstreamError,
     UpstreamProtocolError,
 )
-from ..translate.estimate import estimate_input_tokens
 from ..translate.openai_request import RequestOptions, to_chat_completions
 from ..translate.openai_response import (
     ResponseOptions,
@@ -46,7 +46,6 @@ from ..translate.openai_response import (
     sidecar_error,
 )
 from ..translate.openai_stream import CUT_MESSAGE, StreamTranslator
-from .base import Target, Upstream
 
 __all__ = ["DataLines", "OpenAIUpstream", "completions_url"]
 

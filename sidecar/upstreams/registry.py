@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import AnthropicUpstreamConfig, MockUpstreamConfig, UpstreamConfig
 from ..config.model import OpenAIUpstreamConfig
-from .base import Upstream
+from ..core import Upstream
 
 __all__ = ["PROVIDERS", "build_upstream"]
 

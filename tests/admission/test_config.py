@@ -8,7 +8,8 @@ import msgspec
 import pytest
 import yaml
 
-from sidecar.admission.config import (
+from sidecar.admission.keys import hash_key
+from sidecar.config.admission import (
     AdmissionConfig,
     Limits,
     MemoryBackend,
@@ -16,7 +17,6 @@ from sidecar.admission.config import (
     build_admission_config,
     load_keys_file,
 )
-from sidecar.admission.keys import hash_key
 from sidecar.errors import ConfigError
 
 SEED = """

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.admission.config import AdmissionConfig, ClientKey, Limits, QueueConfig, Tier
 from sidecar.admission.gate import Admission, Ticket, usage_from
 from sidecar.admission.keys import KeyStore, hash_key
 from sidecar.admission.limiter import MemoryLimiter, RedisLimiter, Usage
+from sidecar.config.admission import AdmissionConfig, ClientKey, Limits, QueueConfig, Tier
+from sidecar.core.clock import FakeClock
+from sidecar.core.estimate import estimate_input_tokens
 from sidecar.errors import AuthenticationFailed, PermissionDenied, RateLimited
-from sidecar.routing.policy.clock import FakeClock
-from sidecar.translate.estimate import estimate_input_tokens
 
 from .conftest import RedisServer
 
@@ -191,7 +191,7 @@ async def test_from_config_memory_and_keys_file(tmp_path: Path) -> None:
 
 
 async def test_from_config_redis(redis_server: RedisServer) -> None:
-    from sidecar.admission.config import RedisBackend
+    from sidecar.config.admission import RedisBackend
 
     config = AdmissionConfig(
         tiers=TIERS,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sidecar.admission.config import Limits
 from sidecar.admission.headers import (
     grant_headers,
     ratelimit_headers,
@@ -15,6 +14,7 @@ from sidecar.admission.headers import (
     rfc3339,
 )
 from sidecar.admission.limiter import Grant, LimitState, Refusal
+from sidecar.config.admission import Limits
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from sidecar.admission.config import ClientKey, Limits, Tier
 from sidecar.admission.keys import KeyStore, extract_credential, hash_key
+from sidecar.config.admission import ClientKey, Limits, Tier
 from sidecar.errors import AuthenticationFailed, PermissionDenied
 
 TIERS = {

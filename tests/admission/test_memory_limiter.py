@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from sidecar.admission.config import Limits
 from sidecar.admission.limiter import Grant, MemoryLimiter, Refusal, Usage
-from sidecar.routing.policy.clock import FakeClock
+from sidecar.config.admission import Limits
+from sidecar.core.clock import FakeClock
 
 WALL = 1_700_000_000.0
 

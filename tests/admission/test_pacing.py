@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from sidecar.admission.pacing import Pacers, UpstreamBudget, budget_identity, read_ratelimit_headers
+from sidecar.core.clock import FakeClock
 from sidecar.errors import RateLimited
-from sidecar.routing.policy.clock import FakeClock
 from sidecar.translate.openai_response import ratelimit_headers_from_openai
 
 WALL = 1_700_000_000.0  # 2023-11-14T22:13:20Z

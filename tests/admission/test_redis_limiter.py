@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from sidecar.admission.config import AdmissionConfig, Limits, RedisBackend
 from sidecar.admission.limiter import Grant, RedisLimiter, Refusal, Usage, build_limiter
+from sidecar.config.admission import AdmissionConfig, Limits, RedisBackend
 
 from .conftest import RedisServer, free_port
 

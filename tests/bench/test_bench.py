@@ -502,7 +502,7 @@ import json, tempfile
 from pathlib import Path
 from bench import admission as a
 from bench.loadgen import LoadResult
-from sidecar.admission.config import build_admission_config
+from sidecar.config.admission import build_admission_config
 from sidecar.admission.keys import KeyStore
 from sidecar.config.load import load_config
 

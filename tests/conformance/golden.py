@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sidecar.translate.estimate import estimate_input_tokens
+from sidecar.core.estimate import estimate_input_tokens
 from sidecar.translate.openai_response import ResponseOptions
 from sidecar.translate.openai_stream import StreamTranslator
 

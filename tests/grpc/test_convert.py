@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 
 from sidecar.errors import InvalidRequest
 from sidecar.grpc import convert
-from sidecar.grpc._plan import plan_for
+from sidecar.grpc.codec import plan_for
 from sidecar.messages.v1 import messages_pb2 as pb
 from tests.grpc import strategies as S
 

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.core import Answer, Call, EventStream, StreamEvent
+from sidecar.core import Answer, Call, EventStream, StreamEvent, Target
+from sidecar.core.clock import FakeClock
 from sidecar.errors import SidecarError, error_type_for_status
-from sidecar.routing.policy import FakeClock
-from sidecar.upstreams import Target
 
 
 def ev(name: str, **data: Any) -> StreamEvent:

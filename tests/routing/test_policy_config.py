@@ -3,7 +3,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from sidecar.routing.policy import (
+from sidecar.config.policy import (
     DEFAULT_RETRY_STATUSES,
     BreakerConfig,
     HopConfig,

@@ -9,16 +9,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from sidecar.config.policy import RoutePolicyConfig
 from sidecar.core import Answer
+from sidecar.core.clock import FakeClock
 from sidecar.errors import Overloaded, SidecarError, Timeout, UpstreamConnectError
-from sidecar.routing.policy import (
-    AttemptRecord,
-    BreakerState,
-    FakeClock,
-    RoutePlan,
-    RoutePolicyConfig,
-    execute,
-)
+from sidecar.routing.policy import AttemptRecord, BreakerState, RoutePlan, execute
 
 from .policy_fakes import (
     HANG,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+from sidecar.core.clock import FakeClock
 from sidecar.errors import Timeout, UpstreamError
-from sidecar.routing.policy import FakeClock, hold
+from sidecar.routing.policy import hold
 
 from .policy_fakes import (
     HANG,

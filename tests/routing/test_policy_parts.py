@@ -8,24 +8,17 @@ from collections import Counter
 
 import pytest
 
+from sidecar.config.policy import BreakerConfig, BudgetConfig, HopConfig
+from sidecar.core.clock import FakeClock, wait_within
 from sidecar.errors import InvalidRequest
+from sidecar.hops import HopLimitExceeded, add_server_timing, check_hops, forward_hops, server_timing_entry
 from sidecar.routing.policy import (
     Backoff,
-    BreakerConfig,
     BreakerState,
-    BudgetConfig,
     CircuitBreaker,
-    FakeClock,
-    HopConfig,
-    HopLimitExceeded,
     RetryBudget,
     WeightedBalancer,
-    add_server_timing,
-    check_hops,
-    forward_hops,
     parse_retry_after,
-    server_timing_entry,
-    wait_within,
 )
 
 NOW = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT

@@ -11,12 +11,12 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from sidecar.cli import _parser, resolve_config
 from sidecar.config import build_config
 from sidecar.config.model import TracesConfig
+from sidecar.core import NOOP_REQUEST, Target
 from sidecar.errors import ConfigError
-from sidecar.telemetry import NOOP_REQUEST, NOOP_TELEMETRY, build_telemetry
+from sidecar.telemetry import NOOP_TELEMETRY, build_telemetry
 from sidecar.telemetry.metrics import TPOT_BUCKETS, TpotAccumulator
 from sidecar.telemetry.observer import LiveTelemetry
 from sidecar.telemetry.settings import traces_endpoint
-from sidecar.upstreams import Target
 from tests.conftest import ROOT, start_sidecar
 
 MOCK = {"upstreams": {"m": {"provider": "mock"}}, "routes": [{"match": "*", "upstream": "m"}]}

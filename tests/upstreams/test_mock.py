@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sidecar.core import Answer, Call, StreamEvent
+from sidecar.core import Answer, Call, StreamEvent, Target
 from sidecar.errors import (
     ConfigError,
     InvalidRequest,
@@ -25,7 +25,6 @@ from sidecar.errors import (
     Timeout,
     UpstreamError,
 )
-from sidecar.upstreams import Target
 from sidecar.upstreams import mock as mock_module
 from sidecar.upstreams._mocktext import IMAGE_TOKENS, split_fragments, split_words
 from sidecar.upstreams.mock import MockConfig, MockUpstream
@@ -199,7 +198,7 @@ def test_same_answer_in_another_process() -> None:
     code = (
         "import asyncio, json, sys\n"
         "from sidecar.core import Call\n"
-        "from sidecar.upstreams import Target\n"
+        "from sidecar.core import Target\n"
         "from sidecar.upstreams.mock import MockUpstream\n"
         "b = {'model': 'mock-1', 'max_tokens': 100, 'messages': [{'role': 'user', 'content': 'Hello there'}]}\n"
         "c = Call(endpoint='messages', body=b, raw=None, model='mock-1', stream=False, request_id='r', door='http')\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .clock import Clock
+from ...core.clock import Clock
 
 __all__ = ["Window"]
 

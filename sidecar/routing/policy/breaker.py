@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import enum
 
+from ...config.policy import BreakerConfig
+from ...core.clock import Clock
 from ._window import Window
-from .clock import Clock
-from .config import BreakerConfig
 
 __all__ = ["BreakerState", "CircuitBreaker"]
 

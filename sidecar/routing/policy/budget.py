@@ -7,9 +7,9 @@ retry at most ``max_retries_per_request`` times.
 
 from __future__ import annotations
 
+from ...config.policy import BudgetConfig
+from ...core.clock import Clock
 from ._window import Window
-from .clock import Clock
-from .config import BudgetConfig
 
 __all__ = ["RetryBudget"]
 

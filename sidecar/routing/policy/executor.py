@@ -29,15 +29,14 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ...core import Answer, Call
+from ...config.policy import RoutePolicyConfig
+from ...core import Answer, Call, Target
+from ...core.clock import Clock, SystemClock, wait_within
 from ...errors import Overloaded, SidecarError, Timeout, UpstreamConnectError, UpstreamError
-from ...upstreams import Target
 from .backoff import Backoff, parse_retry_after
 from .balancer import WeightedBalancer
 from .breaker import CircuitBreaker
 from .budget import RetryBudget
-from .clock import Clock, SystemClock, wait_within
-from .config import RoutePolicyConfig
 from .hold import hold
 
 __all__ = [

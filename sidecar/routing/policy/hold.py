@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core import EventStream, StreamEvent
+from ...core.clock import Clock, wait_within
 from ...errors import ERROR_TYPES, SidecarError, Timeout, UpstreamError
-from .clock import Clock, wait_within
 
 __all__ = ["HoldResult", "error_from_event", "hold"]
 

@@ -1,4 +1,4 @@
-"""The upstream interface: one required method, ``send``.
+"""The upstream interface, the one plugin kind the pipeline calls: one required method, ``send``.
 
 An adapter owns its connection pool and its provider's wire format. It takes a ``Call`` (the
 Anthropic request as a dict, plus the original bytes when unchanged) and a ``Target`` (which model
@@ -15,19 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import Answer, Call
 from ..errors import NoRoute
+from .answer import Answer
+from .call import Call, Target
 
-__all__ = ["ForwardRequest", "Target", "Upstream"]
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where routing sent a call: the upstream's name and the model name to ask it for."""
-
-    upstream: str
-    model: str  # the model name the upstream is asked for (after aliases and renames)
-    route: str = ""  # the route's name (its match pattern), for headers, logs and metrics
+__all__ = ["ForwardRequest", "Upstream"]
 
 
 @dataclass(slots=True, kw_only=True)

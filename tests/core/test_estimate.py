@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 
-from sidecar.translate.estimate import (
+from sidecar.core.estimate import (
     UNKNOWN_IMAGE,
     TextCounter,
     estimate_input_tokens,

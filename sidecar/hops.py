@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...errors import InvalidRequest, SidecarError
-from .config import HopConfig
+from .config.policy import HopConfig
+from .errors import InvalidRequest, SidecarError
 
 __all__ = [
     "DEFAULT_HOPS",

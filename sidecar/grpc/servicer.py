@@ -13,22 +13,19 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from grpc import aio as grpc_aio
 
-from ..admission.keys import CREDENTIAL_HEADERS
-from ..core import Answer, Call, EventStream, grammar, new_request_id
+from ..core import NOOP_REQUEST, Answer, Call, EventStream, RequestObserver, grammar, new_request_id
+from ..core.credentials import CREDENTIAL_HEADERS
 from ..errors import InvalidRequest, SidecarError, UpstreamProtocolError
-from ..lifecycle import shutdown_error
+from ..lifecycle import Lifecycle, shutdown_error
 from ..messages.v1 import messages_pb2 as pb
 from ..messages.v1 import messages_pb2_grpc as pb_grpc
-from ..service import Sidecar, page_models
-from ..telemetry import NOOP_REQUEST, RequestObserver
+from ..pipeline import Pipeline, page_models
+from ..telemetry import Telemetry
 from . import convert
-
-if TYPE_CHECKING:
-    from ..server import Runtime
 
 __all__ = ["MessagesService", "add_messages_service"]
 
@@ -79,17 +76,18 @@ def _header_metadata(answer: Answer, request_id: str) -> tuple[tuple[str, str], 
 class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untyped generated base
     """Thin servicer: convert, call the core, convert back, map errors once."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, lifecycle: Lifecycle, telemetry: Telemetry) -> None:
+        self._lifecycle = lifecycle
+        self._telemetry = telemetry
 
-    def _sidecar(self) -> Sidecar:
+    def _sidecar(self) -> Pipeline:
         """The config snapshot of the running call (entered in ``_tracked``)."""
-        return self._runtime.lifecycle.snapshot()
+        return self._lifecycle.snapshot()
 
     def _begin(self, method: str, context: Context) -> tuple[dict[str, str], RequestObserver]:
         """The call's forwarded metadata, and its telemetry (continuing a caller's traceparent)."""
         headers = _forward_headers(context)
-        return headers, self._runtime.telemetry.begin("grpc", method, headers)
+        return headers, self._telemetry.begin("grpc", method, headers)
 
     def _call(
         self,
@@ -135,7 +133,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             observer.finish(exc)
             await _abort(context, exc, request_id)
         except asyncio.CancelledError:
-            if not self._runtime.lifecycle.cut:
+            if not self._lifecycle.cut:
                 observer.finish(cancelled=True)
                 raise
             # The drain deadline passed: end the call with a retryable status.
@@ -153,7 +151,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         return result
 
     async def CreateMessage(self, request: pb.CreateMessageRequest, context: Context) -> pb.Message:
-        with self._runtime.lifecycle.tracked():
+        with self._lifecycle.tracked():
             return await self._create_message(request, context)
 
     async def _create_message(self, request: pb.CreateMessageRequest, context: Context) -> pb.Message:
@@ -175,7 +173,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
     async def StreamMessage(
         self, request: pb.CreateMessageRequest, context: Context
     ) -> AsyncIterator[pb.StreamEvent]:
-        with self._runtime.lifecycle.tracked():
+        with self._lifecycle.tracked():
             async for event in self._stream_message(request, context):
                 yield event
 
@@ -224,7 +222,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             log.exception("stream failed (request %s)", request_id)
             failure = SidecarError("Internal server error")
         except asyncio.CancelledError:
-            if not self._runtime.lifecycle.cut:
+            if not self._lifecycle.cut:
                 gone = True  # the client went away or the deadline passed
                 raise
             # The drain deadline passed: end the stream well-formed (error event, then status).
@@ -251,7 +249,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             await _abort(context, failure, request_id)
 
     async def CountTokens(self, request: pb.CountTokensRequest, context: Context) -> pb.CountTokensResponse:
-        with self._runtime.lifecycle.tracked():
+        with self._lifecycle.tracked():
             return await self._count_tokens(request, context)
 
     async def _count_tokens(self, request: pb.CountTokensRequest, context: Context) -> pb.CountTokensResponse:
@@ -287,7 +285,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         return await self._guard(context, new_request_id(), work())
 
 
-def add_messages_service(server: grpc_aio.Server, runtime: Runtime) -> str:
+def add_messages_service(server: grpc_aio.Server, lifecycle: Lifecycle, telemetry: Telemetry) -> str:
     """Register the service; returns its full name (for health and reflection)."""
-    pb_grpc.add_MessagesServicer_to_server(MessagesService(runtime), server)
+    pb_grpc.add_MessagesServicer_to_server(MessagesService(lifecycle, telemetry), server)
     return pb.DESCRIPTOR.services_by_name["Messages"].full_name

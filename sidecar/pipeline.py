@@ -1,6 +1,6 @@
 """The core both doors call: validate, route, hand the call to an upstream adapter.
 
-It speaks Anthropic JSON (dicts) only; the doors own their wires. One ``Sidecar`` holds one
+It speaks Anthropic JSON (dicts) only; the doors own their wires. One ``Pipeline`` holds one
 config snapshot (router + adapters); a reload builds a new one and swaps it atomically, and
 in-flight calls keep the snapshot they started with.
 """
@@ -11,30 +11,24 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .admission.config import build_admission_config
 from .admission.gate import Admission, Ticket
 from .admission.headers import rename_upstream_headers
-from .admission.keys import CREDENTIAL_HEADERS, KeyRecord
+from .admission.keys import KeyRecord
 from .admission.pacing import Pacers, UpstreamBudget, budget_identity
 from .config import Config
+from .config.admission import build_admission_config
 from .config.model import PacingConfig, UpstreamConfig
-from .core import Answer, Call, EventStream, StreamEvent
+from .core import Answer, Call, EventStream, ForwardRequest, StreamEvent, Target, Upstream
+from .core.credentials import CREDENTIAL_HEADERS
+from .core.estimate import TextCounter
 from .core.validate import validate_count_tokens, validate_messages
 from .errors import InvalidRequest, NoRoute, NotFound, PermissionDenied, SidecarError
+from .hops import add_server_timing, check_hops, forward_hops, server_timing_entry
 from .routing import Router
-from .routing.policy import (
-    RoutePlan,
-    add_server_timing,
-    check_hops,
-    execute,
-    forward_hops,
-    server_timing_entry,
-)
-from .translate.estimate import TextCounter
-from .upstreams import ForwardRequest, Target, Upstream
+from .routing.policy import RoutePlan, execute
 from .upstreams.registry import build_upstream
 
-__all__ = ["Sidecar", "page_models"]
+__all__ = ["Pipeline", "page_models"]
 
 _EPOCH = "1970-01-01T00:00:00Z"
 _ONE_REQUEST = {"requests": 1}  # an attempt's cost while its upstream budget is unknown
@@ -59,8 +53,8 @@ class _Pace:
         return budget_identity(*self.base, credential)
 
 
-class Sidecar:
-    def __init__(self, config: Config, previous: Sidecar | None = None) -> None:
+class Pipeline:
+    def __init__(self, config: Config, previous: Pipeline | None = None) -> None:
         """One config snapshot. ``previous`` is the snapshot a reload replaces: the upstream
         budgets, admission counters and (unless its backend changed) the limiter carry over."""
         self.config = config
@@ -158,7 +152,7 @@ class Sidecar:
         return record
 
     async def _send(self, call: Call) -> Answer:
-        # Sidecar chains: refuse a request that looped, and tell the next hop where it stands.
+        # Pipeline chains: refuse a request that looped, and tell the next hop where it stands.
         hops = check_hops(call.headers, self.config.hops)
         forward_hops(call.headers, hops, self.config.hops)
         route, name = self.router.match(call.model)

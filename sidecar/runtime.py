@@ -17,7 +17,7 @@ from .config import Config, load_config
 from .errors import ConfigError
 from .http.app import HttpApp
 from .lifecycle import ConfigWatcher, Lifecycle
-from .service import Sidecar
+from .pipeline import Pipeline
 from .telemetry import Telemetry, build_telemetry
 from .telemetry.admin import AdminApp
 
@@ -53,7 +53,7 @@ def _announce(line: str) -> None:
 
 
 class Runtime:
-    """Starts and stops the listeners around one ``Sidecar`` (config snapshot)."""
+    """Starts and stops the listeners around one ``Pipeline`` (config snapshot)."""
 
     def __init__(
         self, config: Config, config_path: str | None = None, loader: Callable[[], Config] | None = None
@@ -63,7 +63,7 @@ class Runtime:
         # How a reload reads the file: the command line's loader applies its flags (ports, host,
         # drain timeout) and its checks (the loopback rule) again.
         self._load = loader or (lambda: load_config(config_path or ""))
-        self.sidecar = Sidecar(config)
+        self.sidecar = Pipeline(config)
         self.lifecycle = Lifecycle(self.sidecar)
         # Process-wide (it outlives config snapshots): metrics, traces, or the no-op.
         self.telemetry: Telemetry = build_telemetry(config)
@@ -81,7 +81,7 @@ class Runtime:
         self._grpc: Any = None
         self._stop = asyncio.Event()
 
-    def current(self) -> Sidecar:
+    def current(self) -> Pipeline:
         return self.lifecycle.current
 
     async def reload(self) -> bool:
@@ -92,7 +92,7 @@ class Runtime:
             return False
         try:
             new = self._load()
-            sidecar = Sidecar(new, previous=self.current())
+            sidecar = Pipeline(new, previous=self.current())
         except ConfigError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             self.telemetry.config_reload("error")
@@ -145,10 +145,10 @@ class Runtime:
             self._http, self._http_task = await _serve_asgi(app, sock, "HTTP")
             _announce(f"sidecar http listening on http://{_hostport(host, self.http_port)}")
         if listeners.grpc.enabled:
-            from .grpc.server import start_grpc
+            from .grpc.listener import start_grpc
 
             self._grpc, self.grpc_port = await start_grpc(
-                self, host, listeners.grpc.port, listeners.max_body_bytes
+                self.lifecycle, self.telemetry, host, listeners.grpc.port, listeners.max_body_bytes
             )
             _announce(f"sidecar grpc listening on {_hostport(host, self.grpc_port)}")
         if self.current().uses_mock:

@@ -1,21 +1,23 @@
-"""Starting the gRPC door: the Messages service, grpc.health.v1 and server reflection."""
+"""The gRPC listener: grpc.aio serving the Messages servicer, grpc.health.v1 and reflection."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grpc import aio as grpc_aio
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-if TYPE_CHECKING:
-    from ..server import Runtime
+from ..lifecycle import Lifecycle
+from ..telemetry import Telemetry
 
 __all__ = ["start_grpc"]
 
 
-async def start_grpc(runtime: Runtime, host: str, port: int, max_message: int) -> tuple[Any, int]:
+async def start_grpc(
+    lifecycle: Lifecycle, telemetry: Telemetry, host: str, port: int, max_message: int
+) -> tuple[Any, int]:
     """Start grpc.aio on the running loop; returns the server and the bound port."""
     # Accept messages as large as the HTTP door does (gRPC's default 4 MB would refuse them).
     options = [
@@ -28,11 +30,11 @@ async def start_grpc(runtime: Runtime, host: str, port: int, max_message: int) -
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
-        from .service import add_messages_service
+        from .servicer import add_messages_service
     except ImportError:  # the Messages service is being built; health and reflection still serve
         pass
     else:
-        services.append(add_messages_service(server, runtime))
+        services.append(add_messages_service(server, lifecycle, telemetry))
     reflection.enable_server_reflection(services, server)
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(target)

@@ -35,8 +35,8 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from ..config.load import convert as _convert
 from ..errors import ConfigError
+from .convert import convert as _convert
 
 __all__ = [
     "AdmissionConfig",
