@@ -8,6 +8,8 @@ NODE_STAMP := node_modules/.installed
 CHECKOV := .venv-checkov/bin/checkov
 # Older anthropic SDK generations, each in a venv of its own, for tests/compat.
 SDK_VENVS := .venv-sdk-0.40.0/.installed .venv-sdk-1.0.0/.installed
+# Claude Code (the CLI bundled in claude-agent-sdk's wheel, a native binary) for tests/agents.
+CLAUDE_VENV := .venv-claude/.installed
 
 .PHONY: run test lint bench proto clean install
 
@@ -29,6 +31,11 @@ $(CHECKOV):
 	.venv-sdk-$*/bin/pip install --quiet anthropic==$*
 	touch $@
 
+$(CLAUDE_VENV):
+	$(PY) -m venv .venv-claude
+	.venv-claude/bin/pip install --quiet claude-agent-sdk==0.2.190
+	touch $@
+
 $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
 	touch $(NODE_STAMP)
@@ -41,7 +48,7 @@ run: $(STAMP)
 redis-server:
 	@command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 
-test: $(STAMP) $(CHECKOV) $(SDK_VENVS) redis-server
+test: $(STAMP) $(CHECKOV) $(SDK_VENVS) $(CLAUDE_VENV) redis-server
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) $(NODE_STAMP)
@@ -58,4 +65,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-checkov .venv-sdk-* node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .venv-sdk-* .venv-claude node_modules .pytest_cache .mypy_cache .ruff_cache
