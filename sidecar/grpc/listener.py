@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection
 
 from ..lifecycle import Lifecycle
 from ..telemetry import Telemetry
+from .servicer import add_messages_service
 
 __all__ = ["start_grpc"]
 
@@ -29,12 +30,7 @@ async def start_grpc(
     services = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    try:
-        from .servicer import add_messages_service
-    except ImportError:  # the Messages service is being built; health and reflection still serve
-        pass
-    else:
-        services.append(add_messages_service(server, lifecycle, telemetry))
+    services.append(add_messages_service(server, lifecycle, telemetry))
     reflection.enable_server_reflection(services, server)
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(target)
