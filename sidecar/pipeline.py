@@ -91,11 +91,18 @@ class Pipeline:
     async def messages(self, call: Call) -> Answer:
         """``POST /v1/messages``: a whole Message or an event stream."""
         validate_messages(call.body, call.headers.get("anthropic-version"))
-        return await (self._send(call) if self.admission is None else self._admitted(call))
+        return await self._serve(call)
 
     async def count_tokens(self, call: Call) -> Answer:
         """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``."""
         validate_count_tokens(call.body, call.headers.get("anthropic-version"))
+        return await self._serve(call)
+
+    async def _serve(self, call: Call) -> Answer:
+        # Sidecar chains: refuse a request that looped before it spends anything of its key,
+        # and tell the next hop where it stands.
+        hops = check_hops(call.headers, self.config.hops)
+        forward_hops(call.headers, hops, self.config.hops)
         return await (self._send(call) if self.admission is None else self._admitted(call))
 
     async def _admitted(self, call: Call) -> Answer:
@@ -152,9 +159,6 @@ class Pipeline:
         return record
 
     async def _send(self, call: Call) -> Answer:
-        # Pipeline chains: refuse a request that looped, and tell the next hop where it stands.
-        hops = check_hops(call.headers, self.config.hops)
-        forward_hops(call.headers, hops, self.config.hops)
         route, name = self.router.match(call.model)
         plan = self.plans.get(route.match)
         if plan is None:
