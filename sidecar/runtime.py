@@ -15,11 +15,11 @@ import uvicorn
 
 from .config import Config, load_config
 from .errors import ConfigError
+from .http.admin import AdminApp
 from .http.app import HttpApp
 from .lifecycle import ConfigWatcher, Lifecycle
 from .pipeline import Pipeline
 from .telemetry import Telemetry, build_telemetry
-from .telemetry.admin import AdminApp
 
 __all__ = ["Runtime", "bind_socket", "serve"]
 

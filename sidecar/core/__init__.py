@@ -6,7 +6,7 @@ grammar, request validation). It imports nothing from the package but ``sidecar.
 
 from __future__ import annotations
 
-from .answer import Answer, EventStream, StreamEvent, encode_sse
+from .answer import Answer, EventStream, StreamEvent, encode_sse, error_from_event
 from .call import (
     NOOP_ATTEMPT,
     NOOP_REQUEST,
@@ -33,5 +33,6 @@ __all__ = [
     "Upstream",
     "UpstreamInfo",
     "encode_sse",
+    "error_from_event",
     "new_request_id",
 ]

@@ -13,7 +13,9 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Answer", "EventStream", "StreamEvent", "encode_sse"]
+from ..errors import ERROR_TYPES, SidecarError
+
+__all__ = ["Answer", "EventStream", "StreamEvent", "encode_sse", "error_from_event"]
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -128,6 +130,27 @@ class EventStream:
         finally:
             if self._close is not None:
                 await self._close()
+
+
+def error_from_event(event: StreamEvent, request_id: str | None = None) -> SidecarError:
+    """An in-band ``error`` event as a SidecarError with the status its type stands for."""
+    data = event.data
+    err = data.get("error")
+    error_type = "api_error"
+    message = "upstream sent an error event"
+    if isinstance(err, dict):
+        if isinstance(err.get("type"), str):
+            error_type = err["type"]
+        if isinstance(err.get("message"), str):
+            message = err["message"]
+    status = ERROR_TYPES[error_type][0] if error_type in ERROR_TYPES else 500
+    rid = data.get("request_id")
+    return SidecarError(
+        message,
+        status=status,
+        error_type=error_type,
+        request_id=rid if isinstance(rid, str) else request_id,
+    )
 
 
 @dataclass(slots=True, kw_only=True)

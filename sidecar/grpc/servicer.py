@@ -17,8 +17,17 @@ from typing import Any, NoReturn, TypeVar
 
 from grpc import aio as grpc_aio
 
-from ..core import NOOP_REQUEST, Answer, Call, EventStream, RequestObserver, grammar, new_request_id
-from ..core.credentials import CREDENTIAL_HEADERS
+from ..core import (
+    NOOP_REQUEST,
+    Answer,
+    Call,
+    EventStream,
+    RequestObserver,
+    error_from_event,
+    grammar,
+    new_request_id,
+)
+from ..core.credentials import add_header
 from ..errors import InvalidRequest, SidecarError, UpstreamProtocolError
 from ..lifecycle import Lifecycle, shutdown_error
 from ..messages.v1 import messages_pb2 as pb
@@ -43,10 +52,7 @@ def _forward_headers(context: Context) -> dict[str, str]:
     for key, value in context.invocation_metadata() or ():
         if key.startswith(_INTERNAL) or key in _DROP or key.endswith("-bin"):
             continue
-        text = value if isinstance(value, str) else value.decode("latin-1")
-        if key in CREDENTIAL_HEADERS and headers.get(key, text) != text:
-            text = f"{headers[key]}, {text}"  # sent twice: combined, so admission refuses it
-        headers[key] = text
+        add_header(headers, key, value if isinstance(value, str) else value.decode("latin-1"))
     return headers
 
 
@@ -207,13 +213,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
                 yield convert.event_to_proto(data)
                 if event.name == "error":
                     # The upstream's in-band error: the event went out, the status follows.
-                    err = data.get("error")
-                    err = err if isinstance(err, dict) else {}
-                    etype, message = err.get("type"), err.get("message")
-                    failure = SidecarError(
-                        message if isinstance(message, str) else "upstream error",
-                        error_type=etype if isinstance(etype, str) else "api_error",
-                    )
+                    failure = error_from_event(event)
                     relayed = True
                     break
         except SidecarError as exc:

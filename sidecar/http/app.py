@@ -17,11 +17,12 @@ from urllib.parse import parse_qs
 import msgspec
 
 from ..core import Answer, Call, ForwardRequest, RequestObserver, encode_sse, grammar, new_request_id
-from ..core.credentials import CREDENTIAL_HEADERS
+from ..core.credentials import add_header
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError, error_body
 from ..lifecycle import Lifecycle, shutdown_error
 from ..pipeline import Pipeline, page_models
 from ..telemetry import NOOP_TELEMETRY, Telemetry
+from .health import HEALTH_PATHS, health, lifespan
 
 __all__ = ["HttpApp"]
 
@@ -35,8 +36,6 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 JSON = b"application/json"
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
-# Credentials: a repeated one is combined, never overwritten (admission refuses it).
-_CREDENTIALS = frozenset(name.encode() for name in CREDENTIAL_HEADERS)
 # Client request headers that never go upstream: hop-by-hop, or about the body we send.
 _DROP_REQUEST = frozenset(
     {
@@ -76,12 +75,7 @@ class _Request:
         for key, value in scope["headers"]:
             header_map[key] = value
             if key not in _DROP_REQUEST:
-                name, text = key.decode("latin-1"), value.decode("latin-1")
-                if key in _CREDENTIALS and forward.get(name, text) != text:
-                    # Sent twice with different values: combined (RFC 9110), so admission sees both
-                    # and refuses, instead of the last one silently winning.
-                    text = f"{forward[name]}, {text}"
-                forward[name] = text
+                add_header(forward, key.decode("latin-1"), value.decode("latin-1"))
         self.forward_headers = forward
         self.header_map = header_map
 
@@ -107,7 +101,7 @@ class HttpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
-                await _lifespan(receive, send)
+                await lifespan(receive, send)
             return
         req = _Request(scope)
         path: str = scope["path"]
@@ -142,11 +136,9 @@ class HttpApp:
                 await self._models(req, path, send)
             elif path.startswith("/v1/"):
                 await self._forward(req, receive, send)
-            elif path == "/healthz":
-                await _send_json(send, 200, {"status": "ok"}, req)
-            elif path == "/readyz":
-                ok = self._ready()
-                await _send_json(send, 200 if ok else 503, {"status": "ready" if ok else "not ready"}, req)
+            elif path in HEALTH_PATHS:
+                status, body = health(path, self._ready)
+                await _send_answer(send, Answer(status=status, raw=body), req)
             else:
                 raise NotFound(f"Not found: {method} {path}")
         except ClientGone:
@@ -463,13 +455,3 @@ async def _send_error(send: Send, exc: SidecarError, req: _Request) -> None:
     req.started = True
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

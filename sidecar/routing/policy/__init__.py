@@ -24,7 +24,7 @@ from .executor import (
     execute,
     routing_headers,
 )
-from .hold import HoldResult, error_from_event, hold
+from .hold import HoldResult, hold
 
 __all__ = [
     "ATTEMPTS_HEADER",
@@ -40,7 +40,6 @@ __all__ = [
     "RoutedCall",
     "SendAttempt",
     "WeightedBalancer",
-    "error_from_event",
     "execute",
     "hold",
     "parse_retry_after",

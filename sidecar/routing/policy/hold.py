@@ -24,11 +24,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...core import EventStream, StreamEvent
+from ...core import EventStream, StreamEvent, error_from_event
 from ...core.clock import Clock, wait_within
-from ...errors import ERROR_TYPES, SidecarError, Timeout, UpstreamError
+from ...errors import SidecarError, Timeout, UpstreamError
 
-__all__ = ["HoldResult", "error_from_event", "hold"]
+__all__ = ["HoldResult", "hold"]
 
 _CONTENT = "content_block_delta"
 _TERMINAL = frozenset({"message_stop", "error"})
@@ -49,27 +49,6 @@ class HoldResult:
     @property
     def committed(self) -> bool:
         return self.stream is not None
-
-
-def error_from_event(event: StreamEvent, request_id: str | None = None) -> SidecarError:
-    """An in-band ``error`` event as a SidecarError with the status its type stands for."""
-    data = event.data
-    err = data.get("error")
-    error_type = "api_error"
-    message = "upstream sent an error event"
-    if isinstance(err, dict):
-        if isinstance(err.get("type"), str):
-            error_type = err["type"]
-        if isinstance(err.get("message"), str):
-            message = err["message"]
-    status = ERROR_TYPES[error_type][0] if error_type in ERROR_TYPES else 500
-    rid = data.get("request_id")
-    return SidecarError(
-        message,
-        status=status,
-        error_type=error_type,
-        request_id=rid if isinstance(rid, str) else request_id,
-    )
 
 
 class _Puller:

@@ -1,9 +1,9 @@
-"""The admin listener's ASGI app: ``/metrics``, ``/healthz``, ``/readyz``, apart from the API ports.
+"""The admin listener's ASGI app, apart from the API ports: ``/metrics``, ``/healthz``,
+``/readyz`` (GET and HEAD).
 
 ``GET /metrics``  the Prometheus text exposition (404 when metrics are off); rendered in a worker
                   thread so a large scrape never stalls the event loop
-``GET /healthz``  200 while the process serves
-``GET /readyz``   200 once every listener is up, 503 before that and while draining
+``/healthz`` and ``/readyz`` answer as the API listener does (``sidecar.http.health``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .hook import Telemetry
+from ..telemetry import Telemetry
+from .health import HEALTH_PATHS, health, lifespan
 
 __all__ = ["AdminApp"]
 
@@ -33,13 +34,8 @@ class AdminApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         path: str = scope["path"]
@@ -54,12 +50,9 @@ class AdminApp:
             else:
                 body, content_type = rendered
                 await _respond(send, 200, content_type.encode(), body, head)
-        elif path == "/healthz":
-            await _respond(send, 200, _JSON, b'{"status":"ok"}', head)
-        elif path == "/readyz":
-            ok = self._ready()
-            body = b'{"status":"ready"}' if ok else b'{"status":"not ready"}'
-            await _respond(send, 200 if ok else 503, _JSON, body, head)
+        elif path in HEALTH_PATHS:
+            status, body = health(path, self._ready)
+            await _respond(send, status, _JSON, body, head)
         else:
             await _respond(send, 404, _TEXT, b"not found; try /metrics, /healthz, /readyz\n", head)
 
