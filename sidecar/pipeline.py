@@ -22,9 +22,9 @@ from .core import Answer, Call, EventStream, ForwardRequest, StreamEvent, Target
 from .core.credentials import CREDENTIAL_HEADERS
 from .core.estimate import TextCounter
 from .core.validate import validate_count_tokens, validate_messages
-from .errors import InvalidRequest, NoRoute, NotFound, PermissionDenied, SidecarError
+from .errors import InvalidRequest, NotFound, PermissionDenied, SidecarError
 from .hops import add_server_timing, check_hops, forward_hops, server_timing_entry
-from .routing import Router
+from .routing import Resolved, Router
 from .routing.policy import RoutePlan, execute
 from .upstreams.registry import build_upstream
 
@@ -103,20 +103,22 @@ class Pipeline:
         # and tell the next hop where it stands.
         hops = check_hops(call.headers, self.config.hops)
         forward_hops(call.headers, hops, self.config.hops)
-        return await (self._send(call) if self.admission is None else self._admitted(call))
+        resolved = self.router.resolve(call.model)
+        if self.admission is None:
+            return await self._send(call, resolved)
+        return await self._admitted(call, resolved)
 
-    async def _admitted(self, call: Call) -> Answer:
+    async def _admitted(self, call: Call, resolved: Resolved) -> Answer:
         """Admission on: the client's key is checked and charged, and never goes upstream."""
         assert self.admission is not None
-        model = self.router.aliases.get(call.model, call.model)
-        ticket = await self.admission.admit(call.headers, model, call.estimate())
+        ticket = await self.admission.admit(call.headers, resolved.name, call.estimate())
         # The client's key is the sidecar's credential, not the upstream's, unless its route
         # says to forward it (a peer sidecar checking the same keys).
-        if not self.forwards_client_key or not self._forwards(call.model):
+        if resolved.route is None or resolved.route.match not in self.forwards_client_key:
             for name in CREDENTIAL_HEADERS:
                 call.headers.pop(name, None)
         try:
-            answer = await self._send(call)
+            answer = await self._send(call, resolved)
         except BaseException as exc:
             await ticket.release()
             if isinstance(exc, SidecarError):
@@ -132,13 +134,6 @@ class Pipeline:
             finally:
                 await ticket.release()
         return answer
-
-    def _forwards(self, model: str) -> bool:
-        try:
-            route, _ = self.router.match(model)
-        except NoRoute:
-            return False
-        return route.match in self.forwards_client_key
 
     def _authenticated(self, headers: dict[str, str], *, any_model: bool) -> KeyRecord | None:
         """Admission on, outside the limits (model lists, forwarded endpoints): check the key and
@@ -158,14 +153,14 @@ class Pipeline:
             )
         return record
 
-    async def _send(self, call: Call) -> Answer:
-        route, name = self.router.match(call.model)
+    async def _send(self, call: Call, resolved: Resolved) -> Answer:
+        route, target = resolved.require()
         plan = self.plans.get(route.match)
         if plan is None:
-            return await self._attempt(call, self.router.route(call.model))
+            return await self._attempt(call, target)
         # Weighted targets, retries (invisible on streams until the first content delta),
         # fallbacks, breakers: sidecar.routing.policy.
-        return await execute(call, plan, lambda target: self._attempt(call, target), model=name)
+        return await execute(call, plan, lambda target: self._attempt(call, target), model=resolved.name)
 
     async def _attempt(self, call: Call, target: Target) -> Answer:
         """One upstream attempt, observed: the CLIENT span (its traceparent goes into
@@ -259,9 +254,9 @@ class Pipeline:
             if info.get("id") == model_id:
                 return info
         # An alias resolves to the model it names, as the API accepts aliases.
-        resolved = self.router.aliases.get(model_id)
+        resolved = self.router.resolve(model_id).name
         for info in models:
-            if resolved is not None and info.get("id") == resolved:
+            if resolved != model_id and info.get("id") == resolved:
                 return info
         raise NotFound(f"model: {model_id}")
 
@@ -274,10 +269,8 @@ class Pipeline:
         """
         self._authenticated(request.headers, any_model=True)
         names = self.router.upstream_names()
-        try:
-            preferred = [self.router.route("*").upstream]
-        except NoRoute:
-            preferred = []
+        catch_all = self.router.resolve("*").target
+        preferred = [catch_all.upstream] if catch_all is not None else []
         candidates = preferred + names
         chosen = next((n for n in candidates if self.upstreams[n].provider == "anthropic"), candidates[0])
         return await self.upstreams[chosen].forward(request)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .router import Router, is_glob
+from .router import Resolved, Router, is_glob
 
-__all__ = ["Router", "is_glob"]
+__all__ = ["Resolved", "Router", "is_glob"]
