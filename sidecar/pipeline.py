@@ -16,7 +16,6 @@ from .admission.headers import rename_upstream_headers
 from .admission.keys import KeyRecord
 from .admission.pacing import Pacers, UpstreamBudget, budget_identity
 from .config import Config
-from .config.admission import build_admission_config
 from .config.model import PacingConfig, UpstreamConfig
 from .core import Answer, Call, EventStream, ForwardRequest, StreamEvent, Target, Upstream
 from .core.credentials import CREDENTIAL_HEADERS
@@ -80,7 +79,7 @@ class Pipeline:
         self.admission: Admission | None = None
         if config.admission is not None:
             self.admission = Admission.from_config(
-                build_admission_config(config.admission),
+                config.admission,
                 previous=previous.admission if previous is not None else None,
             )
 

@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from ..errors import ConfigError
+from .admission import build_admission_config
 from .convert import convert
 from .model import (
     AnthropicUpstreamConfig,
@@ -60,18 +62,25 @@ def build_config(data: Any) -> Config:
         # Each upstream on its own, so an error names it (msgspec shows dict keys as `[...]`).
         for name, value in upstreams.items():
             convert(value, UpstreamConfig, f"upstreams.{name}")
+    # The admission section is decoded on its own, once, by _check (build_admission_config names
+    # the tier in its errors); any other value is left for msgspec to refuse here.
+    admission = data.get("admission") if isinstance(data, dict) else None
+    if isinstance(admission, dict):
+        data = {**data, "admission": None}
+    else:
+        admission = None
     config: Config = convert(data, Config, "")
-    _check(config)
-    return config
+    return _check(config, admission)
 
 
-def _check(config: Config) -> None:
+def _check(config: Config, admission: dict[str, Any] | None = None) -> Config:
+    """Cross-field checks; raises ConfigError naming the field. Returns ``config`` with
+    ``admission`` (the section's decoded YAML tree, if any) as its typed ``AdmissionConfig``."""
     if not config.upstreams:
         raise ConfigError("upstreams: at least one upstream is required")
-    if config.admission is not None:
-        from .admission import build_admission_config
-
-        build_admission_config(config.admission)  # raises ConfigError naming the field
+    if admission is not None:
+        # Raises ConfigError naming the field.
+        config = msgspec.structs.replace(config, admission=build_admission_config(admission))
     if not config.routes:
         raise ConfigError("routes: at least one route is required")
     for name, up in config.upstreams.items():
@@ -130,6 +139,7 @@ def _check(config: Config) -> None:
     endpoint = config.telemetry.traces.endpoint
     if endpoint is not None and not endpoint.strip():
         raise ConfigError("telemetry.traces.endpoint: must not be empty (omit it to use OTEL_*)")
+    return config
 
 
 def _check_openai(name: str, up: OpenAIUpstreamConfig) -> None:
@@ -198,5 +208,4 @@ def default_config(
         upstreams=upstreams,
         routes=[Route(match="*", upstream=name, model=upstream_model)],
     )
-    _check(config)
-    return config
+    return _check(config)

@@ -7,10 +7,11 @@ silently does nothing. Upstreams are a tagged union on ``provider``.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
+from .admission import AdmissionConfig
 from .policy import HopConfig, RoutePolicyConfig
 
 __all__ = [
@@ -188,9 +189,9 @@ class LifecycleConfig(_Base, frozen=True):
 class Config(_Base, frozen=True):
     listeners: Listeners = Listeners()
     hops: HopConfig = HopConfig()  # sidecar chains: the hop header and its limit
-    # Client keys and per-key limits (sidecar.config.admission.AdmissionConfig, validated at
-    # load). None: no key store, the clients' own credentials are forwarded upstream.
-    admission: dict[str, Any] | None = None
+    # Client keys and per-key limits, decoded and checked once at load (build_config). None: no
+    # key store, the clients' own credentials are forwarded upstream.
+    admission: AdmissionConfig | None = None
     # Without a key store the API listeners must stay on loopback; "none" is the explicit
     # choice to serve other addresses unauthenticated.
     auth: Literal["keys", "none"] | None = None

@@ -502,7 +502,6 @@ import json, tempfile
 from pathlib import Path
 from bench import admission as a
 from bench.loadgen import LoadResult
-from sidecar.config.admission import build_admission_config
 from sidecar.admission.keys import KeyStore
 from sidecar.config.load import load_config
 
@@ -515,7 +514,7 @@ with tempfile.TemporaryDirectory() as tmp:
         if config.admission is None:
             out[v.key] = None
             continue
-        adm = build_admission_config(config.admission)
+        adm = config.admission
         record = KeyStore.from_config(adm).authenticate({"x-api-key": a.CLIENT_KEY})
         out[v.key] = {
             "backend": type(adm.backend).__name__,
