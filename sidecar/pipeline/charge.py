@@ -1,0 +1,73 @@
+"""Admission's charge for a streamed answer: output tokens charged as they pass, reconciled with
+the final usage, and the key's ticket freed however the stream ends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..admission.gate import Ticket
+from ..core import EventStream, StreamEvent
+from ..core.estimate import TextCounter
+
+__all__ = ["charged_stream"]
+
+
+def charged_stream(events: EventStream, ticket: Ticket, max_tokens: Any = None) -> EventStream:
+    """Charge output tokens as they stream, reconcile at the end, and free the ticket however the
+    stream ends.
+
+    The API reports output usage only in ``message_start`` (1) and the last ``message_delta``,
+    so while a key's output is limited the deltas' text (text, thinking, tool input JSON) is
+    counted with the local estimator and charged as it passes (at most ``max_tokens``); the
+    upstream's count replaces the estimate when it comes. A client that leaves early is charged
+    what it was sent.
+    """
+    counting = ticket.counts_output
+    cap = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
+
+    async def batches() -> AsyncIterator[list[StreamEvent]]:
+        charged = 0  # output tokens charged so far
+        reported = 0  # the upstream's latest output count
+        counter = TextCounter()
+        usage: dict[str, Any] | None = None
+        try:
+            async for batch in events.batches():
+                for event in batch:
+                    name = event.name
+                    if counting and name == "content_block_delta":
+                        delta = event.data.get("delta")
+                        if isinstance(delta, dict):
+                            text = delta.get("text") or delta.get("thinking") or delta.get("partial_json")
+                            if isinstance(text, str):
+                                counter.add(text)
+                    elif name == "message_delta" or name == "message_start":
+                        data = event.data
+                        found = (
+                            data.get("usage")
+                            if name == "message_delta"
+                            else (data.get("message") or {}).get("usage")
+                        )
+                        if isinstance(found, dict):
+                            usage = {**(usage or {}), **found}
+                            out = found.get("output_tokens")
+                            if isinstance(out, int) and out > reported:
+                                reported = out
+                if counting:
+                    # The estimate, or the upstream's count once it says more; ``finish``
+                    # reconciles either to the final usage.
+                    used = max(reported, counter.tokens())
+                    if cap is not None:
+                        used = min(used, max(cap, reported))
+                    if used > charged:
+                        await ticket.charge_output(used - charged)
+                        charged = used
+                elif reported > charged:
+                    await ticket.charge_output(reported - charged)
+                    charged = reported
+                yield batch
+            await ticket.finish(usage)
+        finally:
+            await ticket.release()
+
+    return EventStream(batches(), events.aclose)

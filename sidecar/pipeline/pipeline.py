@@ -1,0 +1,216 @@
+"""The pipeline both doors call: validate, check hops, admit, route, send through the filters.
+
+It speaks Anthropic JSON (dicts) only; the doors own their wires. One ``Pipeline`` holds one
+config snapshot (router, adapters and their filter chains, policy plans, admission); a reload
+builds a new one and swaps it atomically, and in-flight calls keep the snapshot they started
+with. The upstream pacing budgets and admission counters carry over a reload.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..admission.gate import Admission
+from ..admission.headers import rename_upstream_headers
+from ..admission.keys import KeyRecord
+from ..admission.pacing import Pacers
+from ..config import Config
+from ..core import Answer, Call, ForwardRequest, Upstream
+from ..core.credentials import CREDENTIAL_HEADERS
+from ..core.validate import validate_count_tokens, validate_messages
+from ..errors import NotFound, PermissionDenied, SidecarError
+from ..hops import add_server_timing, check_hops, forward_hops, server_timing_entry
+from ..routing import Resolved, Router
+from ..routing.policy import RoutePlan, execute
+from ..upstreams.registry import build_upstream
+from .charge import charged_stream
+from .filters import Send, compose
+
+__all__ = ["Pipeline"]
+
+_EPOCH = "1970-01-01T00:00:00Z"
+
+
+class Pipeline:
+    def __init__(self, config: Config, previous: Pipeline | None = None) -> None:
+        """One config snapshot. ``previous`` is the snapshot a reload replaces: the upstream
+        budgets, admission counters and (unless its backend changed) the limiter carry over."""
+        self.config = config
+        self.router = Router(config.routes, config.aliases)
+        self.pacers: Pacers = previous.pacers if previous is not None else Pacers()
+        self.forwards_client_key = {r.match for r in config.routes if r.forward_client_key}
+        self.upstreams: dict[str, Upstream] = {
+            name: build_upstream(name, cfg) for name, cfg in config.upstreams.items()
+        }
+        # Each upstream's attempt chain: its filters around its adapter (see filters.py).
+        forwarding = frozenset(self.forwards_client_key)
+        self._send_to: dict[str, Send] = {
+            name: compose(
+                self.upstreams[name],
+                cfg,
+                self.pacers,
+                admission=config.admission is not None,
+                forwarding_routes=forwarding,
+            )
+            for name, cfg in config.upstreams.items()
+        }
+        # Routes with a policy get their runtime state (balancers, breakers, budget) here, once
+        # per config snapshot.
+        self.plans: dict[str, RoutePlan] = {
+            route.match: RoutePlan(route.policy, name=route.match)
+            for route in config.routes
+            if route.policy is not None
+        }
+        # Last: a reload hands the limiter over only once nothing else here can fail.
+        self.admission: Admission | None = None
+        if config.admission is not None:
+            self.admission = Admission.from_config(
+                config.admission,
+                previous=previous.admission if previous is not None else None,
+            )
+
+    @property
+    def uses_mock(self) -> bool:
+        return any(self.upstreams[n].provider == "mock" for n in self.router.upstream_names())
+
+    async def messages(self, call: Call) -> Answer:
+        """``POST /v1/messages``: a whole Message or an event stream."""
+        validate_messages(call.body, call.headers.get("anthropic-version"))
+        return await self._serve(call)
+
+    async def count_tokens(self, call: Call) -> Answer:
+        """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``."""
+        validate_count_tokens(call.body, call.headers.get("anthropic-version"))
+        return await self._serve(call)
+
+    async def _serve(self, call: Call) -> Answer:
+        # Sidecar chains: refuse a request that looped before it spends anything of its key,
+        # and tell the next hop where it stands.
+        hops = check_hops(call.headers, self.config.hops)
+        forward_hops(call.headers, hops, self.config.hops)
+        resolved = self.router.resolve(call.model)
+        if self.admission is None:
+            return await self._send(call, resolved)
+        return await self._admitted(call, resolved)
+
+    async def _admitted(self, call: Call, resolved: Resolved) -> Answer:
+        """Admission on: the client's key is checked and charged, and never goes upstream."""
+        assert self.admission is not None
+        ticket = await self.admission.admit(call.headers, resolved.name, call.estimate())
+        try:
+            answer = await self._send(call, resolved)
+        except BaseException as exc:
+            await ticket.release()
+            if isinstance(exc, SidecarError):
+                exc.headers = [*rename_upstream_headers(exc.headers), *ticket.headers()]
+            raise
+        # The sidecar's limits for this key; the upstream's own stay visible under upstream-.
+        answer.headers[:] = [*rename_upstream_headers(answer.headers), *ticket.headers()]
+        if answer.events is not None:
+            answer.events = charged_stream(answer.events, ticket, call.body.get("max_tokens"))
+        else:
+            try:
+                await ticket.finish(answer.json().get("usage") if call.endpoint == "messages" else None)
+            finally:
+                await ticket.release()
+        return answer
+
+    def _authenticated(self, headers: dict[str, str], *, any_model: bool) -> KeyRecord | None:
+        """Admission on, outside the limits (model lists, forwarded endpoints): check the key and
+        drop it from what goes upstream. ``any_model``: a key limited to some models is refused
+        (403), as batches and files could reach any model. Returns the key's record (None when
+        admission is off or in shadow mode)."""
+        if self.admission is None:
+            return None
+        record = self.admission.authenticate(headers)
+        for name in CREDENTIAL_HEADERS:
+            headers.pop(name, None)
+        if any_model and record is not None and record.models != ("*",) and not self.admission.shadow:
+            self.admission.stats.count("permission", shadow=False, key=record.name)
+            raise PermissionDenied(
+                "this API key may use only some models; batches, files and other endpoints that "
+                "can reach any model are not open to it"
+            )
+        return record
+
+    async def _send(self, call: Call, resolved: Resolved) -> Answer:
+        route, target = resolved.require()
+        plan = self.plans.get(route.match)
+        if plan is None:
+            return await self._send_to[target.upstream](call, target)
+        # Weighted targets, retries (invisible on streams until the first content delta),
+        # fallbacks, breakers: sidecar.routing.policy.
+        return await execute(
+            call, plan, lambda target: self._send_to[target.upstream](call, target), model=resolved.name
+        )
+
+    def server_timing(self, call: Call, answer: Answer) -> None:
+        """Add this hop's time (without the upstream wait) in front of ``server-timing``, so a
+        caller sees where time went across a chain of sidecars."""
+        hops = self.config.hops
+        if not hops.server_timing:
+            return
+        position = call.headers.get(hops.header, "1")
+        overhead = time.perf_counter() - call.started - call.upstream_wait
+        hop = int(position) if position.isdigit() else 1
+        add_server_timing(answer.headers, server_timing_entry(hop, overhead))
+
+    def breaker_states(self) -> list[tuple[str, str, str]]:
+        """(route, upstream, state) for every target of every policy route, for metrics."""
+        return [
+            (route, target.upstream, target.breaker.state.value)
+            for route, plan in self.plans.items()
+            for target in plan.targets()
+        ]
+
+    async def list_models(self, headers: dict[str, str]) -> list[dict[str, Any]]:
+        """Every model this sidecar serves: what its upstreams list, then names the config routes.
+        With client keys: the models the caller's key may use."""
+        headers = dict(headers)
+        record = self._authenticated(headers, any_model=False)
+        models: dict[str, dict[str, Any]] = {}
+        for name in self.router.upstream_names():
+            for info in await self.upstreams[name].list_models(headers):
+                mid = info.get("id")
+                if isinstance(mid, str) and mid not in models:
+                    models[mid] = info
+        for mid in self.router.exact_names():
+            if mid not in models:
+                models[mid] = {"type": "model", "id": mid, "display_name": mid, "created_at": _EPOCH}
+        if record is not None:
+            return [info for mid, info in models.items() if record.allows(mid)]
+        return list(models.values())
+
+    async def get_model(self, model_id: str, headers: dict[str, str]) -> dict[str, Any]:
+        models = await self.list_models(headers)
+        for info in models:
+            if info.get("id") == model_id:
+                return info
+        # An alias resolves to the model it names, as the API accepts aliases.
+        resolved = self.router.resolve(model_id).name
+        for info in models:
+            if resolved != model_id and info.get("id") == resolved:
+                return info
+        raise NotFound(f"model: {model_id}")
+
+    async def forward(self, request: ForwardRequest) -> Answer:
+        """Another ``/v1/`` endpoint (batches, files, ...): relayed to an Anthropic-speaking upstream.
+
+        The catch-all route's upstream when it speaks Anthropic, else the first one that does;
+        where none does, the adapter answers 404 saying so. With client keys, only keys that may
+        use every model reach these endpoints, and their key is not forwarded.
+        """
+        self._authenticated(request.headers, any_model=True)
+        names = self.router.upstream_names()
+        catch_all = self.router.resolve("*").target
+        preferred = [catch_all.upstream] if catch_all is not None else []
+        candidates = preferred + names
+        chosen = next((n for n in candidates if self.upstreams[n].provider == "anthropic"), candidates[0])
+        return await self.upstreams[chosen].forward(request)
+
+    async def aclose(self) -> None:
+        if self.admission is not None:
+            await self.admission.close()
+        for upstream in self.upstreams.values():
+            await upstream.aclose()
