@@ -21,7 +21,7 @@ sidecar's CPU time per request (a steadier figure than throughput on a busy mach
 request: the limiter's script calls (round trips), the commands they ran, and Redis's time in them
 (``INFO stats commandstats``). Nothing is asserted: no targets. ``--quick``: 0.8 s per run.
 
-Processes are started through the caller's ``spawn`` (``bench.__main__.Child``: own process group,
+Processes are started through the caller's ``spawn`` (``bench.processes.Child``: own process group,
 stdout drained, stderr to a log under ``bench/results``).
 """
 
@@ -49,6 +49,8 @@ from urllib.parse import urlsplit
 
 from bench.fake_upstream import sse_event_count
 from bench.loadgen import CLIENT_KEY, LoadResult, Mode, request_body, run_load
+from bench.processes import FOREIGN_LOAD_WARN
+from bench.table import format_table
 
 VariantKey = Literal["off", "memory", "redis"]
 KEY_NAME = "bench-client"
@@ -100,7 +102,7 @@ ADM_SCENARIOS = (
 
 
 class Proc(Protocol):
-    """What this scenario needs of a started process (``bench.__main__.Child``)."""
+    """What this scenario needs of a started process (``bench.processes.Child``)."""
 
     proc: subprocess.Popen[bytes]
 
@@ -640,9 +642,6 @@ def _line(rep: int, repeat: int, which: str, s: AdmScenario, run: AdmRun) -> str
 
 
 # -- the table ---------------------------------------------------------------------------------------
-FOREIGN_LOAD_WARN = 0.15  # as bench.__main__: other processes' CPU (cores) above which a run is noisy
-
-
 def render_admission(phase: AdmissionPhase) -> str:
     if phase.outcome is None or not phase.outcome.runs:
         why = phase.skipped or phase.error
@@ -690,19 +689,13 @@ def render_admission(phase: AdmissionPhase) -> str:
                 str(errors),
             )
         )
-    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
     out = [
         "",
         f"admission overhead: python -m sidecar --config, one key in a tier with {limits_desc()} (never "
         f"refused), against admission off ({phase.duration:g} s per run, {phase.repeat} repetition(s), medians):",
         "",
+        *format_table(table, range(1, len(table[0]))),
     ]
-    for i, t in enumerate(table):
-        out.append(
-            "  ".join(c.ljust(widths[j]) if j == 0 else c.rjust(widths[j]) for j, c in enumerate(t)).rstrip()
-        )
-        if i == 0:
-            out.append("  ".join("-" * w for w in widths))
     out.append(
         "added = variant - off (ms; CPU: the sidecar's CPU time per request at JSON c=32, us), vs off = "
         "requests/s ratio variant / off, same repetition; direct = no proxy, the load generator's ceiling."

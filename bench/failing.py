@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from bench.fake_upstream import FAIL_EVERY, FAIL_INBAND_MODEL, FAIL_MODEL, OVERLOADED_STATUS
 from bench.loadgen import DEFAULT_MODEL, LoadResult, Mode, run_load
+from bench.table import format_table
 
 HEALTHY_MODEL = DEFAULT_MODEL
 MODEL_LABELS = {
@@ -311,22 +312,13 @@ def render_failures(rows: list[dict[str, object]], duration: float, repeat: int)
                 f"{apr:.3f}" if isinstance(apr, float) else "-",
             )
         )
-    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
-    right = {2, 3, 4, 5, 6, 7, 8}
     out = [
         "",
         f"failing upstream: the sidecar with a {policy_desc()}; the fake upstream fails every "
         f"{FAIL_EVERY}th attempt of the failing model ({duration:g} s per run, {repeat} repetition(s), medians):",
         "",
+        *format_table(table, {2, 3, 4, 5, 6, 7, 8}),
     ]
-    for i, t in enumerate(table):
-        out.append(
-            "  ".join(
-                c.rjust(widths[j]) if j in right else c.ljust(widths[j]) for j, c in enumerate(t)
-            ).rstrip()
-        )
-        if i == 0:
-            out.append("  ".join("-" * w for w in widths))
     p_all = (1 / FAIL_EVERY) ** MAX_ATTEMPTS
     out.append(
         "added = failing - healthy, same row and repetition (SSE: time to the first content delta); "

@@ -1,0 +1,421 @@
+"""The processes of a ``python -m bench`` run: starting and stopping them, and their CPU.
+
+- ``Child``: a subprocess in its own process group (the fake upstream, a sidecar, the gRPC load
+  generator worker, Redis), its stdout drained by a thread, its stderr in a log under
+  ``bench/results``; ``wait_for_line`` for its listening line, ``cpu_seconds`` from ``/proc``.
+- The commands: the fake upstream (``bench.fake_upstream``), the sidecar (``python -m sidecar``, a
+  ``--sidecar-cmd`` template, or the stand-in proxy ``bench/_standin_proxy.py``), its
+  ``--provider openai`` twin, and the gRPC load generator (``bench.grpc_loadgen --serve``).
+- ``Sidecars``: the pass-through and the openai sidecar, one alive at a time.
+- Pinning (``taskset``): the proxy on the first CPU, the fake upstream and the load generator(s) on
+  the second.
+- ``CpuWindow``: the CPU time of the sidecar, the fake upstream and the load generator(s) over one
+  measurement, and what other processes used (``/proc/stat``), which makes a result noisy above
+  ``FOREIGN_LOAD_WARN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal, Protocol
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+UPSTREAM_KEY = "bench-key"
+SIDECAR_LINE = re.compile(r"sidecar http listening on (http://[\w.\-\[\]:]+:(\d+))")
+UPSTREAM_LINE = re.compile(r"fake upstream listening on (http://[\w.\-\[\]:]+:(\d+))")
+GRPC_LINE = re.compile(r"sidecar grpc listening on ([\w.\-\[\]:]+:(\d+))")
+GRPC_READY_LINE = re.compile(r"^grpc loadgen ready$")
+STARTUP_TIMEOUT_S = 30.0
+GRPC_LINE_TIMEOUT_S = 10.0  # after the HTTP line
+FOREIGN_LOAD_WARN = 0.15  # other processes' CPU (in cores) above which a result is called noisy
+Provider = Literal["anthropic", "openai"]
+
+
+# -- subprocesses ----------------------------------------------------------------------------------
+class Child:
+    """A subprocess in its own process group whose stdout is drained by a thread.
+
+    With ``stdin_pipe``, ``command()`` talks to a worker (``bench.grpc_loadgen --serve``): one JSON
+    command per stdin line, one ``result SEQ {json}`` line per command on stdout.
+    """
+
+    def __init__(
+        self, name: str, argv: list[str], log_path: Path, *, stdin_pipe: bool = False, append: bool = False
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.lines: deque[str] = deque(maxlen=50)
+        self._seq = 0
+        self._first: dict[str, str] = {}
+        self._seen = threading.Condition()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # closed in stop(); with ``append`` (a restart), the tail is read from this start on only
+        self._log: IO[bytes] = open(log_path, "ab" if append else "wb")
+        self._log_start = self._log.tell()
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+                start_new_session=True,  # so stop() can signal the whole group it started
+            )
+        except BaseException:
+            self._log.close()
+            raise
+        self._reader = threading.Thread(target=self._drain, name=f"drain-{name}", daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        for raw in stdout:  # ends at EOF, when the child exits
+            line = raw.decode("utf-8", "replace").rstrip()
+            with self._seen:
+                self.lines.append(line)
+                self._seen.notify_all()
+
+    def wait_for_line(
+        self, pattern: re.Pattern[str], timeout: float, what: str = "its listening line"
+    ) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        with self._seen:
+            for _ in range(int(timeout * 20) + 1):  # bounded
+                for line in [*self.lines, *self.stderr_tail(16384).splitlines()]:
+                    m = pattern.search(line)
+                    if m:
+                        return m
+                if self.proc.poll() is not None:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._seen.wait(min(left, 0.05))
+        code = self.proc.poll()
+        how = (
+            f"exited with code {code} before printing"
+            if code is not None
+            else f"did not print within {timeout:.0f} s"
+        )
+        raise RuntimeError(
+            f"{self.name} {how} {what}; command: {shlex.join(self.argv)}\n"
+            f"stdout tail: {list(self.lines)[-5:]}\nstderr tail: {self.stderr_tail()}"
+        )
+
+    def command(self, cmd: dict[str, object], timeout: float) -> dict[str, Any]:
+        """Send one command to a worker and wait (blocking) for its answer; raises RuntimeError."""
+        stdin = self.proc.stdin
+        if stdin is None:
+            raise RuntimeError(f"{self.name} has no stdin pipe")
+        self._seq += 1
+        seq = self._seq
+        try:
+            stdin.write((json.dumps({**cmd, "seq": seq}) + "\n").encode())
+            stdin.flush()
+        except OSError as exc:
+            raise RuntimeError(f"{self.name}: cannot send a command: {exc}") from None
+        m = self.wait_for_line(re.compile(rf"^result {seq} (.*)$"), timeout, f"the result of {cmd.get('op')}")
+        out = json.loads(m.group(1))
+        if not isinstance(out, dict):
+            raise RuntimeError(f"{self.name}: unexpected answer {m.group(1)[:200]}")
+        if "error" in out:
+            raise RuntimeError(f"{self.name}: {cmd.get('op')} failed: {out['error']}")
+        return out
+
+    def stderr_tail(self, n: int = 2000) -> str:
+        with contextlib.suppress(OSError):
+            self._log.flush()
+            with open(self.log_path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(self._log_start, size - n))
+                return f.read().decode("utf-8", "replace")
+        return ""
+
+    def cpu_seconds(self) -> float | None:
+        """utime + stime of the process itself (not of its children), from /proc."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        try:
+            if self.proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    self.proc.stdin.close()  # a worker exits at EOF
+            if self.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(timeout=5)
+            else:  # the leader is gone; make sure nothing it started in its group lingers
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+        finally:
+            self._reader.join(timeout=2)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self._log.close()
+
+
+def spawn(name: str, argv: list[str], log: str, append: bool) -> Child:
+    """A ``Child`` whose stderr goes to ``log`` under ``bench/results`` (``bench.admission``'s ``Spawn``)."""
+    return Child(name, argv, RESULTS / log, append=append)
+
+
+# -- the fake upstream, the sidecars, the gRPC load generator --------------------------------------
+def start_upstream(taskset_u: list[str], deltas: int) -> Child:
+    """The fake upstream on a free port, ``deltas`` content deltas per streamed answer."""
+    return Child(
+        "fake upstream",
+        [
+            *taskset_u,
+            sys.executable,
+            "-m",
+            "bench.fake_upstream",
+            "--port",
+            "0",
+            "--deltas",
+            str(deltas),
+        ],
+        RESULTS / "upstream.stderr.log",
+    )
+
+
+def _standin_argv() -> list[str]:
+    return [sys.executable, "-m", "bench._standin_proxy"]
+
+
+def sidecar_argv(
+    args: argparse.Namespace, upstream_url: str, provider: Provider = "anthropic"
+) -> tuple[list[str], str]:
+    """The sidecar's command and its description; for ``openai``, the same with ``--provider openai``."""
+    grpc = ["--no-grpc"] if args.no_grpc else ["--grpc-port", "0"]
+    translated = ["--provider", "openai"] if provider == "openai" else []
+    std = ["--upstream", upstream_url, *translated, "--upstream-key", UPSTREAM_KEY, "--http-port", "0", *grpc]
+    if args.sidecar_cmd:
+        tmpl = args.sidecar_cmd
+        has_upstream = "{upstream}" in tmpl
+        argv = [
+            part.replace("{python}", sys.executable).replace("{upstream}", upstream_url)
+            for part in shlex.split(tmpl)
+        ]
+        return (argv + translated if has_upstream else argv + std), f"custom command: {tmpl}"
+    if args.standin or not (REPO / "sidecar" / "__main__.py").exists():
+        why = "--standin" if args.standin else "sidecar/__main__.py does not exist yet"
+        return (
+            _standin_argv() + std,
+            f"STAND-IN proxy bench/_standin_proxy.py, uvicorn raw ASGI + aiohttp ({why})",
+        )
+    # The admin listener (metrics) on a free port; --no-metrics measures the sidecar without them.
+    extra = ["--admin-port", "0", *(["--no-metrics"] if args.no_metrics else [])]
+    desc = "sidecar (python -m sidecar" + (", metrics off)" if args.no_metrics else ", metrics on)")
+    return [sys.executable, "-m", "sidecar", *std, *extra], desc
+
+
+def runs_standin(argv: list[str]) -> bool:
+    """Whether the sidecar command is the stand-in proxy."""
+    return "bench._standin_proxy" in " ".join(argv)
+
+
+class Sidecars:
+    """The sidecar processes, one alive at a time: both would be pinned to the proxy's CPU.
+
+    ``start`` (blocking) stops the running one if it is the other provider's, then starts and waits
+    for ``provider``'s; a restart appends to that provider's log.
+    """
+
+    def __init__(self, argv: dict[Provider, list[str]], taskset: list[str]) -> None:
+        self.argv = argv
+        self.taskset = taskset
+        self.current: Child | None = None
+        self.provider: Provider | None = None
+        self.url = ""
+        self.starts: dict[Provider, int] = {}
+        self.problems: list[str] = []  # sidecars that exited on their own
+
+    def start(self, provider: Provider) -> Child:
+        if self.current is not None and self.provider == provider:
+            return self.current
+        self.stop()
+        n = self.starts.get(provider, 0)
+        self.starts[provider] = n + 1
+        openai = provider == "openai"
+        self.current = Child(
+            "sidecar (openai)" if openai else "sidecar",
+            [*self.taskset, *self.argv[provider]],
+            RESULTS / ("sidecar-openai.stderr.log" if openai else "sidecar.stderr.log"),
+            append=n > 0,
+        )
+        self.provider = provider
+        self.url = self.current.wait_for_line(SIDECAR_LINE, STARTUP_TIMEOUT_S).group(1)
+        return self.current
+
+    def stop(self) -> None:
+        child = self.current
+        if child is None:
+            return
+        if child.proc.poll() is not None and self.url:  # it had started: it died on its own
+            self.problems.append(f"the {child.name} exited during the run (code {child.proc.returncode})")
+        self.current, self.provider, self.url = None, None, ""
+        child.stop()
+
+
+@dataclass
+class GrpcDoor:
+    """The gRPC side of a run: the sidecar's gRPC address and the worker that loads it."""
+
+    target: str | None = None
+    worker: Child | None = None
+    skipped: str | None = None  # why there are no gRPC measurements
+
+
+def start_grpc(args: argparse.Namespace, proxy: Child, standin: bool, taskset_u: list[str]) -> GrpcDoor:
+    """Find the sidecar's gRPC address and start the gRPC load generator; say why not otherwise."""
+    if args.no_grpc:
+        return GrpcDoor(skipped="--no-grpc")
+    if standin:
+        return GrpcDoor(skipped="the stand-in proxy has no gRPC door")
+    try:
+        target = proxy.wait_for_line(GRPC_LINE, GRPC_LINE_TIMEOUT_S, "its gRPC listening line").group(1)
+    except RuntimeError as exc:
+        return GrpcDoor(skipped=str(exc).split("\n")[0])
+    worker = Child(
+        "gRPC load generator",
+        [*taskset_u, sys.executable, "-m", "bench.grpc_loadgen", "--serve"],
+        RESULTS / "grpc_loadgen.stderr.log",
+        stdin_pipe=True,
+    )
+    door = GrpcDoor(target=target, worker=worker)
+    try:
+        worker.wait_for_line(GRPC_READY_LINE, STARTUP_TIMEOUT_S, "its ready line")
+    except RuntimeError as exc:
+        door.skipped = str(exc).split("\n")[0]
+    return door
+
+
+# -- CPUs ------------------------------------------------------------------------------------------
+def pinning(no_pin: bool) -> tuple[bool, int | None, int | None, str]:
+    cpus = sorted(os.sched_getaffinity(0))
+    if no_pin:
+        return False, None, None, "not pinned (--no-pin)"
+    if len(cpus) < 2:
+        return False, None, None, f"not pinned (only {len(cpus)} CPU available)"
+    if shutil.which("taskset") is None:
+        return False, None, None, "not pinned (taskset not found)"
+    return (
+        True,
+        cpus[0],
+        cpus[1],
+        f"proxy on CPU {cpus[0]}; fake upstream + load generator on CPU {cpus[1]}",
+    )
+
+
+def taskset(pin: bool, cpu: int | None) -> list[str]:
+    """The prefix that pins a command to ``cpu``, or nothing when not pinned."""
+    return ["taskset", "-c", str(cpu)] if pin else []
+
+
+def _cpu_busy() -> dict[str, float]:
+    """Seconds of user + nice + system time per ``/proc/stat`` cpu line ("cpu", "cpu0", ...)."""
+    out: dict[str, float] = {}
+    tck = os.sysconf("SC_CLK_TCK")
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if not line.startswith("cpu"):
+                    break
+                name, *vals = line.split()
+                out[name] = (int(vals[0]) + int(vals[1]) + int(vals[2])) / tck
+    except (OSError, ValueError, IndexError):
+        return {}
+    return out
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds used during one window, and what other processes used (in cores)."""
+
+    wall: float
+    proxy: float | None
+    upstream: float | None
+    foreign_proxy_core: float | None = None
+    foreign_loadgen_core: float | None = None
+
+
+class Pinning(Protocol):
+    """Where the processes run (``bench.scenarios.Plan``)."""
+
+    @property
+    def pin(self) -> bool: ...
+
+    @property
+    def proxy_cpu(self) -> int | None: ...
+
+    @property
+    def loadgen_cpu(self) -> int | None: ...
+
+
+class CpuWindow:
+    """Measures the CPU of the sidecar, the fake upstream and the load generator(s) over a window.
+
+    The load generator is this process and, when there is one, the gRPC worker process.
+    """
+
+    def __init__(self, plan: Pinning, proxy: Child, upstream: Child, worker: Child | None) -> None:
+        self._plan, self._proxy, self._upstream, self._worker = plan, proxy, upstream, worker
+        self._marks = self._mark()
+        self._t0 = time.perf_counter()
+
+    def _mark(self) -> tuple[float | None, float | None, float | None, float, dict[str, float]]:
+        w = self._worker.cpu_seconds() if self._worker is not None else 0.0
+        return self._proxy.cpu_seconds(), self._upstream.cpu_seconds(), w, time.process_time(), _cpu_busy()
+
+    def close(self) -> CpuUse:
+        wall = time.perf_counter() - self._t0
+        (p0, u0, w0, s0, b0), (p1, u1, w1, s1, b1) = self._marks, self._mark()
+        pcpu = p1 - p0 if p0 is not None and p1 is not None else None
+        ucpu = u1 - u0 if u0 is not None and u1 is not None else None
+        use = CpuUse(wall, pcpu, ucpu)
+        if pcpu is None or ucpu is None:
+            return use
+
+        def busy(key: str) -> float | None:
+            return b1[key] - b0[key] if key in b0 and key in b1 else None
+
+        own_lg = ucpu + (s1 - s0) + (w1 - w0 if w0 is not None and w1 is not None else 0.0)
+        plan = self._plan
+        if plan.pin:
+            bp, bl = busy(f"cpu{plan.proxy_cpu}"), busy(f"cpu{plan.loadgen_cpu}")
+            if bp is not None and bl is not None:
+                use.foreign_proxy_core = max(0.0, (bp - pcpu) / wall)
+                use.foreign_loadgen_core = max(0.0, (bl - own_lg) / wall)
+        else:
+            b = busy("cpu")
+            if b is not None:
+                use.foreign_proxy_core = max(0.0, (b - pcpu - own_lg) / wall)
+        return use
