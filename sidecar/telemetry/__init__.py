@@ -40,6 +40,6 @@ def build_telemetry(config: Config, env: Mapping[str, str] | None = None) -> Tel
     endpoint = traces_endpoint(config.telemetry.traces, env)
     if not config.telemetry.metrics and endpoint is None and not config.telemetry.request_log:
         return NOOP_TELEMETRY
-    from .observer import LiveTelemetry
+    from .live import LiveTelemetry
 
     return LiveTelemetry(config, endpoint, env)

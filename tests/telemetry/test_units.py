@@ -14,8 +14,8 @@ from sidecar.config.model import TracesConfig
 from sidecar.core import NOOP_REQUEST, Target
 from sidecar.errors import ConfigError
 from sidecar.telemetry import NOOP_TELEMETRY, build_telemetry
+from sidecar.telemetry.live import LiveTelemetry
 from sidecar.telemetry.metrics import TPOT_BUCKETS, TpotAccumulator
-from sidecar.telemetry.observer import LiveTelemetry
 from sidecar.telemetry.settings import traces_endpoint
 from tests.conftest import ROOT, start_sidecar
 
