@@ -25,9 +25,9 @@ from sidecar.errors import (
     Timeout,
     UpstreamError,
 )
-from sidecar.upstreams import mock as mock_module
-from sidecar.upstreams._mocktext import IMAGE_TOKENS, split_fragments, split_words
 from sidecar.upstreams.mock import MockConfig, MockUpstream
+from sidecar.upstreams.mock import upstream as mock_upstream
+from sidecar.upstreams.mock.text import IMAGE_TOKENS, split_fragments, split_words
 
 TARGET = Target("mock", "mock-1")
 WEATHER = {
@@ -652,7 +652,7 @@ async def test_timing_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     async def record(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr(mock_module, "_sleep", record)
+    monkeypatch.setattr(mock_upstream, "_sleep", record)
     upstream = MockUpstream("m", MockConfig(ttft_ms=100, gap_ms=10, words_per_delta=4))
     await ask_stream(body("[mock words=12] hi"), upstream)
     assert waits == [0.1, 0.01, 0.01]
