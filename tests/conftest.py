@@ -19,6 +19,8 @@ import pytest
 from tests.fakes.anthropic_api import FakeAnthropic
 
 ROOT = Path(__file__).resolve().parent.parent
+# The smallest config, as a dict for build_config: every model to the built-in mock.
+MOCK_CONFIG = {"upstreams": {"m": {"provider": "mock"}}, "routes": [{"match": "*", "upstream": "m"}]}
 _LISTEN = re.compile(r"sidecar (http|grpc) listening on (?:http://)?(\S+)")
 _ADMIN = re.compile(r"sidecar admin listening on (http://\S+)")
 # Every sidecar the tests start checks the grammar of every stream it emits (sidecar.core.grammar)
