@@ -20,9 +20,12 @@
     ├── Timeout                       (timeout_error, 504)
     └── Overloaded                    (overloaded_error, 529)
 
-Every class names exactly one Anthropic error type, so exactly one HTTP status and one gRPC
-status code (``ERROR_TYPES`` below). An error that came from an upstream keeps the upstream's own
-status, type, message and headers (``retry-after``) so the client sees what the real API said.
+Each class has a default Anthropic error type and HTTP status (the tree above). The gRPC status
+follows from the error type alone, through ``ERROR_TYPES``, the one table both doors use; the
+HTTP door answers the instance's ``status``. An instance may carry other values than its class's
+defaults: an error that came from an upstream keeps the upstream's own status, type, message and
+headers (``retry-after``), so the client sees what the real API said, and several classes share
+``api_error`` with different statuses (500, 502, 508).
 """
 
 from __future__ import annotations
