@@ -8,12 +8,13 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import uvicorn
 
 from .config import Config, load_config
+from .core import Upstream
 from .errors import ConfigError
 from .http.admin import AdminApp
 from .http.app import HttpApp
@@ -56,15 +57,22 @@ class Runtime:
     """Starts and stops the listeners around one ``Pipeline`` (config snapshot)."""
 
     def __init__(
-        self, config: Config, config_path: str | None = None, loader: Callable[[], Config] | None = None
+        self,
+        config: Config,
+        config_path: str | None = None,
+        loader: Callable[[], Config] | None = None,
+        *,
+        adapters: Mapping[str, Upstream] | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path  # reloaded on SIGHUP and when it changes
         # How a reload reads the file: the command line's loader applies its flags (ports, host,
         # drain timeout) and its checks (the loopback rule) again.
         self._load = loader or (lambda: load_config(config_path or ""))
-        self.sidecar = Pipeline(config)
-        self.lifecycle = Lifecycle(self.sidecar)
+        # Adapters given in process (``sidecar.upstreams.handler``) replace the configured ones,
+        # in every config snapshot.
+        self._adapters = adapters
+        self.lifecycle = Lifecycle(Pipeline(config, adapters=adapters))
         # Process-wide (it outlives config snapshots): metrics, traces, or the no-op.
         self.telemetry: Telemetry = build_telemetry(config)
         # Breaker states of whichever config snapshot is current, read at each scrape.
@@ -92,7 +100,7 @@ class Runtime:
             return False
         try:
             new = self._load()
-            sidecar = Pipeline(new, previous=self.current())
+            sidecar = Pipeline(new, previous=self.current(), adapters=self._adapters)
         except ConfigError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             self.telemetry.config_reload("error")

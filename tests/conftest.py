@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.core import grammar
 from tests.fakes.anthropic_api import FakeAnthropic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,8 @@ _ADMIN = re.compile(r"sidecar admin listening on (http://\S+)")
 # Every sidecar the tests start checks the grammar of every stream it emits (sidecar.core.grammar)
 # and appends violations here; the autouse fixture below fails the test that caused one.
 STREAM_VIOLATIONS = Path(tempfile.gettempdir()) / f"sidecar-stream-violations-{os.getpid()}.log"
+# ... and so does every door driven in this process (tests/inprocess.py).
+grammar.CHECK_LOG = str(STREAM_VIOLATIONS)
 
 
 @dataclass

@@ -9,6 +9,7 @@ with. The upstream pacing budgets and admission counters carry over a reload.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ..admission.gate import Admission
@@ -33,15 +34,25 @@ _EPOCH = "1970-01-01T00:00:00Z"
 
 
 class Pipeline:
-    def __init__(self, config: Config, previous: Pipeline | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        previous: Pipeline | None = None,
+        *,
+        adapters: Mapping[str, Upstream] | None = None,
+    ) -> None:
         """One config snapshot. ``previous`` is the snapshot a reload replaces: the upstream
-        budgets, admission counters and (unless its backend changed) the limiter carry over."""
+        budgets, admission counters and (unless its backend changed) the limiter carry over.
+        ``adapters`` replace the adapters the config would build, by upstream name (the
+        in-process seam, ``sidecar.upstreams.handler``)."""
         self.config = config
+        self.adapters = dict(adapters or {})
         self.router = Router(config.routes, config.aliases)
         self.pacers: Pacers = previous.pacers if previous is not None else Pacers()
         self.forwards_client_key = {r.match for r in config.routes if r.forward_client_key}
         self.upstreams: dict[str, Upstream] = {
-            name: build_upstream(name, cfg) for name, cfg in config.upstreams.items()
+            name: self.adapters.get(name) or build_upstream(name, cfg)
+            for name, cfg in config.upstreams.items()
         }
         # Each upstream's attempt chain: its filters around its adapter (see filters.py).
         forwarding = frozenset(self.forwards_client_key)
