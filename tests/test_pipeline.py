@@ -62,3 +62,53 @@ async def test_a_looping_request_is_refused_before_it_spends_the_key(endpoint: s
             await send(make_call({"x-api-key": KEY}, endpoint=endpoint))
     finally:
         await pipeline.aclose()
+
+
+async def test_server_timing_and_the_overhead_metric_agree_on_upstream_wait() -> None:
+    """A pacing hold counts as upstream wait in both: the 429's retry-after-ms holds the second
+    request about 0.3 s, and neither figure calls that the sidecar's own time."""
+    from sidecar.errors import RateLimited
+    from sidecar.telemetry import build_telemetry
+    from tests.inprocess import message_answer, pipeline
+
+    answers = 0
+
+    async def handler(call: Call, target: Any) -> Any:
+        nonlocal answers
+        answers += 1
+        if answers == 1:
+            raise RateLimited("slow down", status=429, headers=[("retry-after-ms", "300")])
+        return await message_answer(call, target)
+
+    config = build_config(
+        {
+            "upstreams": {"a": {"provider": "anthropic", "base_url": "http://127.0.0.1:9", "api_key": "k"}},
+            "routes": [{"match": "*", "upstream": "a"}],
+            "telemetry": {"metrics": True},
+        }
+    )
+    p = pipeline(config, a=handler)
+    telemetry = build_telemetry(config)
+    try:
+        with pytest.raises(RateLimited):
+            await p.messages(make_call({}))
+        call = make_call({})
+        call.observer = telemetry.begin("http", "/v1/messages", call.headers)
+        answer = await p.messages(call)
+        call.observer.finish()
+        assert call.upstream_wait >= 0.25
+        p.server_timing(call, answer)
+        timing = dict(answer.headers)["server-timing"]
+        own = float(timing.split("dur=")[1].split(";")[0].split(",")[0]) / 1000
+        rendered = telemetry.render_metrics()
+        assert rendered is not None
+        line = next(
+            x
+            for x in rendered[0].decode().splitlines()
+            if x.startswith("sidecar_overhead_seconds_sum{") and 'door="http"' in x
+        )
+        overhead = float(line.rsplit(" ", 1)[1])
+        assert own < 0.2 and overhead < 0.2, (own, overhead)
+    finally:
+        await telemetry.aclose()
+        await p.aclose()

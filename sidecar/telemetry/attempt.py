@@ -129,8 +129,8 @@ class LiveAttempt(AttemptObserver):
 
     # -- the hook --------------------------------------------------------------------------------
     def answered(self, answer: Answer) -> Answer:
+        # The wait until here is the pipeline's (call.upstream_wait); a stream's is added below.
         now = perf_counter()
-        self.wait += now - self.start
         events = answer.events
         if events is not None:
             self.streamed = True
@@ -147,7 +147,6 @@ class LiveAttempt(AttemptObserver):
 
     def failed(self, error: BaseException) -> None:
         now = perf_counter()
-        self.wait += now - self.start
         if not isinstance(error, asyncio.CancelledError):
             self.failure = failure_of(error)
         self._end(now)

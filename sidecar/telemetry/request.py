@@ -54,6 +54,7 @@ _GRPC_OK, _GRPC_CANCELLED = 0, 1
 
 class LiveRequest(RequestObserver):
     __slots__ = (
+        "call",
         "cell",
         "door",
         "done",
@@ -87,7 +88,11 @@ class LiveRequest(RequestObserver):
         self.tpot: TpotAccumulator | None = None
         self.tokens = [0, 0, 0, 0, 0]  # input, cache_read, cache_creation, output, thinking
         self.upstreams = 0  # attempts made
-        self.wait = 0.0  # seconds spent waiting for upstreams
+        # Seconds spent waiting for upstreams inside relayed streams (the attempts add them);
+        # the wait until each answer, pacing holds included, is the pipeline's
+        # ``call.upstream_wait``, the figure Server-Timing uses too (see ``upstream_wait``).
+        self.wait = 0.0
+        self.call: Call | None = None  # the call, once it reached an upstream
         self.request_id = ""
         self.model = ""  # as the client asked
         self.stream = False
@@ -105,12 +110,18 @@ class LiveRequest(RequestObserver):
 
     def attempt(self, call: Call, target: Target, upstream: UpstreamInfo) -> AttemptObserver:
         self.upstreams += 1
+        self.call = call
         self.model, self.stream, self.target = call.requested_model or call.model, call.stream, target
         if self.tel.ins is not None:
             self.cell = self.tel.cell(
                 self.door, self.op, target, upstream, "true" if call.stream else "false"
             )
         return LiveAttempt(self, call, target, upstream)
+
+    def upstream_wait(self) -> float:
+        """Seconds this request waited for upstreams: until their answers (the pipeline's figure,
+        pacing holds included) and between the events of relayed streams."""
+        return self.wait + (self.call.upstream_wait if self.call is not None else 0.0)
 
     def finish(self, error: BaseException | None = None, *, cancelled: bool = False) -> None:
         if self.done:
@@ -136,7 +147,7 @@ class LiveRequest(RequestObserver):
             duration = end - self.start
             cell.finished(outcome, failure.label if failure is not None else "", duration)
             if self.upstreams:
-                cell.overhead(max(0.0, duration - self.wait))
+                cell.overhead(max(0.0, duration - self.upstream_wait()))
             if self.first_token is not None:
                 cell.ttft(self.first_token - self.start)
             if self.tpot is not None:
@@ -206,8 +217,10 @@ class LiveRequest(RequestObserver):
             "output_tokens": self.tokens[3],
             "thinking_tokens": self.tokens[4],
             "duration_ms": round(duration * 1000, 3),
-            "upstream_ms": round(self.wait * 1000, 3),
-            "overhead_ms": round(max(0.0, duration - self.wait) * 1000, 3) if self.upstreams else None,
+            "upstream_ms": round(self.upstream_wait() * 1000, 3),
+            "overhead_ms": round(max(0.0, duration - self.upstream_wait()) * 1000, 3)
+            if self.upstreams
+            else None,
             "ttft_ms": round((self.first_token - self.start) * 1000, 3)
             if self.first_token is not None
             else None,
