@@ -6,7 +6,7 @@ grammar, request validation). It imports nothing from the package but ``sidecar.
 
 from __future__ import annotations
 
-from .answer import Answer, EventStream, StreamEvent, encode_sse, error_from_event
+from .answer import Answer, EventStream, StreamEvent, encode_sse, error_from_event, event_usage
 from .call import (
     NOOP_ATTEMPT,
     NOOP_REQUEST,
@@ -34,5 +34,6 @@ __all__ = [
     "UpstreamInfo",
     "encode_sse",
     "error_from_event",
+    "event_usage",
     "new_request_id",
 ]

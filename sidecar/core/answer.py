@@ -15,7 +15,7 @@ import msgspec
 
 from ..errors import ERROR_TYPES, SidecarError
 
-__all__ = ["Answer", "EventStream", "StreamEvent", "encode_sse", "error_from_event"]
+__all__ = ["Answer", "EventStream", "StreamEvent", "encode_sse", "error_from_event", "event_usage"]
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -130,6 +130,20 @@ class EventStream:
         finally:
             if self._close is not None:
                 await self._close()
+
+
+def event_usage(event: StreamEvent) -> dict[str, Any] | None:
+    """The usage a stream event carries: a ``message_start``'s message usage or a
+    ``message_delta``'s usage (the API's two places for it); None for other events or none."""
+    data = event.data
+    if event.name == "message_delta":
+        usage = data.get("usage")
+    elif event.name == "message_start":
+        message = data.get("message")
+        usage = message.get("usage") if isinstance(message, dict) else None
+    else:
+        return None
+    return usage if isinstance(usage, dict) else None
 
 
 def error_from_event(event: StreamEvent, request_id: str | None = None) -> SidecarError:

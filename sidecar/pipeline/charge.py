@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..admission.gate import Ticket
-from ..core import EventStream, StreamEvent
+from ..core import EventStream, StreamEvent, event_usage
 from ..core.estimate import TextCounter
 
 __all__ = ["charged_stream"]
@@ -42,13 +42,8 @@ def charged_stream(events: EventStream, ticket: Ticket, max_tokens: Any = None) 
                             if isinstance(text, str):
                                 counter.add(text)
                     elif name == "message_delta" or name == "message_start":
-                        data = event.data
-                        found = (
-                            data.get("usage")
-                            if name == "message_delta"
-                            else (data.get("message") or {}).get("usage")
-                        )
-                        if isinstance(found, dict):
+                        found = event_usage(event)
+                        if found is not None:
                             usage = {**(usage or {}), **found}
                             out = found.get("output_tokens")
                             if isinstance(out, int) and out > reported:

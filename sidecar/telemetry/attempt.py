@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from ..core import Answer, AttemptObserver, Call, EventStream, StreamEvent, Target, UpstreamInfo
+from ..core import Answer, AttemptObserver, Call, EventStream, StreamEvent, Target, UpstreamInfo, event_usage
 from .metrics import TPOT_BOUNDS, Cell, TpotAccumulator
 from .outcomes import CANCELLED, SUCCESS, Failure, failure_of, failure_of_type
 from .registry import Registry
@@ -225,7 +225,7 @@ class LiveAttempt(AttemptObserver):
                 delta = data.get("delta")
                 if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
                     self.finish_reason = delta["stop_reason"]
-                self._read_usage(data.get("usage"))
+                self._read_usage(event_usage(event))
             else:  # error
                 err = data.get("error")
                 self.failure = failure_of_type(err.get("type") if isinstance(err, dict) else None)
