@@ -141,9 +141,21 @@ def upstream(fake_anthropic: FakeAnthropic) -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture(scope="session")
-def proxy_sidecar(fake_anthropic: FakeAnthropic) -> Iterator[SidecarProcess]:
-    """The sidecar proxying every model to the fake Anthropic API, forwarding client keys."""
-    sp = start_sidecar("--upstream", fake_anthropic.base_url, env={"SIDECAR_UPSTREAM_KEY": ""})
+def proxy_sidecar(
+    fake_anthropic: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SidecarProcess]:
+    """The sidecar proxying every model to the fake Anthropic API, forwarding client keys (what
+    ``--upstream URL`` configures). Pacing is off: these tests answer 429 with retry-after on
+    purpose, and one sidecar serves them all, so a test would wait out the one before it
+    (tests/admission/test_pacing*.py test pacing)."""
+    path = tmp_path_factory.mktemp("proxy") / "sidecar.yaml"
+    path.write_text(
+        "upstreams:\n"
+        f"  default: {{provider: anthropic, base_url: '{fake_anthropic.base_url}', pacing: {{enabled: false}}}}\n"
+        "routes:\n"
+        "  - {match: '*', upstream: default}\n"
+    )
+    sp = start_sidecar("--config", str(path), env={"SIDECAR_UPSTREAM_KEY": ""})
     yield sp
     sp.stop()
 
