@@ -13,7 +13,7 @@ from . import __version__
 from .config import Config, default_config, load_config
 from .errors import ConfigError
 
-__all__ = ["main", "resolve_config"]
+__all__ = ["config_from_argv", "main", "resolve_config"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,6 +139,11 @@ def resolve_config(args: argparse.Namespace) -> Config:
     if not (listeners.http.enabled or listeners.grpc.enabled):
         raise ConfigError("listeners: both doors are switched off")
     return msgspec.structs.replace(config, listeners=listeners)
+
+
+def config_from_argv(argv: list[str]) -> Config:
+    """The config ``sidecar ARGV`` serves (flags, environment defaults and checks applied)."""
+    return resolve_config(_parser().parse_args(argv))
 
 
 def _check_config(argv: list[str]) -> int:

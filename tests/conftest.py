@@ -1,4 +1,6 @@
-"""Shared fixtures: the real sidecar in a subprocess, and fake upstreams in threads."""
+"""Shared fixtures: the real sidecar in a subprocess or on a loop in a thread of this process
+(``tests.inprocess.ThreadedSidecar``, for tests that need only its sockets), and fake upstreams
+in threads."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from sidecar.core import grammar
 from tests.fakes.anthropic_api import FakeAnthropic
+from tests.inprocess import ThreadedSidecar
 
 ROOT = Path(__file__).resolve().parent.parent
 # The smallest config, as a dict for build_config: every model to the built-in mock.
@@ -29,6 +33,16 @@ _ADMIN = re.compile(r"sidecar admin listening on (http://\S+)")
 STREAM_VIOLATIONS = Path(tempfile.gettempdir()) / f"sidecar-stream-violations-{os.getpid()}.log"
 # ... and so does every door driven in this process (tests/inprocess.py).
 grammar.CHECK_LOG = str(STREAM_VIOLATIONS)
+
+
+class Sidecar(Protocol):
+    """What a test needs of a running sidecar, a process (``SidecarProcess``) or in this
+    process (``tests.inprocess.ThreadedSidecar``): where it listens, and how to stop it."""
+
+    http_url: str
+    grpc_target: str
+
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -143,7 +157,7 @@ def upstream(fake_anthropic: FakeAnthropic) -> Iterator[FakeAnthropic]:
 @pytest.fixture(scope="session")
 def proxy_sidecar(
     fake_anthropic: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SidecarProcess]:
+) -> Iterator[ThreadedSidecar]:
     """The sidecar proxying every model to the fake Anthropic API, forwarding client keys (what
     ``--upstream URL`` configures). Pacing is off: these tests answer 429 with retry-after on
     purpose, and one sidecar serves them all, so a test would wait out the one before it
@@ -155,14 +169,14 @@ def proxy_sidecar(
         "routes:\n"
         "  - {match: '*', upstream: default}\n"
     )
-    sp = start_sidecar("--config", str(path), env={"SIDECAR_UPSTREAM_KEY": ""})
+    sp = ThreadedSidecar("--config", str(path), env={"SIDECAR_UPSTREAM_KEY": ""})
     yield sp
     sp.stop()
 
 
 @pytest.fixture(scope="session")
-def mock_sidecar() -> Iterator[SidecarProcess]:
+def mock_sidecar() -> Iterator[ThreadedSidecar]:
     """The sidecar as `make run` starts it: no config, the built-in mock model."""
-    sp = start_sidecar()
+    sp = ThreadedSidecar()
     yield sp
     sp.stop()

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SidecarProcess
+from tests.conftest import ROOT
+from tests.inprocess import ThreadedSidecar
 
 PROBE = Path(__file__).with_name("sdk_probe.py")
 VERSIONS = ["0.40.0", "1.0.0"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_old_sdk_generation(mock_sidecar: SidecarProcess, version: str) -> None:
+def test_old_sdk_generation(mock_sidecar: ThreadedSidecar, version: str) -> None:
     python = ROOT / f".venv-sdk-{version}" / "bin" / "python"
     assert python.exists(), f"make test installs anthropic=={version} into {python.parent.parent.name}"
     r = subprocess.run(

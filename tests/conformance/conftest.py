@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SidecarProcess, start_sidecar
 from tests.fakes.openai_api import FakeOpenAI
+from tests.inprocess import ThreadedSidecar
 
 UPSTREAM_KEY = "sk-upstream-test"
 PING_INTERVAL = 0.4
@@ -64,15 +64,15 @@ def openai_upstream(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
     assert not rejected, f"the fake OpenAI server rejected requests: {rejected}"
 
 
-def start_openai_sidecar(path: Path, base_url: str, **options: object) -> SidecarProcess:
+def start_openai_sidecar(path: Path, base_url: str, **options: object) -> ThreadedSidecar:
     path.write_text(config_text(base_url, **options))
-    return start_sidecar("--config", str(path))
+    return ThreadedSidecar("--config", str(path))
 
 
 @pytest.fixture(scope="session")
 def openai_sidecar(
     fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SidecarProcess]:
+) -> Iterator[ThreadedSidecar]:
     """A sidecar whose every route goes to the fake OpenAI server (Grok2API map). Pacing is off:
     these tests answer 429 with retry-after on purpose, and one sidecar serves them all
     (tests/admission/test_pacing*.py test pacing)."""

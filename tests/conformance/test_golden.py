@@ -17,8 +17,9 @@ from sidecar.core.grammar import check_events, check_sse
 from sidecar.core.sse import SSESplitter
 from tests.conformance import golden
 from tests.conformance.conftest import DEFAULT_MODEL, UPSTREAM_KEY
-from tests.conftest import SidecarProcess
+from tests.conftest import Sidecar
 from tests.fakes.openai_api import FakeOpenAI, Plan, accumulate
+from tests.inprocess import ThreadedSidecar
 
 NAMES = golden.names()
 SUCCESS = [n for n in NAMES if golden.success(golden.load(n))]
@@ -77,7 +78,7 @@ def _normalize(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _http_events(sidecar: SidecarProcess, request: dict[str, Any]) -> tuple[bytes, list[dict[str, Any]]]:
+def _http_events(sidecar: Sidecar, request: dict[str, Any]) -> tuple[bytes, list[dict[str, Any]]]:
     r = httpx.post(
         sidecar.http_url + "/v1/messages", json={**request, "stream": True}, headers={"x-api-key": "client"}
     )
@@ -88,7 +89,7 @@ def _http_events(sidecar: SidecarProcess, request: dict[str, Any]) -> tuple[byte
 
 @pytest.mark.parametrize("name", NAMES)
 def test_http_stream_is_the_golden_trace(
-    name: str, openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    name: str, openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     case = golden.load(name)
     openai_upstream.reset(lambda rec: _plan(case))
@@ -103,7 +104,7 @@ def test_http_stream_is_the_golden_trace(
 
 @pytest.mark.parametrize("name", NAMES)
 def test_grpc_stream_is_the_golden_trace(
-    name: str, openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    name: str, openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     case = golden.load(name)
     openai_upstream.reset(lambda rec: _plan(case))
@@ -125,7 +126,7 @@ def _sdk_request(request: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", TWINNED)
 def test_sdk_stream_accumulates_to_the_create_answer_over_http(
-    name: str, openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    name: str, openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     case = golden.load(name)
     openai_upstream.reset(
@@ -146,7 +147,7 @@ def test_sdk_stream_accumulates_to_the_create_answer_over_http(
 
 @pytest.mark.parametrize("name", TWINNED)
 def test_sdk_accumulator_matches_create_over_grpc(
-    name: str, openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    name: str, openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     case = golden.load(name)
     openai_upstream.reset(
@@ -170,7 +171,7 @@ def test_sdk_accumulator_matches_create_over_grpc(
 
 @pytest.mark.parametrize("name", FAILURE)
 def test_sdk_stream_raises_the_mapped_error(
-    name: str, openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    name: str, openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     case = golden.load(name)
     openai_upstream.reset(lambda rec: _plan(case))

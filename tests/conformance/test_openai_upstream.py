@@ -21,8 +21,9 @@ from sidecar.client import Client, SidecarAPIError
 from sidecar.core.grammar import check_sse
 from sidecar.core.sse import SSESplitter
 from tests.conformance.conftest import DEFAULT_MODEL, start_openai_sidecar
-from tests.conftest import SidecarProcess, start_sidecar
+from tests.conftest import Sidecar, start_sidecar
 from tests.fakes.openai_api import FakeOpenAI, Plan, chunk, text_chunks, usage_chunk
+from tests.inprocess import ThreadedSidecar
 
 PNG = base64.b64encode(
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (800).to_bytes(4, "big") + (600).to_bytes(4, "big")
@@ -34,12 +35,12 @@ WEATHER = {
 }
 
 
-def _post(sp: SidecarProcess, body: dict[str, Any], path: str = "/v1/messages") -> httpx.Response:
+def _post(sp: Sidecar, body: dict[str, Any], path: str = "/v1/messages") -> httpx.Response:
     return httpx.post(sp.http_url + path, json=body, headers={"x-api-key": "client"})
 
 
 def test_request_translation_reaches_the_upstream(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     body = {
         "model": "claude-3-opus-latest",
@@ -178,7 +179,7 @@ def test_request_translation_reaches_the_upstream(
     ],
 )
 def test_every_tool_choice(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI, choice: dict[str, Any], expected: object
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI, choice: dict[str, Any], expected: object
 ) -> None:
     body = {
         "model": "m",
@@ -253,7 +254,7 @@ def test_every_tool_choice(
     ],
 )
 def test_unexpressible_requests_are_400_naming_the_field(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI, patch: dict[str, Any], field: str
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI, patch: dict[str, Any], field: str
 ) -> None:
     body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}], **patch}
     r = _post(openai_sidecar, body)
@@ -285,7 +286,7 @@ def test_unexpressible_requests_are_400_naming_the_field(
 )
 @pytest.mark.parametrize("stream", [False, True])
 def test_upstream_http_errors_map_to_anthropic_errors(
-    openai_sidecar: SidecarProcess,
+    openai_sidecar: ThreadedSidecar,
     openai_upstream: FakeOpenAI,
     status: int,
     etype: str,
@@ -302,7 +303,7 @@ def test_upstream_http_errors_map_to_anthropic_errors(
     assert r.headers["retry-after"] == "7"
 
 
-def test_rate_limit_over_sdk_and_grpc(openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI) -> None:
+def test_rate_limit_over_sdk_and_grpc(openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI) -> None:
     openai_upstream.reset(
         lambda rec: Plan(
             status=429,
@@ -319,7 +320,7 @@ def test_rate_limit_over_sdk_and_grpc(openai_sidecar: SidecarProcess, openai_ups
     assert ginfo.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and ginfo.value.type == "rate_limit_error"
 
 
-def test_non_json_error_body(openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI) -> None:
+def test_non_json_error_body(openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI) -> None:
     openai_upstream.reset(lambda rec: Plan(status=502, error=b"<html>Bad Gateway</html>"))
     r = _post(
         openai_sidecar, {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
@@ -332,7 +333,7 @@ def test_non_json_error_body(openai_sidecar: SidecarProcess, openai_upstream: Fa
 
 
 def test_invalid_tool_arguments_are_an_upstream_error(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     bad = {
         "index": 0,
@@ -372,7 +373,7 @@ def test_invalid_tool_arguments_are_an_upstream_error(
     ],
 )
 def test_model_map_and_the_reported_model(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI, requested: str, upstream_model: str
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI, requested: str, upstream_model: str
 ) -> None:
     body = {"model": requested, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
     message = _post(openai_sidecar, body).json()
@@ -386,7 +387,7 @@ def test_model_map_and_the_reported_model(
 
 
 def test_count_tokens_is_a_local_estimate(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     body = {
         "model": "m",
@@ -410,7 +411,7 @@ def test_count_tokens_is_a_local_estimate(
 
 
 def test_pings_while_the_upstream_is_silent(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     openai_upstream.reset(lambda rec: Plan(chunks=text_chunks("late answer"), silence={0: 1.0, 2: 1.0}))
     r = httpx.post(
@@ -426,7 +427,7 @@ def test_pings_while_the_upstream_is_silent(
 
 
 def test_client_disconnect_closes_the_upstream(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     openai_upstream.reset(lambda rec: Plan(chunks=text_chunks("a long answer " * 20), hang_after=3))
     with httpx.stream(
@@ -443,7 +444,7 @@ def test_client_disconnect_closes_the_upstream(
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_grpc_deadline_closes_the_upstream(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI, stream: bool
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI, stream: bool
 ) -> None:
     openai_upstream.reset(lambda rec: Plan(hang=True))
     with Client(openai_sidecar.grpc_target, timeout=0.5) as c, pytest.raises(SidecarAPIError) as info:
@@ -458,7 +459,7 @@ def test_grpc_deadline_closes_the_upstream(
 @pytest.fixture(scope="module")
 def options_sidecar(
     fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SidecarProcess]:
+) -> Iterator[ThreadedSidecar]:
     sp = start_openai_sidecar(
         tmp_path_factory.mktemp("openai-options") / "s.yaml",
         fake_openai.base_url,
@@ -473,7 +474,7 @@ def options_sidecar(
     sp.stop()
 
 
-def test_per_upstream_options(options_sidecar: SidecarProcess, openai_upstream: FakeOpenAI) -> None:
+def test_per_upstream_options(options_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI) -> None:
     openai_upstream.max_tokens_field = "max_completion_tokens"
     openai_upstream.accept_top_k = True
     body = {
@@ -562,7 +563,7 @@ def _run_tool(name: str, tool_input: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_sdk_agent_loop_over_http(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI, stream: bool
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI, stream: bool
 ) -> None:
     openai_upstream.reset(_agent_planner)
     client = anthropic.Anthropic(base_url=openai_sidecar.http_url, api_key="k", max_retries=0)
@@ -601,7 +602,7 @@ def test_sdk_agent_loop_over_http(
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_sdk_agent_loop_over_grpc(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI, stream: bool
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI, stream: bool
 ) -> None:
     from anthropic.lib.streaming._messages import accumulate_event
 
@@ -682,7 +683,7 @@ def test_readme_documents_the_translation() -> None:
 
 
 def test_a_cut_after_the_finish_reason_keeps_the_answer(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     chunks = [chunk({"role": "assistant", "content": ""}), chunk({"content": "Done."}), chunk({}, "stop")]
     openai_upstream.reset(lambda rec: Plan(chunks=chunks, cut_after=len(chunks)))
@@ -698,7 +699,7 @@ def test_a_cut_after_the_finish_reason_keeps_the_answer(
 
 
 def test_models_lists_the_servers_models_and_the_mapped_names(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
     client = anthropic.Anthropic(base_url=openai_sidecar.http_url, api_key="k", max_retries=0)
     ids = [m.id for m in client.models.list(limit=100)]
@@ -709,7 +710,7 @@ def test_models_lists_the_servers_models_and_the_mapped_names(
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_openai_ratelimit_headers_become_anthropic_ones(
-    openai_sidecar: SidecarProcess, openai_upstream: FakeOpenAI, stream: bool
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI, stream: bool
 ) -> None:
     limits = {
         "x-ratelimit-limit-requests": "500",

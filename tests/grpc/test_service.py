@@ -17,8 +17,8 @@ from sidecar.core import encode_sse
 from sidecar.core.sse import SSESplitter
 from sidecar.grpc import convert
 from sidecar.messages.v1 import messages_pb2_grpc as pb_grpc
-from tests.conftest import SidecarProcess
 from tests.fakes.anthropic_api import FakeAnthropic, Plan, text_stream
+from tests.inprocess import ThreadedSidecar
 
 WEATHER = {
     "name": "get_weather",
@@ -68,7 +68,7 @@ REQUESTS = [
 
 
 @pytest.fixture()
-def client(mock_sidecar: SidecarProcess) -> Iterator[Client]:
+def client(mock_sidecar: ThreadedSidecar) -> Iterator[Client]:
     with Client(mock_sidecar.grpc_target, api_key="k") as c:
         yield c
 
@@ -81,7 +81,7 @@ def _sse_events(url: str, body: dict[str, object]) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("body", REQUESTS)
 def test_both_doors_same_message(
-    mock_sidecar: SidecarProcess, client: Client, body: dict[str, object]
+    mock_sidecar: ThreadedSidecar, client: Client, body: dict[str, object]
 ) -> None:
     over_http = httpx.post(
         mock_sidecar.http_url + "/v1/messages", json=body, headers={"x-api-key": "k"}
@@ -92,7 +92,7 @@ def test_both_doors_same_message(
 
 @pytest.mark.parametrize("body", REQUESTS)
 def test_both_doors_same_stream(
-    mock_sidecar: SidecarProcess, client: Client, body: dict[str, object]
+    mock_sidecar: ThreadedSidecar, client: Client, body: dict[str, object]
 ) -> None:
     over_http = _sse_events(mock_sidecar.http_url, body)
     over_grpc = list(client.messages.stream(**body))
@@ -102,7 +102,7 @@ def test_both_doors_same_stream(
     assert [e.data for e in SSESplitter().feed(reencoded)] == over_http
 
 
-def test_count_tokens_and_models_match_http(mock_sidecar: SidecarProcess, client: Client) -> None:
+def test_count_tokens_and_models_match_http(mock_sidecar: ThreadedSidecar, client: Client) -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "count me"}]}
     http_count = httpx.post(
         mock_sidecar.http_url + "/v1/messages/count_tokens", json=body, headers={"x-api-key": "k"}
@@ -116,7 +116,7 @@ def test_count_tokens_and_models_match_http(mock_sidecar: SidecarProcess, client
 
 
 def test_same_request_reaches_upstream_identically(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     body = {**REQUESTS[1], "context_management": {"edits": []}, "temperature": 0.5}
     headers = {
@@ -134,7 +134,7 @@ def test_same_request_reaches_upstream_identically(
     assert via_http.path == via_grpc.path == "/v1/messages"
 
 
-def test_upstream_json_numbers_survive_grpc(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+def test_upstream_json_numbers_survive_grpc(proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic) -> None:
     answer = {
         "id": "msg_1",
         "type": "message",
@@ -243,7 +243,7 @@ def test_upstream_json_numbers_survive_grpc(proxy_sidecar: SidecarProcess, upstr
     ],
 )
 def test_errors_are_statuses_with_anthropic_trailers(
-    mock_sidecar: SidecarProcess, client: Client, body: dict[str, object], code: grpc.StatusCode, words: str
+    mock_sidecar: ThreadedSidecar, client: Client, body: dict[str, object], code: grpc.StatusCode, words: str
 ) -> None:
     with pytest.raises(SidecarAPIError) as info:
         client.messages.create(**body)
@@ -257,7 +257,7 @@ def test_errors_are_statuses_with_anthropic_trailers(
     assert (r.json()["error"]["type"], r.json()["error"]["message"]) == (err.type, err.message)
 
 
-def test_invalid_json_text_in_proto_names_the_field(mock_sidecar: SidecarProcess) -> None:
+def test_invalid_json_text_in_proto_names_the_field(mock_sidecar: ThreadedSidecar) -> None:
     assistant = {
         "role": "assistant",
         "content": [{"type": "tool_use", "id": "toolu_1", "name": "t", "input": {}}],
@@ -294,14 +294,14 @@ def test_mid_stream_error_is_an_event_then_the_status(client: Client) -> None:
     assert info.value.code == grpc.StatusCode.UNAVAILABLE and info.value.type == "overloaded_error"
 
 
-def test_large_request_accepted(mock_sidecar: SidecarProcess, client: Client) -> None:
+def test_large_request_accepted(mock_sidecar: ThreadedSidecar, client: Client) -> None:
     # Over gRPC's 4 MB default: the door takes what HTTP takes.
     big = "word " * (1_200_000)
     message = client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": big}])
     assert message["usage"]["input_tokens"] > 1_000_000
 
 
-def test_health_and_reflection(mock_sidecar: SidecarProcess) -> None:
+def test_health_and_reflection(mock_sidecar: ThreadedSidecar) -> None:
     with grpc.insecure_channel(mock_sidecar.grpc_target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
@@ -317,7 +317,7 @@ def test_health_and_reflection(mock_sidecar: SidecarProcess) -> None:
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_deadline_cancels_upstream(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic, stream: bool
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic, stream: bool
 ) -> None:
     upstream.reset(lambda rec: Plan(hang=True))
     with Client(proxy_sidecar.grpc_target, api_key="k", timeout=0.5) as c:
@@ -330,7 +330,7 @@ def test_deadline_cancels_upstream(
     assert upstream.wait_for(lambda: bool(upstream.requests) and upstream.requests[-1].closed_early)
 
 
-def test_cancel_mid_stream_closes_upstream(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+def test_cancel_mid_stream_closes_upstream(proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic) -> None:
     upstream.reset(lambda rec: Plan(chunks=text_stream("long " * 50), hang_after=3))
     with Client(proxy_sidecar.grpc_target, api_key="k") as c:
         events = c.messages.stream(model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
@@ -340,7 +340,7 @@ def test_cancel_mid_stream_closes_upstream(proxy_sidecar: SidecarProcess, upstre
     assert upstream.wait_for(lambda: upstream.requests[-1].closed_early)
 
 
-async def test_async_client(mock_sidecar: SidecarProcess) -> None:
+async def test_async_client(mock_sidecar: ThreadedSidecar) -> None:
     from sidecar.client import AsyncClient
 
     body = REQUESTS[1]
@@ -386,7 +386,7 @@ def test_message_over_the_limit_is_resource_exhausted(tmp_path) -> None:  # type
 
 
 def test_dropped_upstream_stream_is_error_event_then_internal(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     upstream.reset(lambda rec: Plan(chunks=text_stream("a longer answer that will be cut"), reset_after=4))
     events: list[dict[str, object]] = []

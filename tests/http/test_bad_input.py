@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import SidecarProcess, start_sidecar
 from tests.fakes.anthropic_api import FakeAnthropic
+from tests.inprocess import ThreadedSidecar
 
 OK = {"model": "claude-sonnet-4-6", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 H = {"x-api-key": "k", "content-type": "application/json"}
@@ -35,7 +36,7 @@ def _envelope(r: httpx.Response, status: int, etype: str, *words: str) -> None:
     ],
 )
 def test_malformed_json(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic, body: bytes, words: tuple[str, ...]
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic, body: bytes, words: tuple[str, ...]
 ) -> None:
     _envelope(
         httpx.post(proxy_sidecar.http_url + "/v1/messages", content=body, headers=H),
@@ -106,7 +107,7 @@ def test_malformed_json(
     ],
 )
 def test_invalid_fields_name_the_path(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic, change: dict[str, object], words: tuple[str, ...]
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic, change: dict[str, object], words: tuple[str, ...]
 ) -> None:
     body = {k: v for k, v in {**OK, **change}.items() if v is not None}
     _envelope(
@@ -119,7 +120,7 @@ def test_invalid_fields_name_the_path(
 
 
 def test_unknown_fields_and_block_types_pass_through(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     body = {
         **OK,
@@ -138,7 +139,7 @@ def test_unknown_fields_and_block_types_pass_through(
 
 
 def test_sampling_fields_refused_under_new_version(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     r = httpx.post(
         proxy_sidecar.http_url + "/v1/messages",
@@ -154,7 +155,7 @@ def test_sampling_fields_refused_under_new_version(
     assert r.status_code == 200
 
 
-def test_wrong_content_type(proxy_sidecar: SidecarProcess) -> None:
+def test_wrong_content_type(proxy_sidecar: ThreadedSidecar) -> None:
     r = httpx.post(
         proxy_sidecar.http_url + "/v1/messages",
         content=b"model=x",
@@ -163,14 +164,14 @@ def test_wrong_content_type(proxy_sidecar: SidecarProcess) -> None:
     _envelope(r, 400, "invalid_request_error", "content-type")
 
 
-def test_wrong_method_and_unknown_path(proxy_sidecar: SidecarProcess) -> None:
+def test_wrong_method_and_unknown_path(proxy_sidecar: ThreadedSidecar) -> None:
     _envelope(
         httpx.get(proxy_sidecar.http_url + "/v1/messages", headers=H), 405, "invalid_request_error", "POST"
     )
     _envelope(httpx.get(proxy_sidecar.http_url + "/nope", headers=H), 404, "not_found_error", "/nope")
 
 
-def test_count_tokens_validation(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+def test_count_tokens_validation(proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic) -> None:
     r = httpx.post(proxy_sidecar.http_url + "/v1/messages/count_tokens", json={"model": "m"}, headers=H)
     _envelope(r, 400, "invalid_request_error", "messages", "Field required")
     # count_tokens takes no max_tokens: a body without it is valid.
@@ -182,7 +183,7 @@ def test_count_tokens_validation(proxy_sidecar: SidecarProcess, upstream: FakeAn
     assert r.status_code == 200
 
 
-def test_body_over_default_limit_is_413(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+def test_body_over_default_limit_is_413(proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic) -> None:
     big = "x" * (32 * 1024 * 1024 + 1)
     client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
     with pytest.raises(anthropic.RequestTooLargeError) as info:

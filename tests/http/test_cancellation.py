@@ -9,15 +9,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import SidecarProcess
 from tests.fakes.anthropic_api import FakeAnthropic, Plan, text_stream
+from tests.inprocess import ThreadedSidecar
 
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_client_gone_before_first_byte_closes_upstream(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic, stream: bool
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic, stream: bool
 ) -> None:
     upstream.reset(lambda rec: Plan(hang=True))
     with pytest.raises(httpx.ReadTimeout):
@@ -31,7 +31,7 @@ def test_client_gone_before_first_byte_closes_upstream(
 
 
 def test_client_gone_mid_stream_closes_upstream(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     upstream.reset(lambda rec: Plan(chunks=text_stream("a long answer " * 20), hang_after=3))
     with httpx.stream(
@@ -47,7 +47,7 @@ def test_client_gone_mid_stream_closes_upstream(
 
 
 def test_sidecar_keeps_serving_after_cancellations(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     upstream.reset(lambda rec: Plan(hang=True))
     for _ in range(3):

@@ -9,8 +9,8 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import SidecarProcess
 from tests.core.test_validate import bodies
+from tests.inprocess import ThreadedSidecar
 
 VALID = {"model": "m", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -31,7 +31,7 @@ VALID = {"model": "m", "max_tokens": 20, "messages": [{"role": "user", "content"
         ),
     )
 )
-def test_no_5xx_for_any_body(mock_sidecar: SidecarProcess, body: Any) -> None:
+def test_no_5xx_for_any_body(mock_sidecar: ThreadedSidecar, body: Any) -> None:
     with httpx.Client(base_url=mock_sidecar.http_url, headers={"x-api-key": "k"}, timeout=30) as client:
         for path in ("/v1/messages", "/v1/messages/count_tokens"):
             r = client.post(path, content=json.dumps(body).encode())

@@ -8,14 +8,14 @@ import anthropic
 import httpx
 import pytest
 
-from tests.conftest import SidecarProcess
 from tests.fakes.anthropic_api import MESSAGE, FakeAnthropic, Plan, sse, text_stream
+from tests.inprocess import ThreadedSidecar
 
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
 
 
 def test_json_body_reaches_upstream_byte_for_byte(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     # Odd spacing, key order, a float written as 1.0, unicode escapes and an unknown beta field:
     # all must reach the upstream exactly as the client wrote them.
@@ -44,7 +44,7 @@ def test_json_body_reaches_upstream_byte_for_byte(
 
 
 def test_json_answer_bytes_and_headers_relayed(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     answer = b'{"id":"msg_x","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"a","new_field":[1,2.50]}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1},"unknown_top":true}'
     upstream.reset(
@@ -60,7 +60,7 @@ def test_json_answer_bytes_and_headers_relayed(
 
 
 def test_sse_bytes_relayed_exactly_including_unknown_events(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     unknown = [
         sse("brand_new_event", {"type": "brand_new_event", "payload": {"x": 1.0}}),
@@ -87,7 +87,7 @@ def test_sse_bytes_relayed_exactly_including_unknown_events(
     assert received == b"".join(chunks)
 
 
-def test_sdk_create_and_stream(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+def test_sdk_create_and_stream(proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic) -> None:
     client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="sdk-key", max_retries=0)
     message = client.messages.create(**BODY)
     assert message.content[0].text == MESSAGE["content"][0]["text"]  # type: ignore[index]
@@ -126,7 +126,7 @@ def test_upstream_key_replaces_client_credentials(fake_anthropic: FakeAnthropic)
 
 
 def test_beta_query_is_ignored_and_count_tokens(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
     r = httpx.post(proxy_sidecar.http_url + "/v1/messages?beta=true", json=BODY, headers={"x-api-key": "k"})
@@ -152,7 +152,7 @@ def test_beta_query_is_ignored_and_count_tokens(
     ],
 )
 def test_upstream_errors_keep_status_type_and_retry_after(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic, status: int, etype: str, exc: type[Exception]
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic, status: int, etype: str, exc: type[Exception]
 ) -> None:
     body = json.dumps(
         {
@@ -178,7 +178,7 @@ def test_upstream_errors_keep_status_type_and_retry_after(
 
 
 def test_mid_stream_error_event_surfaces_in_sdk(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     chunks = text_stream("partial answer")[:4] + [
         sse("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
@@ -199,7 +199,7 @@ def _split_error(received: bytes, head: bytes) -> dict[str, object]:
 
 
 def test_stream_cut_mid_event_ends_with_error_event(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     # The upstream ends its body cleanly in the middle of an event, without message_stop: the
     # whole events go through byte for byte, the cut-off one is dropped, and an error ends it.
@@ -220,7 +220,7 @@ def test_stream_cut_mid_event_ends_with_error_event(
 
 
 def test_unterminated_last_event_gets_its_terminator(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     chunks = text_stream("abc")
     upstream.reset(lambda rec: Plan(chunks=[*chunks[:-1], chunks[-1].rstrip(b"\n")]))
@@ -235,7 +235,7 @@ def test_unterminated_last_event_gets_its_terminator(
 
 
 def test_dropped_upstream_connection_becomes_error_event(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     chunks = text_stream("a longer answer that will be cut")
     upstream.reset(lambda rec: Plan(chunks=chunks, reset_after=4))
@@ -251,7 +251,7 @@ def test_dropped_upstream_connection_becomes_error_event(
     assert error["request_id"] == r.headers["sidecar-request-id"]
 
 
-def test_models_paging_and_get(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+def test_models_paging_and_get(proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic) -> None:
     client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
     page = client.models.list(limit=2)
     assert [m.id for m in page.data] == ["claude-fake-0", "claude-fake-1"]
@@ -263,7 +263,7 @@ def test_models_paging_and_get(proxy_sidecar: SidecarProcess, upstream: FakeAnth
 
 
 def test_other_endpoints_forwarded_and_results_url_rewritten(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     batch = {
         "id": "msgbatch_1",
@@ -300,7 +300,7 @@ def test_other_endpoints_forwarded_and_results_url_rewritten(
 
 
 def test_file_content_streams_through_unchanged(
-    proxy_sidecar: SidecarProcess, upstream: FakeAnthropic
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
 ) -> None:
     import os
 
@@ -322,7 +322,7 @@ def test_file_content_streams_through_unchanged(
     assert rec.headers["anthropic-beta"] == "files-api-2025-04-14"
 
 
-def test_file_upload_is_forwarded(proxy_sidecar: SidecarProcess, upstream: FakeAnthropic) -> None:
+def test_file_upload_is_forwarded(proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic) -> None:
     meta = {
         "id": "file_9",
         "type": "file",

@@ -7,7 +7,7 @@ import base64
 import anthropic
 import pytest
 
-from tests.conftest import SidecarProcess
+from tests.inprocess import ThreadedSidecar
 
 USER = [{"role": "user", "content": "Hello there"}]
 WEATHER = {
@@ -23,12 +23,12 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32).decode()
 
 
 @pytest.fixture()
-def client(mock_sidecar: SidecarProcess) -> anthropic.Anthropic:
+def client(mock_sidecar: ThreadedSidecar) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=mock_sidecar.http_url, api_key="any-key", max_retries=0)
 
 
 @pytest.fixture()
-def aclient(mock_sidecar: SidecarProcess) -> anthropic.AsyncAnthropic:
+def aclient(mock_sidecar: ThreadedSidecar) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(base_url=mock_sidecar.http_url, api_key="any-key", max_retries=0)
 
 
@@ -184,7 +184,7 @@ async def test_mid_stream_error_surfaces(aclient: anthropic.AsyncAnthropic) -> N
     assert "Overloaded" in str(info.value) or "overloaded" in str(info.value)
 
 
-def test_legacy_sdk_headers_x_api_key_and_old_version(mock_sidecar: SidecarProcess) -> None:
+def test_legacy_sdk_headers_x_api_key_and_old_version(mock_sidecar: ThreadedSidecar) -> None:
     import httpx
 
     r = httpx.post(

@@ -14,8 +14,8 @@ import pytest
 
 from sidecar.client import Client
 from sidecar.core.sse import SSESplitter
-from tests.conftest import SidecarProcess, start_sidecar
 from tests.fakes.anthropic_api import FakeAnthropic, Plan, Recorded, sse, text_stream
+from tests.inprocess import ThreadedSidecar
 
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
 H = {"x-api-key": "k"}
@@ -36,7 +36,7 @@ def backup() -> Iterator[FakeAnthropic]:
 @pytest.fixture(scope="module")
 def routed(
     fake_anthropic: FakeAnthropic, backup: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SidecarProcess]:
+) -> Iterator[ThreadedSidecar]:
     path: Path = tmp_path_factory.mktemp("routes") / "sidecar.yaml"
     path.write_text(
         f"""
@@ -56,7 +56,7 @@ routes:
       hold_limit: 5
 """
     )
-    sp = start_sidecar("--config", str(path))
+    sp = ThreadedSidecar("--config", str(path))
     yield sp
     sp.stop()
 
@@ -84,7 +84,7 @@ def _sequence(*plans: Plan) -> object:
 
 
 def test_429_with_retry_after_is_retried(
-    routed: SidecarProcess, upstreams: tuple[FakeAnthropic, FakeAnthropic]
+    routed: ThreadedSidecar, upstreams: tuple[FakeAnthropic, FakeAnthropic]
 ) -> None:
     primary, backup = upstreams
     primary.reset(
@@ -100,7 +100,7 @@ def test_429_with_retry_after_is_retried(
 
 
 def test_529_falls_back_to_the_next_group(
-    routed: SidecarProcess, upstreams: tuple[FakeAnthropic, FakeAnthropic]
+    routed: ThreadedSidecar, upstreams: tuple[FakeAnthropic, FakeAnthropic]
 ) -> None:
     primary, backup = upstreams
     primary.reset(lambda rec: Plan(status=529, body=_error(529, "overloaded_error", "Overloaded")))
@@ -118,7 +118,7 @@ def _stream_events(url: str) -> tuple[httpx.Response, list[dict[str, object]]]:
 
 
 def test_in_band_error_before_first_delta_is_retried_invisibly(
-    routed: SidecarProcess, upstreams: tuple[FakeAnthropic, FakeAnthropic]
+    routed: ThreadedSidecar, upstreams: tuple[FakeAnthropic, FakeAnthropic]
 ) -> None:
     primary, backup = upstreams
     # HTTP 200, message_start, then an in-band overloaded error: the Anthropic overload case.
@@ -133,7 +133,7 @@ def test_in_band_error_before_first_delta_is_retried_invisibly(
 
 
 def test_error_after_first_delta_is_never_retried(
-    routed: SidecarProcess, upstreams: tuple[FakeAnthropic, FakeAnthropic]
+    routed: ThreadedSidecar, upstreams: tuple[FakeAnthropic, FakeAnthropic]
 ) -> None:
     primary, backup = upstreams
     primary.reset(lambda rec: Plan(chunks=[*text_stream("first words then trouble")[:5], OVERLOADED]))
@@ -145,7 +145,7 @@ def test_error_after_first_delta_is_never_retried(
 
 
 def test_all_targets_failing_surfaces_the_last_upstream_error(
-    routed: SidecarProcess, upstreams: tuple[FakeAnthropic, FakeAnthropic]
+    routed: ThreadedSidecar, upstreams: tuple[FakeAnthropic, FakeAnthropic]
 ) -> None:
     primary, backup = upstreams
     primary.reset(lambda rec: Plan(status=500, body=_error(500, "api_error", "primary broke")))
@@ -164,7 +164,7 @@ def test_all_targets_failing_surfaces_the_last_upstream_error(
 
 
 def test_grpc_door_gets_the_same_invisible_retry(
-    routed: SidecarProcess, upstreams: tuple[FakeAnthropic, FakeAnthropic]
+    routed: ThreadedSidecar, upstreams: tuple[FakeAnthropic, FakeAnthropic]
 ) -> None:
     primary, backup = upstreams
     primary.reset(lambda rec: Plan(chunks=[*text_stream("x")[:2], OVERLOADED]))
@@ -188,8 +188,8 @@ def _free_port() -> int:
 
 def test_sidecar_chain_counts_hops(upstreams: tuple[FakeAnthropic, FakeAnthropic]) -> None:
     primary, _ = upstreams
-    inner = start_sidecar("--upstream", primary.base_url, "--no-grpc", expect_grpc=False)
-    outer = start_sidecar("--upstream", inner.http_url, "--no-grpc", expect_grpc=False)
+    inner = ThreadedSidecar("--upstream", primary.base_url, "--no-grpc")
+    outer = ThreadedSidecar("--upstream", inner.http_url, "--no-grpc")
     try:
         r = httpx.post(outer.http_url + "/v1/messages", json=BODY, headers=H)
         assert r.status_code == 200
@@ -201,9 +201,7 @@ def test_sidecar_chain_counts_hops(upstreams: tuple[FakeAnthropic, FakeAnthropic
 
 def test_loop_is_refused_with_a_clear_error() -> None:
     port = _free_port()
-    sp = start_sidecar(
-        "--upstream", f"http://127.0.0.1:{port}", "--http-port", str(port), "--no-grpc", expect_grpc=False
-    )
+    sp = ThreadedSidecar("--upstream", f"http://127.0.0.1:{port}", "--http-port", str(port), "--no-grpc")
     try:
         r = httpx.post(sp.http_url + "/v1/messages", json=BODY, headers=H, timeout=30)
         assert r.status_code == 508
@@ -215,8 +213,8 @@ def test_loop_is_refused_with_a_clear_error() -> None:
 
 def test_server_timing_names_each_hop(upstreams: tuple[FakeAnthropic, FakeAnthropic]) -> None:
     primary, _ = upstreams
-    inner = start_sidecar("--upstream", primary.base_url, "--no-grpc", expect_grpc=False)
-    outer = start_sidecar("--upstream", inner.http_url, "--no-grpc", expect_grpc=False)
+    inner = ThreadedSidecar("--upstream", primary.base_url, "--no-grpc")
+    outer = ThreadedSidecar("--upstream", inner.http_url, "--no-grpc")
     try:
         r = httpx.post(outer.http_url + "/v1/messages", json=BODY, headers=H)
         entries = [e.strip() for e in r.headers["server-timing"].split(",")]
@@ -228,7 +226,7 @@ def test_server_timing_names_each_hop(upstreams: tuple[FakeAnthropic, FakeAnthro
 
 
 def test_client_timeout_caps_a_json_call(
-    routed: SidecarProcess, upstreams: tuple[FakeAnthropic, FakeAnthropic]
+    routed: ThreadedSidecar, upstreams: tuple[FakeAnthropic, FakeAnthropic]
 ) -> None:
     primary, backup = upstreams
     primary.reset(lambda rec: Plan(hang=True))
@@ -262,7 +260,7 @@ routes:
       breaker: {{consecutive_failures: 2, cooldown: 60}}
 """
     )
-    sp = start_sidecar("--config", str(path))
+    sp = ThreadedSidecar("--config", str(path))
     try:
 
         def state(upstream: str) -> str:

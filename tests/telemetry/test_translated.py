@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import SidecarProcess, start_sidecar
 from tests.fakes.openai_api import FakeOpenAI
+from tests.inprocess import ThreadedSidecar
 from tests.telemetry.conftest import Delta
 from tests.telemetry.test_metrics import body, post, sse_events
 
@@ -32,7 +33,7 @@ def final_usage(events: list[dict[str, Any]]) -> dict[str, Any]:
     return usage
 
 
-def test_translated_usage_is_counted(openai_sidecar: SidecarProcess) -> None:
+def test_translated_usage_is_counted(openai_sidecar: ThreadedSidecar) -> None:
     model = "gpt-metrics"
     d = Delta(openai_sidecar.admin_url)
     json_usage = post(openai_sidecar, body(model)).json()["usage"]
