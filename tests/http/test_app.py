@@ -1,4 +1,5 @@
-"""Bad input over HTTP: always a 4xx Anthropic envelope that names the problem; never a 500 or a hang."""
+"""The HTTP app (sidecar/http/app.py) given bad input: always a 4xx Anthropic envelope that names the
+problem; never a 500 or a hang."""
 
 from __future__ import annotations
 

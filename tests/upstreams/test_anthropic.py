@@ -1,4 +1,5 @@
-"""Pass-through to an Anthropic upstream: what reaches the upstream, and what the client gets back."""
+"""The Anthropic adapter (sidecar/upstreams/anthropic.py) through the HTTP door: what reaches the
+upstream, and what the client gets back."""
 
 from __future__ import annotations
 
