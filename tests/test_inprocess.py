@@ -11,21 +11,9 @@ import pytest
 
 from sidecar.core import Answer, Call, Target, grammar
 from tests.conftest import MOCK_CONFIG, STREAM_VIOLATIONS
+from tests.core.test_grammar import START
 from tests.inprocess import asgi_client, events_answer, http_app, message_answer, pipeline, running
 
-START = {
-    "type": "message_start",
-    "message": {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "m",
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 1, "output_tokens": 1},
-    },
-}
 BODY: dict[str, Any] = {
     "model": "claude-sonnet-4-6",
     "max_tokens": 16,
