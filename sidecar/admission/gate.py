@@ -1,4 +1,4 @@
-"""``Admission``: the one object the core calls before a request goes upstream.
+"""``Admission``: the one object the pipeline calls before a request goes upstream.
 
 Per request, on either door::
 
@@ -198,7 +198,7 @@ class Ticket:
 
 
 class Admission:
-    """Client keys and per-key limits in front of the core. One per process; reload by building
+    """Client keys and per-key limits in front of the pipeline. One per process; reload by building
     a new one (and ``close`` the old one once its requests are done)."""
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Anthropic JSON (Python dicts, as the core speaks it) <-> sidecar.messages.v1 protobuf.
+"""Anthropic JSON (Python dicts, as the pipeline speaks it) <-> sidecar.messages.v1 protobuf.
 
 Explicit and fast: each message type has a conversion plan compiled at import from the
 descriptors and the options in ``proto/sidecar/messages/v1/options.proto`` (see ``_plan``), so a

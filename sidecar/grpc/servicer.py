@@ -80,7 +80,7 @@ def _header_metadata(answer: Answer, request_id: str) -> tuple[tuple[str, str], 
 
 
 class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untyped generated base
-    """Thin servicer: convert, call the core, convert back, map errors once."""
+    """Thin servicer: convert, call the pipeline, convert back, map errors once."""
 
     def __init__(self, lifecycle: Lifecycle, telemetry: Telemetry) -> None:
         self._lifecycle = lifecycle

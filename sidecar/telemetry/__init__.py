@@ -1,8 +1,10 @@
-"""Telemetry: Prometheus metrics and OpenTelemetry traces, observed through one narrow hook.
+"""Telemetry: Prometheus metrics and OpenTelemetry traces, behind two narrow interfaces.
 
 Everything that imports ``prometheus_client`` or ``opentelemetry`` lives in this package, and only
-``build_telemetry`` loads it. The doors and the core see the interfaces in ``hook``: a door begins a
-``RequestObserver`` per request, the core reports each upstream attempt to it, the door finishes it.
+``build_telemetry`` loads it. The doors and the runtime hold a ``hook.Telemetry``; per request they
+see the observer interfaces of ``sidecar.core.call``: a door begins a ``RequestObserver``, the
+pipeline's ``Observed`` filter reports each upstream attempt to it, the door finishes it.
+``live`` implements them over ``registry`` (metric cells), ``request`` and ``attempt``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Every instrument carries the same base labels, each from a bounded set:
 ``upstream``   the upstream's name from the config; ``provider`` its provider
 ``model``      the model asked of the upstream: always its own value under an exact route;
                under a glob route the first ``model_label_limit`` distinct names, then ``other``
-``stream``     true | false ("" when the request failed before the core saw it)
+``stream``     true | false ("" when the request failed before the pipeline saw it)
 
 plus ``outcome`` (success | client_error | server_error | cancelled: the HTTP status class of
 the error type), ``error_type`` (an Anthropic error type, ``other`` for unknown ones) and

@@ -1,10 +1,11 @@
 """Routing policies: weighted targets, fallbacks, retries, stream holds, breakers.
 
-The core hands a call to ``execute(call, plan, send_attempt)`` with a ``RoutePlan`` built once
-per route from its ``RoutePolicyConfig``; ``send_attempt(target)`` is the core's one-attempt
-function (adapter + telemetry), so nothing here imports an adapter. Every wait goes through a
-``sidecar.core.clock.Clock`` (``FakeClock`` in tests); the policies' typed config is
-``sidecar.config.policy``. See each module's docstring for its state machine.
+The pipeline hands a call to ``execute(call, plan, send_attempt)`` with a ``RoutePlan`` built
+once per route from its ``RoutePolicyConfig``; ``send_attempt(target)`` is the pipeline's
+one-attempt function (the upstream's filter chain and adapter), so nothing here imports an
+adapter. Every wait goes through a ``sidecar.core.clock.Clock`` (``FakeClock`` in tests); the
+policies' typed config is ``sidecar.config.policy``. See each module's docstring for its state
+machine.
 """
 
 from __future__ import annotations

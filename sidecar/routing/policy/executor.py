@@ -17,7 +17,7 @@
 "Meaningful" means the upstream said it (its status, type and ``retry-after``, an in-band
 ``error``): a connect error or a timeout is only surfaced when nothing better was heard. When
 the call was tried more than once, the error carries ``x-should-retry: false`` so the SDK's own
-retries do not multiply the load. This module never imports adapters: the core supplies
+retries do not multiply the load. This module never imports adapters: the pipeline supplies
 ``send_attempt(target) -> Answer``, which must honour the upstream cancellation contract.
 """
 
