@@ -37,10 +37,8 @@ class HandlerUpstream(Upstream):
         self._handler = handler
         self._models = list(models)
         self._forward = forward
-        self.calls: list[tuple[Call, Target]] = []
 
     async def send(self, call: Call, target: Target) -> Answer:
-        self.calls.append((call, target))
         return await self._handler(call, target)
 
     async def list_models(self, call_headers: dict[str, str]) -> list[dict[str, Any]]:
