@@ -100,6 +100,7 @@ async def test_server_timing_and_the_overhead_metric_agree_on_upstream_wait() ->
         p.server_timing(call, answer)
         timing = dict(answer.headers)["server-timing"]
         own = float(timing.split("dur=")[1].split(";")[0].split(",")[0]) / 1000
+        telemetry.flush_metrics()
         rendered = telemetry.render_metrics()
         assert rendered is not None
         line = next(

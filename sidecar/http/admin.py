@@ -44,6 +44,7 @@ class AdminApp:
         if method not in ("GET", "HEAD"):
             await _respond(send, 405, _TEXT, b"use GET\n", head, [(b"allow", b"GET, HEAD")])
         elif path == "/metrics":
+            self._telemetry.flush_metrics()  # on this (the requests') thread, then render off it
             rendered = await asyncio.to_thread(self._telemetry.render_metrics)
             if rendered is None:
                 await _respond(send, 404, _TEXT, b"metrics are off (telemetry.metrics: false)\n", head)

@@ -31,8 +31,13 @@ class Telemetry:
         (``CreateMessage``, ``StreamMessage``, ``CountTokens``)."""
         return NOOP_REQUEST
 
+    def flush_metrics(self) -> None:
+        """Add the values requests gathered since the last flush to the instruments. Call it on
+        the event loop's thread (the one requests run on) before ``render_metrics``."""
+
     def render_metrics(self) -> tuple[bytes, str] | None:
-        """The Prometheus exposition (body, content type); None when metrics are off."""
+        """The Prometheus exposition (body, content type) as of the last ``flush_metrics``; None
+        when metrics are off. Safe to call from another thread."""
         return None
 
     def config_reload(self, result: str) -> None:

@@ -50,6 +50,10 @@ class LiveTelemetry(Registry, Telemetry):
     def begin(self, door: str, method: str, headers: Mapping[str, str]) -> RequestObserver:
         return LiveRequest(self, door, method, headers)
 
+    def flush_metrics(self) -> None:
+        if self.ins is not None:
+            self.ins.flush()
+
     def render_metrics(self) -> tuple[bytes, str] | None:
         return None if self.ins is None else self.ins.render()
 

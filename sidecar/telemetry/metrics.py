@@ -14,17 +14,19 @@ plus ``outcome`` (success | client_error | server_error | cancelled: the HTTP st
 the error type), ``error_type`` (an Anthropic error type, ``other`` for unknown ones) and
 ``type`` (token type) where noted. Nothing identifies a key, a user or a request.
 
-Label children are created once per distinct label set and cached (``Cell``), so a request costs
-a few dict lookups and the increments themselves.
+A request's values are gathered per label set in plain Python (``Cell``, ``InFlight``) and added
+to the label children (created once per label set and cached) at ``Instruments.flush``, before
+every scrape: a request costs a few dict lookups and additions.
 
 Multi-process: with ``PROMETHEUS_MULTIPROC_DIR`` set (before start), values live in that
-directory's mmap files (prometheus_client's multiprocess mode) and ``/metrics`` aggregates every
-process writing there; the in-flight gauge sums live processes. Without it, process and GC
+directory's mmap files (prometheus_client's multiprocess mode), flushed there within a second,
+and ``/metrics`` aggregates every process writing there; the in-flight gauge sums live processes. Without it, process and GC
 collectors are exported too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
@@ -58,6 +60,7 @@ __all__ = [
     "TPOT_BUCKETS",
     "TTFT_BUCKETS",
     "Cell",
+    "InFlight",
     "Instruments",
     "TpotAccumulator",
 ]
@@ -82,6 +85,8 @@ TOKENS_PER_SECOND_BUCKETS = (1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 
 
 TOKEN_TYPES = ("input", "cache_read", "cache_creation", "output", "thinking")
 TPOT_BOUNDS = (*TPOT_BUCKETS, float("inf"))  # what a TpotAccumulator's counts are indexed by
+# Multiprocess mode: how soon values recorded here reach the shared files other processes read.
+MULTIPROCESS_FLUSH_SECONDS = 1.0
 
 # `_created` series double the exposition for nothing a dashboard uses.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -175,6 +180,41 @@ class Instruments:
             prometheus_client.ProcessCollector(registry=r)
             prometheus_client.PlatformCollector(registry=r)
             prometheus_client.GCCollector(registry=r)
+        # Each histogram's upper bounds (+Inf last), for the cells' local histograms.
+        self.bounds: dict[str, tuple[float, ...]] = {
+            name: (*buckets, float("inf"))
+            for name, buckets in (
+                ("request_duration", REQUEST_BUCKETS),
+                ("upstream_duration", REQUEST_BUCKETS),
+                ("ttft", TTFT_BUCKETS),
+                ("tpot", TPOT_BUCKETS),
+                ("overhead", OVERHEAD_BUCKETS),
+                ("tokens_per_second", TOKENS_PER_SECOND_BUCKETS),
+            )
+        }
+        self._pending: list[Cell | InFlight] = []
+        self._flush_soon: asyncio.TimerHandle | None = None
+
+    def pending(self, item: Cell | InFlight) -> None:
+        """``item`` has values to flush. In multiprocess mode a flush follows within a second,
+        so other processes' scrapes see them; otherwise the next scrape flushes."""
+        self._pending.append(item)
+        if self.multiprocess_dir is not None and self._flush_soon is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop: the next flush (a scrape) takes it
+            self._flush_soon = loop.call_later(MULTIPROCESS_FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Add every cell's and gauge's gathered values to the instruments. Call it on the thread
+        that records them (the event loop's), before rendering."""
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+        pending, self._pending = self._pending, []
+        for item in pending:
+            item.flush()
 
     def watch_breakers(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
         """``sidecar_breaker_state{route,upstream,state}``: 1 for each target's current state,
@@ -198,117 +238,197 @@ class Instruments:
 
 
 class TpotAccumulator:
-    """Time-per-output-token samples of one request, bucketed locally and added to the histogram
-    once at the end: a long stream costs one bisect per read instead of one locked observe per
-    delta."""
+    """Observations of one histogram kept locally: bucket counts and their sum, indexed by the
+    histogram's upper bounds (+Inf last). ``flush`` adds them to a ``Histogram`` child, the same
+    as one ``observe`` per sample, and starts over. A request's time-per-output-token samples
+    and each cell's histograms between two scrapes are kept this way: a sample costs a bisect and
+    two additions instead of a locked ``observe``."""
 
-    __slots__ = ("counts", "total")
+    __slots__ = ("bounds", "counts", "total")
 
-    def __init__(self) -> None:
-        self.counts = [0] * len(TPOT_BOUNDS)
+    def __init__(self, bounds: tuple[float, ...] = TPOT_BOUNDS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * len(bounds)
         self.total = 0.0
 
-    def add(self, value: float, n: int) -> None:
+    def add(self, value: float, n: int = 1) -> None:
         """``n`` samples of ``value`` seconds each."""
-        self.counts[bisect_left(TPOT_BOUNDS, value)] += n
+        self.counts[bisect_left(self.bounds, value)] += n
         self.total += value * n
 
     def flush(self, child: Any) -> None:
-        """Add the samples to a ``Histogram`` child: the same as one ``observe`` per sample.
+        """Add the samples to a ``Histogram`` child and forget them.
 
         prometheus_client keeps a histogram child's non-cumulative bucket counts in ``_buckets``
         (one value per upper bound, +Inf last) and its sum in ``_sum``; both are its value class,
         so this works in multiprocess mode too (tests compare it with ``observe``).
         """
         buckets = child._buckets
-        for i, n in enumerate(self.counts):
+        counts = self.counts
+        for i, n in enumerate(counts):
             if n:
                 buckets[i].inc(n)
+                counts[i] = 0
         child._sum.inc(self.total)
+        self.total = 0.0
+
+    def merge(self, other: TpotAccumulator) -> None:
+        """Add ``other``'s samples (same bounds) to these."""
+        counts = self.counts
+        for i, n in enumerate(other.counts):
+            if n:
+                counts[i] += n
+        self.total += other.total
+
+
+_Flush = Callable[["Cell"], None]
 
 
 class Cell:
-    """The label children of one base label set, created on first use and cached."""
+    """The metrics of one base label set between two flushes.
+
+    A request adds to plain Python counters and local histograms (``TpotAccumulator``); the
+    first addition after a flush puts the cell on its ``Instruments``' pending list, and
+    ``Instruments.flush`` (before every scrape, on the event loop's thread; within a second in
+    multiprocess mode) adds everything to the prometheus_client children, created once per label
+    set and cached. So the exposition is what one ``inc``/``observe`` per event would have made,
+    and a request costs a few dict lookups and additions instead of a dozen locked updates.
+    """
 
     __slots__ = (
-        "_by_outcome",
-        "_duration",
-        "_errors",
+        "_children",
         "_ins",
-        "_overhead",
-        "_tokens",
-        "_tokens_per_second",
-        "_tpot",
-        "_ttft",
-        "_upstream",
+        "_pending",
+        "counters",
+        "hists",
         "labels",
+        "tokens",
     )
 
     def __init__(self, ins: Instruments, labels: tuple[str, ...]) -> None:
         self._ins = ins
         self.labels = labels
-        self._by_outcome: dict[tuple[str, str], Any] = {}
-        self._duration: dict[str, Any] = {}
-        self._upstream: dict[str, Any] = {}
-        self._errors: dict[str, Any] = {}
-        self._tokens: list[Any] | None = None
-        self._overhead: Any = None
-        self._ttft: Any = None
-        self._tpot: Any = None
-        self._tokens_per_second: Any = None
+        self._pending = False
+        # (instrument name, extra label values) -> count, or -> local histogram
+        self.counters: dict[tuple[str, str, str], int] = {}
+        self.hists: dict[tuple[str, str], TpotAccumulator] = {}
+        self.tokens = [0, 0, 0, 0, 0]
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _touch(self) -> None:
+        if not self._pending:
+            self._pending = True
+            self._ins.pending(self)
+
+    def _count(self, key: tuple[str, str, str], n: int = 1) -> None:
+        self.counters[key] = self.counters.get(key, 0) + n
+
+    def _observe(self, key: tuple[str, str], value: float) -> None:
+        hist = self.hists.get(key)
+        if hist is None:
+            hist = self.hists[key] = TpotAccumulator(self._ins.bounds[key[0]])
+        hist.counts[bisect_left(hist.bounds, value)] += 1
+        hist.total += value
 
     def finished(self, outcome: str, error_type: str, duration: float) -> None:
-        key = (outcome, error_type)
-        child = self._by_outcome.get(key)
-        if child is None:
-            child = self._by_outcome[key] = self._ins.requests.labels(*self.labels, outcome, error_type)
-        child.inc()
-        hist = self._duration.get(outcome)
-        if hist is None:
-            hist = self._duration[outcome] = self._ins.request_duration.labels(*self.labels, outcome)
-        hist.observe(duration)
+        self._touch()
+        self._count(("requests", outcome, error_type))
+        self._observe(("request_duration", outcome), duration)
 
     def attempt(self, outcome: str, error_type: str, duration: float) -> None:
-        hist = self._upstream.get(outcome)
-        if hist is None:
-            hist = self._upstream[outcome] = self._ins.upstream_duration.labels(*self.labels, outcome)
-        hist.observe(duration)
+        self._touch()
+        self._observe(("upstream_duration", outcome), duration)
         if error_type:
-            counter = self._errors.get(error_type)
-            if counter is None:
-                counter = self._errors[error_type] = self._ins.upstream_errors.labels(
-                    *self.labels, error_type
-                )
-            counter.inc()
+            self._count(("upstream_errors", error_type, ""))
 
     def overhead(self, seconds: float) -> None:
-        if self._overhead is None:
-            self._overhead = self._ins.overhead.labels(*self.labels)
-        self._overhead.observe(seconds)
+        self._touch()
+        self._observe(("overhead", ""), seconds)
 
     def ttft(self, seconds: float) -> None:
-        if self._ttft is None:
-            self._ttft = self._ins.ttft.labels(*self.labels)
-        self._ttft.observe(seconds)
+        self._touch()
+        self._observe(("ttft", ""), seconds)
 
     def tpot(self, samples: TpotAccumulator) -> None:
-        if self._tpot is None:
-            self._tpot = self._ins.tpot.labels(*self.labels)
-        samples.flush(self._tpot)
+        self._touch()
+        hist = self.hists.get(("tpot", ""))
+        if hist is None:
+            hist = self.hists[("tpot", "")] = TpotAccumulator(TPOT_BOUNDS)
+        hist.merge(samples)
 
-    def tokens(self, counts: tuple[int, int, int, int, int]) -> None:
-        """Add token counts in ``TOKEN_TYPES`` order (zeros are skipped)."""
-        children = self._tokens
-        if children is None:
-            children = self._tokens = [self._ins.tokens.labels(*self.labels, t) for t in TOKEN_TYPES]
-        for child, n in zip(children, counts, strict=True):
+    def tokens_add(self, counts: tuple[int, int, int, int, int]) -> None:
+        """Add token counts in ``TOKEN_TYPES`` order."""
+        self._touch()
+        mine = self.tokens
+        for i, n in enumerate(counts):
             if n:
-                child.inc(n)
+                mine[i] += n
 
     def tokens_per_second(self, value: float) -> None:
-        if self._tokens_per_second is None:
-            self._tokens_per_second = self._ins.tokens_per_second.labels(*self.labels)
-        self._tokens_per_second.observe(value)
+        self._touch()
+        self._observe(("tokens_per_second", ""), value)
+
+    def flush(self) -> None:
+        """Add what was gathered since the last flush to the prometheus_client children."""
+        self._pending = False
+        ins, labels, children = self._ins, self.labels, self._children
+        counters = self.counters
+        for key, n in counters.items():
+            if n:
+                child = children.get(key)
+                if child is None:
+                    extra: tuple[str, ...] = key[1:] if key[0] == "requests" else key[1:2]
+                    child = children[key] = getattr(ins, key[0]).labels(*labels, *extra)
+                child.inc(n)
+                counters[key] = 0
+        for hkey, hist in self.hists.items():
+            if hist.total or any(hist.counts):
+                child = children.get(hkey)
+                if child is None:
+                    hextra: tuple[str, ...] = (
+                        (hkey[1],) if hkey[0] in ("request_duration", "upstream_duration") else ()
+                    )
+                    child = children[hkey] = getattr(ins, hkey[0]).labels(*labels, *hextra)
+                hist.flush(child)
+        tokens = self.tokens
+        for i, n in enumerate(tokens):
+            if n:
+                tkey = ("tokens", TOKEN_TYPES[i])
+                child = children.get(tkey)
+                if child is None:
+                    child = children[tkey] = ins.tokens.labels(*labels, TOKEN_TYPES[i])
+                child.inc(n)
+                tokens[i] = 0
+
+
+class InFlight:
+    """The in-flight gauge of one (door, operation): a local count, added to the gauge at flush."""
+
+    __slots__ = ("_child", "_ins", "_pending", "delta")
+
+    def __init__(self, ins: Instruments, child: Any) -> None:
+        self._ins = ins
+        self._child = child
+        self._pending = False
+        self.delta = 0
+
+    def inc(self) -> None:
+        self.delta += 1
+        if not self._pending:
+            self._pending = True
+            self._ins.pending(self)
+
+    def dec(self) -> None:
+        self.delta -= 1
+        if not self._pending:
+            self._pending = True
+            self._ins.pending(self)
+
+    def flush(self) -> None:
+        self._pending = False
+        if self.delta:
+            self._child.inc(self.delta)
+            self.delta = 0
 
 
 class _BreakerCollector:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from ..config import Config
 from ..core import Target, UpstreamInfo
 from ..routing.router import is_glob
-from .metrics import Cell, Instruments
+from .metrics import Cell, InFlight, Instruments
 from .tracing import Tracing
 
 __all__ = ["Registry"]
@@ -34,7 +34,7 @@ class Registry:
         self._glob_models: set[str] = set()
         self._globs: dict[str, bool] = {}
         self._cells: dict[tuple[str, ...], Cell] = {}
-        self._gauges: dict[tuple[str, str], Any] = {}
+        self._gauges: dict[tuple[str, str], InFlight] = {}
         self._servers: dict[UpstreamInfo, dict[str, Any]] = {}
 
     # -- bounded labels, cached children ---------------------------------------------------------
@@ -72,13 +72,13 @@ class Registry:
             cell = self._cells[key] = Cell(self.ins, key)
         return cell
 
-    def gauge(self, door: str, operation: str) -> Any:
+    def gauge(self, door: str, operation: str) -> InFlight:
         assert self.ins is not None
         key = (door, operation)
-        child = self._gauges.get(key)
-        if child is None:
-            child = self._gauges[key] = self.ins.in_flight.labels(door, operation)
-        return child
+        gauge = self._gauges.get(key)
+        if gauge is None:
+            gauge = self._gauges[key] = InFlight(self.ins, self.ins.in_flight.labels(door, operation))
+        return gauge
 
     def server_attributes(self, upstream: UpstreamInfo) -> dict[str, Any]:
         """``server.address``/``server.port`` of an upstream with a base URL (computed once)."""

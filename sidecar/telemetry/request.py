@@ -154,7 +154,7 @@ class LiveRequest(RequestObserver):
                 cell.tpot(self.tpot)
             tokens = self.tokens
             if any(tokens):
-                cell.tokens((tokens[0], tokens[1], tokens[2], tokens[3], tokens[4]))
+                cell.tokens_add((tokens[0], tokens[1], tokens[2], tokens[3], tokens[4]))
                 if outcome == SUCCESS and tokens[3] > 0 and duration > 0:
                     cell.tokens_per_second(tokens[3] / duration)
         span = self.span

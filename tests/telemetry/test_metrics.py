@@ -354,3 +354,46 @@ def test_tpot_accumulator_equals_one_observe_per_sample() -> None:
             h1.observe(value)
     acc.flush(h2)
     assert generate_latest(one) == generate_latest(bulk)
+
+
+def test_cells_flush_to_what_direct_updates_would_show() -> None:
+    """A cell gathers values locally; after a flush the exposition is byte for byte what one
+    inc/observe per event on the label children gives."""
+    from sidecar.telemetry.metrics import TOKEN_TYPES, Cell, InFlight, Instruments
+
+    labels = ("http", "chat", "*", "a", "anthropic", "m", "true")
+    gathered, direct = Instruments(), Instruments()
+    cell = Cell(gathered, labels)
+    gauge = InFlight(gathered, gathered.in_flight.labels("http", "chat"))
+    events = [("success", "", 0.02), ("server_error", "overloaded_error", 1.5), ("success", "", 0.3)]
+    for outcome, etype, seconds in events:
+        gauge.inc()
+        cell.finished(outcome, etype, seconds)
+        cell.attempt(outcome, etype, seconds / 2)
+        cell.overhead(seconds / 100)
+        cell.ttft(seconds / 3)
+        cell.tokens_add((3, 0, 1, 7, 0))
+        cell.tokens_per_second(7 / seconds)
+        direct.in_flight.labels("http", "chat").inc()
+        direct.requests.labels(*labels, outcome, etype).inc()
+        direct.request_duration.labels(*labels, outcome).observe(seconds)
+        direct.upstream_duration.labels(*labels, outcome).observe(seconds / 2)
+        if etype:
+            direct.upstream_errors.labels(*labels, etype).inc()
+        direct.overhead.labels(*labels).observe(seconds / 100)
+        direct.ttft.labels(*labels).observe(seconds / 3)
+        for kind, n in zip(TOKEN_TYPES, (3, 0, 1, 7, 0), strict=True):
+            if n:
+                direct.tokens.labels(*labels, kind).inc(n)
+        direct.tokens_per_second.labels(*labels).observe(7 / seconds)
+    gauge.dec()
+    direct.in_flight.labels("http", "chat").dec()
+
+    def own(ins: Instruments) -> list[bytes]:  # process_* and python_* series differ per call
+        return [line for line in ins.render()[0].splitlines() if b"sidecar_" in line]
+
+    assert not [line for line in own(gathered) if line.startswith(b"sidecar_requests_total{")]
+    gathered.flush()
+    assert own(gathered) == own(direct)
+    gathered.flush()  # nothing new: the same again
+    assert own(gathered) == own(direct)
