@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -21,6 +23,7 @@ from .convert import convert
 from .model import (
     AnthropicUpstreamConfig,
     Config,
+    HttpUpstreamConfig,
     Listeners,
     MockUpstreamConfig,
     OpenAIUpstreamConfig,
@@ -85,12 +88,7 @@ def _check(config: Config, admission: dict[str, Any] | None = None) -> Config:
         raise ConfigError("routes: at least one route is required")
     for name, up in config.upstreams.items():
         if isinstance(up, AnthropicUpstreamConfig):
-            if not up.base_url.startswith(("http://", "https://")):
-                raise ConfigError(f"upstreams.{name}.base_url: must start with http:// or https://")
-            if up.max_connections < 1:
-                raise ConfigError(f"upstreams.{name}.max_connections: must be at least 1")
-            if up.timeouts.connect <= 0 or up.timeouts.read <= 0:
-                raise ConfigError(f"upstreams.{name}.timeouts: must be positive")
+            _check_http(f"upstreams.{name}", up, up.base_url)
         elif isinstance(up, OpenAIUpstreamConfig):
             _check_openai(name, up)
         elif isinstance(up, MockUpstreamConfig):
@@ -142,16 +140,47 @@ def _check(config: Config, admission: dict[str, Any] | None = None) -> Config:
     return config
 
 
-def _check_openai(name: str, up: OpenAIUpstreamConfig) -> None:
-    where = f"upstreams.{name}"
-    if not up.base_url.startswith(("http://", "https://")):
+def _check_http(where: str, up: HttpUpstreamConfig, base_url: str) -> None:
+    """The settings every HTTP upstream shares: its URL, pool, timeouts, CA bundle and proxy."""
+    if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}.base_url: must start with http:// or https://")
-    if up.base_url.rstrip("/").endswith("/chat/completions"):
-        raise ConfigError(f"{where}.base_url: give the server's root; /v1/chat/completions is appended")
     if up.max_connections < 1:
         raise ConfigError(f"{where}.max_connections: must be at least 1")
     if up.timeouts.connect <= 0 or up.timeouts.read <= 0:
         raise ConfigError(f"{where}.timeouts: must be positive")
+    if up.ca_bundle is not None:
+        if not base_url.startswith("https://"):
+            raise ConfigError(f"{where}.ca_bundle: base_url is not https://, so there is no TLS to verify")
+        try:
+            up.tls_context()
+        except ssl.SSLError as exc:  # before OSError, its base
+            reason = exc.reason or str(exc).split(" (_ssl.c")[0]
+            raise ConfigError(
+                f"{where}.ca_bundle: {up.ca_bundle!r} holds no usable PEM certificate ({reason})"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"{where}.ca_bundle: cannot read {up.ca_bundle!r}: {exc.strerror}") from None
+    if up.proxy is not None:
+        _check_proxy(f"{where}.proxy", up.proxy)
+
+
+def _check_proxy(where: str, proxy: str) -> None:
+    parts = urlsplit(proxy)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme != "http":
+        raise ConfigError(f"{where}: must be an http:// URL (https upstreams are tunnelled with CONNECT)")
+    if not parts.hostname or port == -1 or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(f"{where}: must look like http://host:port (or http://user:password@host:port)")
+
+
+def _check_openai(name: str, up: OpenAIUpstreamConfig) -> None:
+    where = f"upstreams.{name}"
+    _check_http(where, up, up.base_url)
+    if up.base_url.rstrip("/").endswith("/chat/completions"):
+        raise ConfigError(f"{where}.base_url: give the server's root; /v1/chat/completions is appended")
     if not up.ping_interval > 0:
         raise ConfigError(f"{where}.ping_interval: must be positive")
     for key in up.extra_headers:

@@ -7,6 +7,7 @@ silently does nothing. Upstreams are a tagged union on ``provider``.
 from __future__ import annotations
 
 import math
+import ssl
 from typing import Literal
 
 import msgspec
@@ -20,6 +21,7 @@ __all__ = [
     "Config",
     "GrpcListener",
     "HttpListener",
+    "HttpUpstreamConfig",
     "LifecycleConfig",
     "Listeners",
     "MockUpstreamConfig",
@@ -110,15 +112,34 @@ class PacingConfig(_Base, frozen=True):
             raise ValueError(f"max_wait: must be >= 0, got {self.max_wait!r}")
 
 
-class AnthropicUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="anthropic"):
+class HttpUpstreamConfig(_Base, frozen=True):
+    """How the sidecar reaches an upstream over HTTP (the anthropic and openai providers); the
+    client session is built from these in ``sidecar.upstreams.session``."""
+
+    timeouts: Timeouts = Timeouts()
+    max_connections: int = 256  # pooled keep-alive connections to this upstream
+    # A PEM file of the CAs that sign this upstream's certificate (a mesh's or a company's own CA),
+    # trusted instead of the system's store. TLS verification is always on.
+    ca_bundle: str | None = None
+    # Egress proxy, http://host:port (or http://user:password@host:port): wins over HTTPS_PROXY /
+    # HTTP_PROXY / NO_PROXY, which decide when this is not set.
+    proxy: str | None = None
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context that trusts ``ca_bundle``'s CAs (None: the system's defaults).
+        Raises OSError or ssl.SSLError when the file cannot be read or holds no certificate."""
+        if self.ca_bundle is None:
+            return None
+        return ssl.create_default_context(cafile=self.ca_bundle)
+
+
+class AnthropicUpstreamConfig(HttpUpstreamConfig, frozen=True, tag_field="provider", tag="anthropic"):
     """The real Anthropic API, or anything that speaks it (another sidecar included)."""
 
     base_url: str = "https://api.anthropic.com"
     # Replaces the client's credentials when set; without it the client's own x-api-key /
     # Authorization headers are forwarded (a transparent proxy).
     api_key: str | None = None
-    timeouts: Timeouts = Timeouts()
-    max_connections: int = 256  # pooled keep-alive connections to this upstream
     pacing: PacingConfig = PacingConfig()  # slow down before the upstream's rate limits refuse
 
 
@@ -133,7 +154,7 @@ class MockUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="mock"):
     models: list[str] | None = None  # model ids it lists (None: its built-in list)
 
 
-class OpenAIUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="openai"):
+class OpenAIUpstreamConfig(HttpUpstreamConfig, frozen=True, tag_field="provider", tag="openai"):
     """An OpenAI-compatible ``/v1/chat/completions`` server (OpenAI, vLLM, xAI, llama.cpp, Ollama,
     gateways): Messages requests are translated to chat completions and back (README table)."""
 
@@ -151,8 +172,6 @@ class OpenAIUpstreamConfig(_Base, frozen=True, tag_field="provider", tag="openai
     system_role: Literal["system", "developer"] = "system"  # "developer": OpenAI reasoning models
     ping_interval: float = 10.0  # seconds of upstream silence before a `ping` event
     response_model: Literal["requested", "upstream"] = "requested"  # the `model` answers report
-    timeouts: Timeouts = Timeouts()
-    max_connections: int = 256  # pooled keep-alive connections to this upstream
     # From its x-ratelimit-* headers, translated to anthropic-ratelimit-* (sidecar.admission.pacing).
     pacing: PacingConfig = PacingConfig()
 

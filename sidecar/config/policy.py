@@ -140,7 +140,9 @@ class BudgetConfig(_Base, frozen=True):
 class TimeoutConfig(_Base, frozen=True):
     """Per attempt, in seconds; None: no limit here. The client's deadline caps them all."""
 
-    connect: float | None = None  # applied by the adapter (None: the upstream's `timeouts.connect`)
+    # Opening a connection (pool wait, proxy and TLS included): carried by `Target.connect_timeout`
+    # and applied by the adapter. None: the upstream's `timeouts.connect`.
+    connect: float | None = None
     # From sending the request to the answer's headers (a whole JSON answer when not streaming).
     first_byte: float | None = None
     idle: float | None = None  # longest gap between two stream events

@@ -55,6 +55,9 @@ class Target:
     upstream: str
     model: str  # the model name the upstream is asked for (after aliases and renames)
     route: str = ""  # the route's name (its match pattern), for headers, logs and metrics
+    # Seconds the adapter may take to connect for this attempt (a route policy's
+    # `timeouts.connect`); None: the upstream's own `timeouts.connect`.
+    connect_timeout: float | None = None
 
 
 class UpstreamInfo(Protocol):

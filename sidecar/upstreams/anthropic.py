@@ -3,8 +3,8 @@
 Pass-through by design: the client's original body bytes are sent when nothing changed them,
 ``anthropic-version``/``anthropic-beta`` and every other end-to-end header go through verbatim,
 and SSE bytes are relayed as they arrive (each event also parsed, lazily, for whoever needs it).
-The HTTP client is aiohttp (perf-facts: 0.7/0.4 ms CPU per request against httpx's 1.7/4.9 ms);
-it stays behind this module.
+The HTTP client is aiohttp (perf-facts: 0.7/0.4 ms CPU per request against httpx's 1.7/4.9 ms),
+its session built by ``sidecar.upstreams.session``; it stays behind these modules.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from ..core.sse import SSESplitter
 from ..errors import (
     SidecarError,
     Timeout,
-    UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,
     error_type_for_status,
 )
+from .session import UpstreamSession
 
 __all__ = ["AnthropicUpstream", "relay_headers"]
 
@@ -109,25 +109,13 @@ class AnthropicUpstream(Upstream):
         super().__init__(name)
         self.config = config
         self.base_url = config.base_url.rstrip("/")
-        self._session: aiohttp.ClientSession | None = None
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=config.timeouts.connect, sock_read=config.timeouts.read
+        self._http = UpstreamSession(
+            name,
+            config,
+            self.base_url,
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
-
-    def _client(self) -> aiohttp.ClientSession:
-        session = self._session
-        if session is None or session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.config.max_connections, keepalive_timeout=60, enable_cleanup_closed=True
-            )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            )
-            self._session = session
-        return session
 
     def _headers(self, client_headers: dict[str, str]) -> dict[str, str]:
         headers = dict(client_headers)
@@ -139,20 +127,6 @@ class AnthropicUpstream(Upstream):
         headers["accept-encoding"] = "identity"
         return headers
 
-    async def _request(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None
-    ) -> aiohttp.ClientResponse:
-        try:
-            return await self._client().request(
-                method, url, data=body, headers=headers, allow_redirects=False
-            )
-        except TimeoutError as exc:
-            raise Timeout(f"upstream {self.name!r} did not answer in time") from exc
-        except aiohttp.ClientConnectionError as exc:
-            raise UpstreamConnectError(f"upstream {self.name!r} unreachable: {exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamProtocolError(f"upstream {self.name!r}: {exc}") from exc
-
     async def send(self, call: Call, target: Target) -> Answer:
         body = call.raw
         if body is None:
@@ -161,7 +135,13 @@ class AnthropicUpstream(Upstream):
             body = replace_member(body, "model", target.model)
         headers = self._headers(call.headers)
         headers["content-type"] = "application/json"
-        resp = await self._request("POST", self.base_url + _ENDPOINT_PATHS[call.endpoint], headers, body)
+        resp = await self._http.request(
+            "POST",
+            self.base_url + _ENDPOINT_PATHS[call.endpoint],
+            headers=headers,
+            data=body,
+            connect_timeout=target.connect_timeout,
+        )
         try:
             relayed = relay_headers(resp.headers)
             if resp.status >= 400:
@@ -228,7 +208,7 @@ class AnthropicUpstream(Upstream):
         after: str | None = None
         for _ in range(20):  # bounded: 20 pages of 1000
             url = self.base_url + "/v1/models?limit=1000" + (f"&after_id={after}" if after else "")
-            resp = await self._request("GET", url, headers, None)
+            resp = await self._http.request("GET", url, headers=headers)
             try:
                 data = await resp.read()
                 if resp.status >= 400:
@@ -247,8 +227,8 @@ class AnthropicUpstream(Upstream):
 
     async def forward(self, request: ForwardRequest) -> Answer:
         headers = self._headers(request.headers)
-        resp = await self._request(
-            request.method, self.base_url + request.path, headers, request.body or None
+        resp = await self._http.request(
+            request.method, self.base_url + request.path, headers=headers, data=request.body or None
         )
         relayed = relay_headers(resp.headers)
         try:
@@ -285,6 +265,4 @@ class AnthropicUpstream(Upstream):
             ) from exc
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()

@@ -33,7 +33,6 @@ from ..errors import (
     NoRoute,
     SidecarError,
     Timeout,
-    UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,
 )
@@ -46,6 +45,7 @@ from ..translate.openai_response import (
     sidecar_error,
 )
 from ..translate.openai_stream import CUT_MESSAGE, StreamTranslator
+from .session import UpstreamSession
 
 __all__ = ["DataLines", "OpenAIUpstream", "completions_url"]
 
@@ -137,22 +137,7 @@ class OpenAIUpstream(Upstream):
             send_pdf=config.send_pdf,
             system_role=config.system_role,
         )
-        self._session: aiohttp.ClientSession | None = None
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=config.timeouts.connect, sock_read=config.timeouts.read
-        )
-
-    def _client(self) -> aiohttp.ClientSession:
-        session = self._session
-        if session is None or session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.config.max_connections, keepalive_timeout=60, enable_cleanup_closed=True
-            )
-            session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, skip_auto_headers=("User-Agent",)
-            )
-            self._session = session
-        return session
+        self._http = UpstreamSession(name, config, config.base_url)
 
     def _headers(self, client_headers: dict[str, str], stream: bool) -> dict[str, str]:
         headers = {
@@ -192,7 +177,13 @@ class OpenAIUpstream(Upstream):
         stream = body.get("stream") is True
         options = self._response_options(call, target, estimate_input_tokens(call.body))
         message_id = new_request_id("msg_")
-        resp = await self._post(msgspec.json.encode(body), self._headers(call.headers, stream))
+        resp = await self._http.request(
+            "POST",
+            self.url,
+            headers=self._headers(call.headers, stream),
+            data=msgspec.json.encode(body),
+            connect_timeout=target.connect_timeout,
+        )
         try:
             if resp.status >= 400:
                 raise await self._http_error(resp)
@@ -238,16 +229,6 @@ class OpenAIUpstream(Upstream):
                 f"upstream {self.name!r} answered {ctype or 'no content-type'} that is not a JSON object"
             )
         return value
-
-    async def _post(self, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
-        try:
-            return await self._client().post(self.url, data=body, headers=headers, allow_redirects=False)
-        except TimeoutError as exc:
-            raise Timeout(f"upstream {self.name!r} did not answer in time") from exc
-        except aiohttp.ClientConnectionError as exc:
-            raise UpstreamConnectError(f"upstream {self.name!r} unreachable: {exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamProtocolError(f"upstream {self.name!r}: {exc}") from exc
 
     async def _http_error(self, resp: aiohttp.ClientResponse) -> SidecarError:
         data = await resp.content.read(_MAX_ERROR_BODY)
@@ -343,11 +324,11 @@ class OpenAIUpstream(Upstream):
         headers.pop("content-type", None)
         try:
             async with asyncio.timeout(self.config.timeouts.connect):
-                async with self._client().get(url, headers=headers) as resp:
+                async with await self._http.request("GET", url, headers=headers) as resp:
                     if resp.status >= 400:
                         return []
                     page = msgspec.json.decode(await resp.read())
-        except (TimeoutError, aiohttp.ClientError, msgspec.DecodeError) as exc:
+        except (TimeoutError, aiohttp.ClientError, msgspec.DecodeError, SidecarError) as exc:
             log.info("upstream %r lists no models: %s", self.name, exc)
             return []
         data = page.get("data") if isinstance(page, dict) else None
@@ -368,9 +349,7 @@ class OpenAIUpstream(Upstream):
         return models
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()
 
 
 def _rfc3339(seconds: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -15,8 +16,11 @@ class ThreadedServer:
     """Serves ``self._handle`` on 127.0.0.1 (a free port) from a background thread.
 
     Handlers are cancelled when their client disconnects (``handler_cancellation``), so fakes
-    can record that the sidecar closed an upstream request.
+    can record that the sidecar closed an upstream request. With ``tls`` (a server context) it
+    serves HTTPS.
     """
+
+    tls: ssl.SSLContext | None = None
 
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -30,7 +34,7 @@ class ThreadedServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
         self._thread.start()
@@ -42,7 +46,7 @@ class ThreadedServer:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 

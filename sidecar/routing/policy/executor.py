@@ -80,8 +80,10 @@ class PlannedTarget:
     weight: int
     breaker: CircuitBreaker
 
-    def target(self, model: str, route: str) -> Target:
-        return Target(upstream=self.upstream, model=self.model or model, route=route)
+    def target(self, model: str, route: str, connect_timeout: float | None = None) -> Target:
+        return Target(
+            upstream=self.upstream, model=self.model or model, route=route, connect_timeout=connect_timeout
+        )
 
 
 class _Group:
@@ -227,7 +229,7 @@ class RoutedCall:
     async def _attempt(self, gi: int, planned: PlannedTarget, waited: float) -> Answer | SidecarError:
         """One attempt, its breaker and record updated; an Answer (stream committed) or the error."""
         plan, cfg, clock, call = self.plan, self.plan.config, self.plan.clock, self.call
-        target = planned.target(self.model, plan.name)
+        target = planned.target(self.model, plan.name, cfg.timeouts.connect)
         started = clock.monotonic()
         ends = _earliest(started + cfg.timeouts.total if cfg.timeouts.total else None, call.deadline)
         first_byte = _earliest(started + cfg.timeouts.first_byte if cfg.timeouts.first_byte else None, ends)
