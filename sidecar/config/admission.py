@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
-import yaml
 
 from ..errors import ConfigError
 from .convert import convert as _convert
@@ -247,6 +246,8 @@ def load_keys_file(
 
     Raises ``ConfigError`` naming the file's field (``admission.keys_file: keys.2.tier: ...``).
     """
+    import yaml  # only a config or keys file needs it (start-up, memory)
+
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

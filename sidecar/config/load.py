@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-import yaml
 
 from ..errors import ConfigError
 from .admission import build_admission_config
@@ -196,6 +195,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {os.fspath(path)!r}: {exc.strerror}") from None
+    import yaml  # only a config or keys file needs it (start-up, memory)
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

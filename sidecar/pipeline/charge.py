@@ -4,11 +4,13 @@ the final usage, and the key's ticket freed however the stream ends."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..admission.gate import Ticket
 from ..core import EventStream, StreamEvent, event_usage
 from ..core.estimate import TextCounter
+
+if TYPE_CHECKING:
+    from ..admission.gate import Ticket
 
 __all__ = ["charged_stream"]
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..admission.gate import Admission
-from ..admission.headers import rename_upstream_headers
-from ..admission.keys import KeyRecord
 from ..admission.pacing import Pacers
 from ..config import Config
 from ..core import Answer, Call, ForwardRequest, Upstream
@@ -25,8 +22,11 @@ from ..hops import add_server_timing, check_hops, forward_hops, server_timing_en
 from ..routing import Resolved, Router
 from ..routing.policy import RoutePlan, execute
 from ..upstreams.registry import build_upstream
-from .charge import charged_stream
 from .filters import Send, compose
+
+if TYPE_CHECKING:  # imported when a config has an admission section (see __init__, _admitted)
+    from ..admission.gate import Admission
+    from ..admission.keys import KeyRecord
 
 __all__ = ["Pipeline"]
 
@@ -76,6 +76,8 @@ class Pipeline:
         # Last: a reload hands the limiter over only once nothing else here can fail.
         self.admission: Admission | None = None
         if config.admission is not None:
+            from ..admission.gate import Admission
+
             self.admission = Admission.from_config(
                 config.admission,
                 previous=previous.admission if previous is not None else None,
@@ -107,6 +109,9 @@ class Pipeline:
 
     async def _admitted(self, call: Call, resolved: Resolved) -> Answer:
         """Admission on: the client's key is checked and charged, and never goes upstream."""
+        from ..admission.headers import rename_upstream_headers  # loaded with admission
+        from .charge import charged_stream
+
         assert self.admission is not None
         ticket = await self.admission.admit(call.headers, resolved.name, call.estimate())
         try:

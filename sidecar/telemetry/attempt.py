@@ -20,7 +20,6 @@ from ..core import Answer, AttemptObserver, Call, EventStream, StreamEvent, Targ
 from .metrics import TPOT_BOUNDS, Cell, TpotAccumulator
 from .outcomes import CANCELLED, SUCCESS, Failure, failure_of, failure_of_type
 from .registry import Registry
-from .tracing import CLIENT, ERROR, format_traceparent
 
 __all__ = ["LiveAttempt", "RequestTally"]
 
@@ -107,10 +106,10 @@ class LiveAttempt(AttemptObserver):
         self.span: Any = None
         tracing = req.tel.tracing
         server = req.span
-        if server is not None and not server.is_recording():
+        if tracing is not None and server is not None and not server.is_recording():
             # Not sampled: the CLIENT span would not be either (every built-in sampler decides
             # the same for a child), so none is made; the upstream still learns the decision.
-            _inject(call.headers, server)
+            tracing.inject(call.headers, server)
         elif tracing is not None and server is not None:
             op = req.op
             attrs: dict[str, Any] = {
@@ -121,10 +120,10 @@ class LiveAttempt(AttemptObserver):
             attrs.update(req.tel.server_attributes(upstream))
             if op == "chat":
                 _request_attributes(call, attrs)
-            span = tracing.start(f"{op} {target.model}", CLIENT, tracing.child_context(server), attrs)
+            span = tracing.start(f"{op} {target.model}", tracing.CLIENT, tracing.child_context(server), attrs)
             self.span = span
             # The upstream request carries our CLIENT span as its parent (not the caller's).
-            _inject(call.headers, span)
+            tracing.inject(call.headers, span)
         self.start = perf_counter()
 
     # -- the hook --------------------------------------------------------------------------------
@@ -350,21 +349,11 @@ class LiveAttempt(AttemptObserver):
                 attrs["error.type"] = "cancelled"
             elif failure is not None:
                 attrs["error.type"] = failure.error_type
-                span.set_status(ERROR)
+                tracing = self.req.tel.tracing
+                assert tracing is not None  # there is a span
+                span.set_status(tracing.ERROR)
             span.set_attributes(attrs)
         span.end()
-
-
-def _inject(headers: dict[str, str], span: Any) -> None:
-    """Name ``span`` as the parent in the upstream request's ``traceparent``/``tracestate``."""
-    parent = format_traceparent(span)
-    if parent is None:
-        return
-    headers["traceparent"] = parent[0]
-    if parent[1]:
-        headers["tracestate"] = parent[1]
-    else:
-        headers.pop("tracestate", None)
 
 
 def _request_attributes(call: Call, attrs: dict[str, Any]) -> None:

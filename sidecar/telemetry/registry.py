@@ -7,14 +7,16 @@ cached per label set, and each upstream's server attributes (computed once).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..config import Config
 from ..core import Target, UpstreamInfo
 from ..routing.router import is_glob
 from .metrics import Cell, InFlight, Instruments
-from .tracing import Tracing
+
+if TYPE_CHECKING:
+    from .tracing import Tracing
 
 __all__ = ["Registry"]
 
@@ -26,9 +28,11 @@ class Registry:
     def __init__(self, config: Config, traces_endpoint: str | None, env: Mapping[str, str]) -> None:
         settings = config.telemetry
         self.ins: Instruments | None = Instruments() if settings.metrics else None
-        self.tracing: Tracing | None = (
-            Tracing(traces_endpoint, settings.traces, env) if traces_endpoint else None
-        )
+        self.tracing: Tracing | None = None
+        if traces_endpoint:  # opentelemetry is imported only when traces go somewhere
+            from .tracing import Tracing
+
+            self.tracing = Tracing(traces_endpoint, settings.traces, env)
         self._limit = settings.model_label_limit
         self.request_log = settings.request_log
         self._glob_models: set[str] = set()

@@ -20,7 +20,6 @@ from .attempt import LiveAttempt
 from .metrics import Cell, TpotAccumulator
 from .outcomes import CANCELLED, SERVER_ERROR, SUCCESS, Failure, failure_of
 from .registry import Registry
-from .tracing import ERROR, SERVER
 
 __all__ = ["LiveRequest"]
 
@@ -103,7 +102,8 @@ class LiveRequest(RequestObserver):
             self.gauge.inc()
         self.span: Any = None
         if tel.tracing is not None:
-            self.span = tel.tracing.start(span_name, SERVER, tel.tracing.parent(headers), attributes)
+            tracing = tel.tracing
+            self.span = tracing.start(span_name, tracing.SERVER, tracing.parent(headers), attributes)
 
     def identify(self, request_id: str) -> None:
         self.request_id = request_id
@@ -179,7 +179,8 @@ class LiveRequest(RequestObserver):
                 elif failure is not None:
                     attrs["error.type"] = failure.error_type
                     if failure.outcome == SERVER_ERROR:
-                        span.set_status(ERROR)
+                        assert tel.tracing is not None  # there is a span
+                        span.set_status(tel.tracing.ERROR)
                 span.set_attributes(attrs)
             span.end()
 

@@ -64,7 +64,14 @@ def format_traceparent(span: Span) -> tuple[str, str | None] | None:
 
 
 class Tracing:
-    """The process's tracer. ``shutdown`` flushes queued spans (call it once, at stop)."""
+    """The process's tracer. ``shutdown`` flushes queued spans (call it once, at stop).
+
+    Observers reach the span kinds and the error status through it (``SERVER``, ``CLIENT``,
+    ``ERROR``), so nothing imports opentelemetry unless a traces endpoint is configured."""
+
+    SERVER = SERVER
+    CLIENT = CLIENT
+    ERROR = ERROR
 
     def __init__(self, endpoint: str, config: TracesConfig, env: Mapping[str, str]) -> None:
         attributes: dict[str, Any] = {SERVICE_VERSION: __version__}
@@ -79,6 +86,18 @@ class Tracing:
         self.exporter = OTLPSpanExporter(endpoint=endpoint)
         self.provider.add_span_processor(BatchSpanProcessor(self.exporter))
         self.tracer = self.provider.get_tracer("sidecar", __version__)
+
+    @staticmethod
+    def inject(headers: dict[str, str], span: Span) -> None:
+        """Name ``span`` as the parent in an upstream request's ``traceparent``/``tracestate``."""
+        parent = format_traceparent(span)
+        if parent is None:
+            return
+        headers["traceparent"] = parent[0]
+        if parent[1]:
+            headers["tracestate"] = parent[1]
+        else:
+            headers.pop("tracestate", None)
 
     @staticmethod
     def parent(headers: Mapping[str, str]) -> Context | None:
