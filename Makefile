@@ -48,7 +48,13 @@ run: $(STAMP)
 redis-server:
 	@command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 
-test: $(STAMP) $(CHECKOV) $(SDK_VENVS) $(CLAUDE_VENV) redis-server
+# The bench measures nginx (Debian's package) as its yardstick: it runs its own instance (a config in a
+# temp dir, a free loopback port, daemon off), never the system service.
+.PHONY: nginx
+nginx:
+	@command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
+
+test: $(STAMP) $(CHECKOV) $(SDK_VENVS) $(CLAUDE_VENV) redis-server nginx
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) $(NODE_STAMP)
@@ -61,7 +67,7 @@ lint: $(STAMP) $(NODE_STAMP)
 proto: $(STAMP)
 	$(BIN)/python -m sidecar.grpc.codegen --write
 
-bench: $(STAMP)
+bench: $(STAMP) nginx
 	$(BIN)/python -m bench $(ARGS)
 
 clean:

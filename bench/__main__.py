@@ -1,30 +1,49 @@
-"""``python -m bench``: measure the sidecar against a direct call to a fake upstream, in one run.
+"""``python -m bench``: measure the sidecar against nginx and direct calls to a fake upstream, in one run.
 
-Starts the fake upstream (``bench.fake_upstream``) and the sidecar as subprocesses, then for each
-scenario measures direct-to-upstream and through-the-sidecar back to back, and reports the ratio
-(throughput) or the added milliseconds (latency), as perf-facts.md does:
+Starts the fake upstream (``bench.fake_upstream``, 50 content deltas per streamed answer by default,
+``--deltas``) and, one at a time, each proxy pinned to the proxy's CPU, and measures four targets per
+scenario in every repetition:
 
-- JSON c=32: requests/s ratio        (target >= 0.12)
-- JSON c=1:  added p50 latency, ms   (target <= 0.8 ms)
-- SSE c=32:  events/s ratio          (target >= 0.35)
-- SSE c=1:   added p50 time to first content delta, ms (informational)
+- direct: the load generator straight to the fake upstream (the ceiling of this harness);
+- nginx (``bench/nginx.py``, Debian's package, ``make nginx``): a plain pass-through of ``/v1/``, its
+  own instance with a config in a temp dir; the yardstick, what a proxy costs at the least;
+- the stand-in (``bench/_standin_proxy.py``): uvicorn + aiohttp forwarding ``/v1/`` with no sidecar
+  logic, what the library stack costs;
+- the sidecar.
+
+Direct and the sidecar are measured back to back per scenario, nginx and the stand-in each in a phase
+of their own in the same repetition (the phases' order reverses every repetition). Each figure is
+reported against direct and against nginx of the same repetition, medians over repetitions:
+
+- JSON c=32: requests/s, via/direct (target >= 0.12 for the sidecar) and via/nginx
+- JSON c=1:  p50 latency, added ms over direct (target <= 0.8 ms), and nginx's added ms beside it
+- SSE c=32:  events/s, via/direct (target >= 0.35) and via/nginx
+- SSE c=1:   p50 time to first content delta, added ms over direct (informational), nginx's beside it
+
+and each proxy's CPU time per request (for SSE also per event): utime + stime of the proxy process
+and its children from ``/proc/PID/stat`` before and after the run (clock ticks, usually 10 ms: short
+runs give coarse figures), divided by the responses (events) completed in it. ``--no-nginx`` skips
+nginx (e.g. where it is not installed; the output says so and has no ratios to nginx); without
+nginx on PATH it is skipped the same way. With ``--standin`` the stand-in is the sidecar: no
+separate stand-in rows.
 
 The same four through the sidecar's gRPC door (rows marked "gRPC", no targets): unary
 ``CreateMessage`` at c=32 (requests/s ratio) and c=1 (added p50 latency), ``StreamMessage`` at c=32
 (events/s ratio) and c=1 (added p50 TTFT), driven by ``bench/grpc_loadgen.py`` (grpc.aio, one
-channel) in its own process, and compared with the direct HTTP figures of the same run.
+channel) in its own process, and compared with the direct and nginx HTTP figures of the same run.
 
 The same four HTTP rows through the OpenAI-translated path (rows marked "(openai)", no targets): a
 second sidecar process started with ``--provider openai`` (otherwise the same flags, pinned to the same
 CPU) in front of the fake upstream's ``POST /v1/chat/completions``, so it translates each Messages
 request to a chat completion and the answer or chunk stream back to Messages / Anthropic SSE. They are
-compared with the direct Anthropic runs of the matching rows in the same repetition, and a second table
-compares them with the pass-through rows: "translated vs pass-through", openai via / anthropic via per
-repetition. ``SSE c=32 (openai)`` compares streams/s rather than events/s: the translated stream carries
-the same N content deltas but no ``ping``, one event fewer than the pass-through stream. Only one
-sidecar runs at a time (both would compete for the proxy's CPU): each repetition measures one, stops
-it and starts the other (alternating which goes first), each fresh start checked and warmed up.
-``--no-openai`` skips these rows (and the second sidecar).
+compared with the direct (and nginx) Anthropic runs of the matching rows in the same repetition, and a
+second table compares them with the pass-through rows: "translated vs pass-through", openai via /
+anthropic via per repetition. ``SSE c=32 (openai)`` compares streams/s rather than events/s: the
+translated stream carries the same N content deltas but no ``ping``, one event fewer than the
+pass-through stream. Only one proxy runs at a time (they would compete for the proxy's CPU): each
+repetition measures one, stops it and starts the next (the sidecar, nginx, the stand-in, the openai
+sidecar, or the reverse), each fresh start checked and warmed up. ``--no-openai`` skips these rows
+(and the second sidecar).
 
 Then cancellation latency (``bench/cancel.py``, no targets): how long after a client closes its HTTP
 connection or cancels its gRPC call (or its gRPC deadline passes) the upstream sees the upstream
@@ -51,10 +70,11 @@ and SSE c=1 p50 TTFT, and against "off" of the same repetition the added ms and 
 the variants' order alternates per repetition, and the direct runs of the phase are shown for context.
 ``--no-admission`` skips it; ``--only admission`` runs only it (no main, cancellation or failing rows).
 
-With two or more CPUs and ``taskset``, the proxy is pinned to the first CPU and the fake upstream and
-this process (the load generator) to the second: the proxy has a core to itself, and the direct
-numbers are the load generator's own ceiling. A ratio near 1.0 means that ceiling, not the proxy,
-is the limit. The gRPC load generator runs as its own process, pinned to the second CPU as well.
+With two or more CPUs and ``taskset``, the proxy (whichever runs) is pinned to the first CPU and the
+fake upstream and this process (the load generator) to the second: the proxy has a core to itself,
+and the direct numbers are the load generator's own ceiling. A ratio near 1.0 means that ceiling, not
+the proxy, is the limit (nginx's ratio can come close to it). The gRPC load generator runs as its own
+process, pinned to the second CPU as well.
 
 The sidecar command defaults to ``python -m sidecar --upstream URL --upstream-key bench-key
 --http-port 0 --grpc-port 0`` (``--no-grpc`` instead with ``--no-grpc``, which skips every gRPC
@@ -66,8 +86,10 @@ template where ``{python}`` is this interpreter and ``{upstream}`` the upstream 
 gRPC measurements; for the openai rows ``--provider openai`` is appended to a custom command (the
 stand-in proxy has no OpenAI path: no openai rows).
 
-Results go to stdout (a table) and to ``bench/results/latest.json``. The exit code is 0 even when a
-target is missed; it is 1 only when the harness itself could not run.
+Results go to stdout (a table: per scenario one row per proxy, nginx, stand-in, sidecar) and to
+``bench/results/latest.json`` (per scenario ``targets``: each proxy's median, ``vs_direct``,
+``vs_nginx``, ``nginx_added_ms``, CPU µs per request and per event; the nginx config of the run).
+The exit code is 0 even when a target is missed; it is 1 only when the harness itself could not run.
 
 This module parses the command line and runs the phases in order; ``bench/scenarios.py`` defines
 and runs the measurements, ``bench/processes.py`` starts and stops the processes and reads their CPU,
@@ -90,25 +112,27 @@ from bench.admission import QUICK_DURATION_S as ADMISSION_QUICK_DURATION_S
 from bench.admission import AdmissionPhase
 from bench.failing import QUICK_DURATION_S
 from bench.fake_upstream import install_uvloop
+from bench.nginx import NGINX_DESC, NginxSite, nginx_path
 from bench.processes import (
     RESULTS,
     STARTUP_TIMEOUT_S,
     UPSTREAM_LINE,
     Child,
     GrpcDoor,
-    Provider,
-    Sidecars,
+    Proxies,
+    ProxyName,
     pinning,
     runs_standin,
     sidecar_argv,
+    standin_argv,
     start_grpc,
     start_upstream,
     taskset,
 )
 from bench.report import BenchRun, header, report
 from bench.scenarios import (
+    ExtraProxy,
     FailurePhase,
-    OpenAIPath,
     Plan,
     admission_skipped,
     failures_skipped,
@@ -129,10 +153,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--warmup", type=float, help="warm-up seconds per target and mode (default 1.5, quick 0.4)"
     )
-    p.add_argument("--deltas", type=int, default=20, help="content_block_delta events per streamed answer")
+    p.add_argument("--deltas", type=int, default=50, help="content_block_delta events per streamed answer")
     p.add_argument("--sidecar-cmd", help="command template for the proxy ({python}, {upstream} substituted)")
     p.add_argument(
         "--standin", action="store_true", help="measure bench/_standin_proxy.py instead of the sidecar"
+    )
+    p.add_argument(
+        "--no-nginx",
+        action="store_true",
+        help="do not measure nginx (the yardstick), e.g. where it is missing",
     )
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     p.add_argument(
@@ -191,9 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     original_affinity = os.sched_getaffinity(0)
     upstream: Child | None = None
-    sidecars: Sidecars | None = None
+    proxies: Proxies | None = None
     door = GrpcDoor()
-    openai = OpenAIPath()
+    extras: dict[ProxyName, ExtraProxy] = {
+        "nginx": ExtraProxy(),
+        "standin": ExtraProxy(),
+        "openai": ExtraProxy(),
+    }
+    openai = extras["openai"]
     failing = FailurePhase()
     admission = AdmissionPhase()
     only = f"--only {args.only}" if args.only else None  # why the other rows are skipped
@@ -215,19 +249,36 @@ def main(argv: list[str] | None = None) -> int:
             openai.skipped = "the stand-in proxy has no OpenAI path"
         else:
             openai_argv = sidecar_argv(args, upstream_url, "openai")[0]
+        nginx_bin = nginx_path()
+        site: NginxSite | None = None
+        if only or args.no_nginx or nginx_bin is None:
+            extras["nginx"].skipped = only or (
+                "--no-nginx" if args.no_nginx else "nginx not found on PATH (make nginx installs it)"
+            )
+        else:
+            site = NginxSite(nginx_bin, upstream_url)
+            extras["nginx"].desc = f"{site.version}: {NGINX_DESC}"
+        if only:
+            extras["standin"].skipped = only
+        elif standin:
+            extras["standin"].skipped = "the sidecar rows are the stand-in proxy"
+        else:
+            extras["standin"].argv = standin_argv(upstream_url)
         failing.skipped = only or failures_skipped(args, standin)
         admission.skipped = admission_skipped(args, standin)
         admission.duration = min(args.duration, ADMISSION_QUICK_DURATION_S) if args.quick else args.duration
         admission.repeat = args.repeat
         failing.duration = min(args.duration, QUICK_DURATION_S) if args.quick else args.duration
-        argvs: dict[Provider, list[str]] = {"anthropic": sidecar_cmd}
+        argvs: dict[ProxyName, list[str]] = {"anthropic": sidecar_cmd}
         if openai_argv is not None:
             argvs["openai"] = openai_argv
-        sidecars = Sidecars(argvs, taskset_p)
+        if extras["standin"].argv is not None:
+            argvs["standin"] = extras["standin"].argv
+        proxies = Proxies(argvs, taskset_p, site)
         if only:
             door = GrpcDoor(skipped=only)
         else:
-            door = start_grpc(args, sidecars.start("anthropic"), standin, taskset_u)
+            door = start_grpc(args, proxies.start("anthropic"), standin, taskset_u)
         plan = Plan(
             args.duration,
             args.requests,
@@ -242,19 +293,21 @@ def main(argv: list[str] | None = None) -> int:
             args.cancel_probes,
             openai_argv,
         )
-        run = BenchRun(plan, pin_desc, args.only, door, openai, failing, admission)
+        run = BenchRun(plan, pin_desc, args.only, door, extras, failing, admission)
         print("\n".join(header(run)), flush=True)
         install_uvloop()
         if not only:
             run.outcomes, run.cancels = asyncio.run(
-                run_bench(plan, upstream, upstream_url, sidecars, door, openai)
+                run_bench(plan, upstream, upstream_url, proxies, door, extras)
             )
-        sidecars.stop()
+        proxies.stop()
+        if site is not None:
+            extras["nginx"].config = site.config
         if failing.skipped is None:
             run_failure_phase(args, plan, failing, upstream_url, taskset_p)
         if admission.skipped is None:
             run_admission_phase(args, plan, admission, upstream_url, taskset_p)
-        for problem in sidecars.problems:
+        for problem in proxies.problems:
             print(f"warning: {problem}", flush=True)
     except (RuntimeError, OSError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
@@ -262,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if door.worker is not None:
             door.worker.stop()
-        if sidecars is not None:
-            sidecars.stop()
+        if proxies is not None:
+            proxies.stop()
         if upstream is not None:
             upstream.stop()
         with contextlib.suppress(OSError):

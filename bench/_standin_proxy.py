@@ -1,9 +1,9 @@
 """A minimal pass-through proxy: uvicorn (uvloop, httptools) raw ASGI + ``aiohttp.ClientSession``.
 
-Two uses: a stand-in for the sidecar while it is being written (same CLI flags, same
-``sidecar http listening on http://127.0.0.1:PORT`` line), and afterwards a reference
-"library stack" proxy to compare the sidecar with (perf-facts.md measured this stack at
-JSON c=32 ratio 0.178, SSE c=32 ratio 0.457).
+Two uses: a stand-in for the sidecar while it is being written, or with ``python -m bench --standin``
+(same CLI flags, same ``sidecar http listening on http://127.0.0.1:PORT`` line), and a reference
+"library stack" proxy that ``python -m bench`` measures beside nginx and the sidecar in every run (the
+"stand-in" rows; perf-facts.md measured this stack at JSON c=32 ratio 0.178, SSE c=32 ratio 0.457).
 
 It forwards ``/v1/*`` to ``--upstream`` with the client's credential replaced by ``--upstream-key``
 and streams the answer back chunk by chunk. No validation, no translation, no retries.

@@ -1,15 +1,17 @@
 """The processes of a ``python -m bench`` run: starting and stopping them, and their CPU.
 
-- ``Child``: a subprocess in its own process group (the fake upstream, a sidecar, the gRPC load
-  generator worker, Redis), its stdout drained by a thread, its stderr in a log under
-  ``bench/results``; ``wait_for_line`` for its listening line, ``cpu_seconds`` from ``/proc``.
+- ``Child``: a subprocess in its own process group (the fake upstream, a sidecar, nginx, the gRPC
+  load generator worker, Redis), its stdout drained by a thread, its stderr in a log under
+  ``bench/results``; ``wait_for_line`` for its listening line, ``cpu_seconds`` (its own and its
+  children's) from ``/proc``.
 - The commands: the fake upstream (``bench.fake_upstream``), the sidecar (``python -m sidecar``, a
   ``--sidecar-cmd`` template, or the stand-in proxy ``bench/_standin_proxy.py``), its
-  ``--provider openai`` twin, and the gRPC load generator (``bench.grpc_loadgen --serve``).
-- ``Sidecars``: the pass-through and the openai sidecar, one alive at a time.
+  ``--provider openai`` twin, the stand-in proxy as a target of its own, and the gRPC load generator
+  (``bench.grpc_loadgen --serve``); nginx's is in ``bench.nginx``.
+- ``Proxies``: the pass-through and the openai sidecar, nginx and the stand-in, one alive at a time.
 - Pinning (``taskset``): the proxy on the first CPU, the fake upstream and the load generator(s) on
   the second.
-- ``CpuWindow``: the CPU time of the sidecar, the fake upstream and the load generator(s) over one
+- ``CpuWindow``: the CPU time of the proxy, the fake upstream and the load generator(s) over one
   measurement, and what other processes used (``/proc/stat``), which makes a result noisy above
   ``FOREIGN_LOAD_WARN``.
 """
@@ -31,7 +33,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from bench.nginx import NginxSite
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -44,6 +49,7 @@ STARTUP_TIMEOUT_S = 30.0
 GRPC_LINE_TIMEOUT_S = 10.0  # after the HTTP line
 FOREIGN_LOAD_WARN = 0.15  # other processes' CPU (in cores) above which a result is called noisy
 Provider = Literal["anthropic", "openai"]
+ProxyName = Literal["anthropic", "openai", "nginx", "standin"]  # the proxies measured
 
 
 # -- subprocesses ----------------------------------------------------------------------------------
@@ -150,13 +156,22 @@ class Child:
         return ""
 
     def cpu_seconds(self) -> float | None:
-        """utime + stime of the process itself (not of its children), from /proc."""
-        try:
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
-        except OSError:
+        """utime + stime of the process and of its children, from /proc.
+
+        Its children: those it has waited for (cutime + cstime) and those still running in its session
+        (it leads one: ``start_new_session``). None when the process is gone.
+        """
+        own = _stat_fields(self.proc.pid)
+        if own is None:
             return None
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = sum(int(own[i]) for i in (11, 12, 13, 14))
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or int(entry.name) == self.proc.pid:
+                continue
+            fields = _stat_fields(int(entry.name))
+            if fields is not None and int(fields[3]) == self.proc.pid:  # its session
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         try:
@@ -180,6 +195,16 @@ class Child:
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
             self._log.close()
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name: [0] is the state, [3] the session id,
+    [11] utime, [12] stime, [13] cutime, [14] cstime (clock ticks)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()
 
 
 def spawn(name: str, argv: list[str], log: str, append: bool) -> Child:
@@ -242,36 +267,62 @@ def runs_standin(argv: list[str]) -> bool:
     return "bench._standin_proxy" in " ".join(argv)
 
 
-class Sidecars:
-    """The sidecar processes, one alive at a time: both would be pinned to the proxy's CPU.
+def standin_argv(upstream_url: str) -> list[str]:
+    """The stand-in proxy as a target of its own, beside the sidecar (no gRPC door)."""
+    return [*_standin_argv(), "--upstream", upstream_url, "--upstream-key", UPSTREAM_KEY, "--http-port", "0"]
 
-    ``start`` (blocking) stops the running one if it is the other provider's, then starts and waits
-    for ``provider``'s; a restart appends to that provider's log.
+
+# What the tables and messages call each proxy, and its stderr log under bench/results.
+PROXY_LABELS: dict[ProxyName, str] = {
+    "anthropic": "sidecar",
+    "openai": "sidecar (openai)",
+    "nginx": "nginx",
+    "standin": "stand-in",
+}
+_PROXY_LOGS: dict[ProxyName, str] = {
+    "anthropic": "sidecar.stderr.log",
+    "openai": "sidecar-openai.stderr.log",
+    "nginx": "nginx.stderr.log",
+    "standin": "standin.stderr.log",
+}
+
+
+class Proxies:
+    """The proxy processes (the sidecars, nginx, the stand-in), one alive at a time: each is pinned
+    to the proxy's CPU.
+
+    ``start`` (blocking) stops the running one if it is another, then starts and waits for ``name``'s:
+    a sidecar or the stand-in until its listening line, nginx (``bench.nginx``) until its port
+    accepts. A restart appends to that proxy's log.
     """
 
-    def __init__(self, argv: dict[Provider, list[str]], taskset: list[str]) -> None:
+    def __init__(
+        self, argv: dict[ProxyName, list[str]], taskset: list[str], nginx: NginxSite | None = None
+    ) -> None:
         self.argv = argv
         self.taskset = taskset
+        self.nginx = nginx
         self.current: Child | None = None
-        self.provider: Provider | None = None
+        self.name: ProxyName | None = None
         self.url = ""
-        self.starts: dict[Provider, int] = {}
-        self.problems: list[str] = []  # sidecars that exited on their own
+        self.starts: dict[ProxyName, int] = {}
+        self.problems: list[str] = []  # proxies that exited on their own
 
-    def start(self, provider: Provider) -> Child:
-        if self.current is not None and self.provider == provider:
+    def start(self, name: ProxyName) -> Child:
+        if self.current is not None and self.name == name:
             return self.current
         self.stop()
-        n = self.starts.get(provider, 0)
-        self.starts[provider] = n + 1
-        openai = provider == "openai"
-        self.current = Child(
-            "sidecar (openai)" if openai else "sidecar",
-            [*self.taskset, *self.argv[provider]],
-            RESULTS / ("sidecar-openai.stderr.log" if openai else "sidecar.stderr.log"),
-            append=n > 0,
-        )
-        self.provider = provider
+        n = self.starts.get(name, 0)
+        self.starts[name] = n + 1
+        log = RESULTS / _PROXY_LOGS[name]
+        if name == "nginx":
+            if self.nginx is None:
+                raise RuntimeError("nginx is not set up")
+            self.current, self.url = self.nginx.start(self.taskset, log, n > 0, STARTUP_TIMEOUT_S)
+            self.name = name
+            return self.current
+        self.current = Child(PROXY_LABELS[name], [*self.taskset, *self.argv[name]], log, append=n > 0)
+        self.name = name
         self.url = self.current.wait_for_line(SIDECAR_LINE, STARTUP_TIMEOUT_S).group(1)
         return self.current
 
@@ -281,8 +332,10 @@ class Sidecars:
             return
         if child.proc.poll() is not None and self.url:  # it had started: it died on its own
             self.problems.append(f"the {child.name} exited during the run (code {child.proc.returncode})")
-        self.current, self.provider, self.url = None, None, ""
+        self.current, self.name, self.url = None, None, ""
         child.stop()
+        if self.nginx is not None:
+            self.nginx.stop()
 
 
 @dataclass
@@ -381,7 +434,8 @@ class Pinning(Protocol):
 
 
 class CpuWindow:
-    """Measures the CPU of the sidecar, the fake upstream and the load generator(s) over a window.
+    """Measures the CPU of the proxy (a sidecar, nginx or the stand-in), the fake upstream and the
+    load generator(s) over a window.
 
     The load generator is this process and, when there is one, the gRPC worker process.
     """

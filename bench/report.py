@@ -1,9 +1,11 @@
 """What ``python -m bench`` reports: ratios, tables and the JSON results.
 
-From the raw results of ``bench.scenarios``: per row the medians, the per-repetition comparison
-with the direct runs (via/direct for throughput, via - direct for latency), the status against the
-target and the notes (load generator-bound, errors, a proxy that waited); the cancellation rows; the
-translated vs pass-through comparison. Then the run's header, the tables (with the failing-upstream
+From the raw results of ``bench.scenarios``: per row and proxy (nginx, the stand-in, the sidecar)
+the medians, the per-repetition comparisons with the direct runs (via/direct for throughput, via -
+direct for latency) and with nginx (via/nginx for throughput; for latency nginx's own added ms, to
+read the others' against), the proxy's CPU time per request (and per SSE event), the status against
+the target and the notes (load generator-bound, errors, a proxy that waited); the cancellation rows;
+the translated vs pass-through comparison. Then the run's header, the tables (with the failing-upstream
 and admission tables of ``bench.failing`` and ``bench.admission``) and the footer on stdout, and the
 whole run in ``bench/results/latest.json`` (or ``--out``).
 """
@@ -24,13 +26,14 @@ from bench.admission import AdmissionPhase, render_admission
 from bench.cancel import BEFORE_WAIT_S, CLOSE_WAIT_S
 from bench.failing import FAIL_SCENARIOS, policy_desc, render_failures
 from bench.fake_upstream import FAIL_EVERY, sse_event_count
-from bench.processes import FOREIGN_LOAD_WARN, GrpcDoor, runs_standin, taskset
+from bench.processes import FOREIGN_LOAD_WARN, PROXY_LABELS, GrpcDoor, ProxyName, runs_standin, taskset
 from bench.scenarios import (
     CancelOutcome,
+    ExtraProxy,
     FailurePhase,
     Measurement,
-    OpenAIPath,
     Plan,
+    Scenario,
     ScenarioOutcome,
     translated_event_count,
 )
@@ -53,15 +56,55 @@ def _values(oc: ScenarioOutcome, which: str) -> list[float]:
     return [v for v in vals if v is not None]
 
 
+def _compare(s: Scenario, base: list[Measurement], runs: list[Measurement]) -> list[float]:
+    """Per repetition: run/base (ratio) or run - base (added ms)."""
+    out: list[float] = []
+    for b, r in zip(base, runs, strict=False):
+        bv, rv = s.value(b.result), s.value(r.result)
+        if bv is None or rv is None or (s.kind == "ratio" and bv <= 0):
+            continue
+        out.append(rv / bv if s.kind == "ratio" else rv - bv)
+    return out
+
+
 def compared(oc: ScenarioOutcome) -> list[float]:
     """Per repetition: via/direct (ratio) or via - direct (added ms)."""
-    out: list[float] = []
-    for d, v in zip(oc.direct, oc.via, strict=False):
-        dv, vv = oc.scenario.value(d.result), oc.scenario.value(v.result)
-        if dv is None or vv is None:
-            continue
-        out.append(vv / dv if oc.scenario.kind == "ratio" else vv - dv)
-    return out
+    return _compare(oc.scenario, oc.direct, oc.via)
+
+
+# The proxies of a row, in the table's order, by their key in the JSON results.
+TARGETS: tuple[tuple[str, ProxyName], ...] = (
+    ("nginx", "nginx"),
+    ("standin", "standin"),
+    ("sidecar", "anthropic"),
+)
+
+
+def _runs(oc: ScenarioOutcome, key: str) -> list[Measurement]:
+    return oc.nginx if key == "nginx" else oc.standin if key == "standin" else oc.via
+
+
+def target_summary(oc: ScenarioOutcome, key: str) -> dict[str, object]:
+    """One proxy's figures in a row: its median, against direct and against nginx, its CPU per request."""
+    s, runs = oc.scenario, _runs(oc, key)
+    vs_direct, vs_nginx = _compare(s, oc.direct, runs), _compare(s, oc.nginx, runs)
+    nginx_added = _compare(s, oc.direct, oc.nginx) if s.kind == "added_ms" else []
+    return {
+        "via": _median([v for v in (s.value(m.result) for m in runs) if v is not None]),
+        "vs_direct": _median(vs_direct),  # via/direct (ratio rows) or via - direct ms (latency rows)
+        "vs_direct_per_repetition": vs_direct,
+        # ratio rows: via/nginx; latency rows: via - nginx ms, and nginx - direct ms beside it
+        "vs_nginx": _median(vs_nginx),
+        "vs_nginx_per_repetition": vs_nginx,
+        "nginx_added_ms": _median(nginx_added) if s.kind == "added_ms" else None,
+        "cpu_us_per_request": _median([v for m in runs if (v := m.cpu_us_per_request()) is not None]),
+        "cpu_us_per_event": (
+            _median([v for m in runs if (v := m.cpu_us_per_event()) is not None]) if s.mode == "sse" else None
+        ),
+        "proxy_cpu_util": _median([m.proxy_cpu_util for m in runs if m.proxy_cpu_util is not None]),
+        "loadgen_cpu_util": _median([m.result.loadgen_cpu_util for m in runs]),
+        "errors": sum(m.result.errors for m in runs),
+    }
 
 
 def summary(oc: ScenarioOutcome) -> dict[str, object]:
@@ -72,23 +115,53 @@ def summary(oc: ScenarioOutcome) -> dict[str, object]:
     if value is not None and s.target is not None:
         ok = value >= s.target if s.kind == "ratio" else value <= s.target
         status = "PASS" if ok else "MISS"
+    # gRPC and openai rows: the sidecar's only (their nginx runs are their baseline row's)
+    keys = [key for key, _ in TARGETS if s.baseline is None or key == "sidecar"]
+    targets = {key: target_summary(oc, key) for key in keys if _runs(oc, key)}
     notes: list[str] = []
-    if s.kind == "ratio" and value is not None and value >= LOADGEN_BOUND_RATIO:
-        notes.append(
-            f"ratio {value:.2f} is near 1.0: the load generator + fake upstream, not the proxy, is the limit "
-            "(the proxy's true ratio cannot be resolved by this harness)"
-        )
+    for key, name in TARGETS:
+        t = targets.get(key)
+        ratio = t["vs_direct"] if t is not None else None
+        if s.kind == "ratio" and isinstance(ratio, float) and ratio >= LOADGEN_BOUND_RATIO:
+            who = "" if key == "sidecar" else f"{PROXY_LABELS[name]}'s "
+            notes.append(
+                f"{who}ratio {ratio:.2f} is near 1.0: the load generator + fake upstream, not the proxy, "
+                "is the limit (the proxy's true ratio cannot be resolved by this harness"
+                + (
+                    "; the via/nginx ratios of this row understate the gap to nginx)"
+                    if key == "nginx"
+                    else ")"
+                )
+            )
+    nginx = targets.get("nginx")
+    if nginx is not None and s.kind == "ratio":
+        ratio, util = nginx["vs_direct"], nginx["proxy_cpu_util"]
+        if (
+            isinstance(ratio, float)
+            and ratio < LOADGEN_BOUND_RATIO
+            and isinstance(util, float)
+            and util < 0.8
+        ):
+            notes.append(
+                f"nginx used only {util:.0%} of its core: it was not the limit (the load generator + fake "
+                "upstream were, or other processes), so this row's via/nginx ratios overstate how close the "
+                "other proxies come to nginx"
+            )
     lg_via = _median([m.result.loadgen_cpu_util for m in oc.via])
     if s.door == "grpc" and lg_via is not None and lg_via >= LOADGEN_BOUND_RATIO:
         notes.append(
             f"the gRPC load generator (grpc.aio) used {lg_via:.0%} of its core: it, not only the sidecar, "
             "may be the limit"
         )
-    via_errors = sum(m.result.errors for m in oc.via)
+    for key, name in TARGETS:
+        if key not in keys:
+            continue
+        runs = _runs(oc, key)
+        errors = sum(m.result.errors for m in runs)
+        if errors:
+            samples = [e for m in runs for e in m.result.error_samples][:2]
+            notes.append(f"{errors} errors through the {PROXY_LABELS[name]}, e.g. {samples}")
     direct_errors = sum(m.result.errors for m in oc.direct)
-    if via_errors:
-        samples = [e for m in oc.via for e in m.result.error_samples][:2]
-        notes.append(f"{via_errors} errors through the sidecar, e.g. {samples}")
     if direct_errors:
         notes.append(f"{direct_errors} errors direct (harness problem)")
     pcpu = [m.proxy_cpu_util for m in oc.via if m.proxy_cpu_util is not None]
@@ -101,12 +174,16 @@ def summary(oc: ScenarioOutcome) -> dict[str, object]:
     if s.kind == "ratio" and left and statistics.median(left) < 0.8 and value is not None:
         if value < LOADGEN_BOUND_RATIO:
             notes.append(
-                f"the proxy used only {statistics.median(left):.0%} of the CPU it had: it was waiting "
+                f"the sidecar used only {statistics.median(left):.0%} of the CPU it had: it was waiting "
                 "(not CPU-bound), e.g. on a lock, a timer or a flow-control stall"
             )
     foreign = [
-        x for m in oc.direct + oc.via for x in (m.foreign_proxy_core, m.foreign_loadgen_core) if x is not None
+        x
+        for m in oc.direct + oc.via + oc.nginx + oc.standin
+        for x in (m.foreign_proxy_core, m.foreign_loadgen_core)
+        if x is not None
     ]
+    sidecar: dict[str, object] = targets.get("sidecar") or {}
     return {
         "scenario": s.key,
         "label": s.label,
@@ -124,13 +201,25 @@ def summary(oc: ScenarioOutcome) -> dict[str, object]:
         "target": s.target,
         "status": status,
         "notes": notes,
+        "nginx": _median([x for x in (s.value(m.result) for m in oc.nginx) if x is not None]),
+        "vs_nginx": sidecar.get("vs_nginx"),
+        "nginx_added_ms": sidecar.get("nginx_added_ms"),
+        "cpu_us_per_request": sidecar.get("cpu_us_per_request"),
+        "cpu_us_per_event": sidecar.get("cpu_us_per_event"),
         "proxy_cpu_util": statistics.median(pcpu) if pcpu else None,
         "foreign_cpu_max": max(foreign) if foreign else None,
         "loadgen_cpu_util_via": lg_via,
         "loadgen_cpu_util_direct": _median([m.result.loadgen_cpu_util for m in oc.direct]),
+        "targets": targets,
         "runs": {
-            "direct": [m.result.to_dict() | _cpu(m) for m in oc.direct],
-            "via": [m.result.to_dict() | _cpu(m) for m in oc.via],
+            which: [m.result.to_dict() | _cpu(m) for m in runs]
+            for which, runs in (
+                ("direct", oc.direct),
+                ("via", oc.via),
+                ("nginx", oc.nginx),
+                ("standin", oc.standin),
+            )
+            if which in ("direct", "via") or which in keys
         },
     }
 
@@ -195,6 +284,7 @@ def _median(xs: list[float]) -> float | None:
 
 def _cpu(m: Measurement) -> dict[str, float | None]:
     return {
+        "proxy_cpu_s": m.proxy_cpu_s,
         "proxy_cpu_util": m.proxy_cpu_util,
         "upstream_cpu_util": m.upstream_cpu_util,
         "foreign_cpu_on_proxy_core": m.foreign_proxy_core,
@@ -245,13 +335,6 @@ def _fmt(v: float | None, metric: str) -> str:
     return f"{v:,.0f}" if metric.endswith("_per_s") else f"{v:.3f}"
 
 
-def _fmt_value(s: dict[str, object]) -> str:
-    v = s["value"]
-    if not isinstance(v, float):
-        return "n/a"
-    return f"{v:.3f}" if s["kind"] == "ratio" else f"{v:+.3f} ms"
-
-
 def _fmt_target(s: dict[str, object]) -> str:
     t = s["target"]
     if not isinstance(t, float):
@@ -284,25 +367,82 @@ def _notes(summaries: list[dict[str, object]], during: str, consequence: str) ->
     return out
 
 
+def _vs_direct(kind: object, v: object) -> str:
+    if not isinstance(v, float):
+        return "n/a"
+    return f"{v:.3f}" if kind == "ratio" else f"{v:+.3f} ms"
+
+
+def _vs_nginx(kind: object, t: dict[str, object], nginx_row: bool) -> str:
+    """Ratio rows: via/nginx; latency rows: nginx's own added ms (the row's is beside it)."""
+    if kind == "ratio":
+        v = t["vs_nginx"]
+        return "1 (yardstick)" if nginx_row and isinstance(v, float) else _vs_direct(kind, v)
+    if nginx_row:
+        return "(yardstick)"
+    v = t["nginx_added_ms"]
+    return f"nginx {v:+.3f} ms" if isinstance(v, float) else "n/a"
+
+
+def _cpu_cell(t: dict[str, object]) -> str:
+    req, ev = t["cpu_us_per_request"], t["cpu_us_per_event"]
+    if not isinstance(req, float):
+        return "n/a"
+    return f"{req:,.0f}" + (f" ({ev:,.1f}/ev)" if isinstance(ev, float) else "")
+
+
 def render(summaries: list[dict[str, object]], header: list[str]) -> str:
     rows = [
-        ("scenario", "metric", "direct", "via sidecar", "ratio / added", "target", "result", "CPU proxy/lg")
+        (
+            "scenario",
+            "metric",
+            "proxy",
+            "direct",
+            "via proxy",
+            "vs direct",
+            "vs nginx",
+            "target",
+            "result",
+            "proxy CPU µs/req",
+            "CPU proxy/lg",
+        )
     ]
     for s in summaries:
-        metric = str(s["metric"])
-        rows.append(
-            (
-                str(s["label"]),
-                METRIC_LABELS[metric],
-                _fmt(s["direct"] if isinstance(s["direct"], float) else None, metric),
-                _fmt(s["via"] if isinstance(s["via"], float) else None, metric),
-                _fmt_value(s),
-                _fmt_target(s),
-                str(s["status"]),
-                f"{_pct(s['proxy_cpu_util'])}/{_pct(s['loadgen_cpu_util_via'])}",
+        metric, kind = str(s["metric"]), s["kind"]
+        targets: dict[str, dict[str, object]] = s["targets"]  # type: ignore[assignment]
+        for key, name in TARGETS:
+            t = targets.get(key)
+            if t is None:
+                if key != "sidecar":
+                    continue
+                t = dict.fromkeys(
+                    (
+                        "via",
+                        "vs_direct",
+                        "vs_nginx",
+                        "nginx_added_ms",
+                        "cpu_us_per_request",
+                        "cpu_us_per_event",
+                    )
+                )
+                t |= {"proxy_cpu_util": None, "loadgen_cpu_util": None}
+            sidecar = key == "sidecar"
+            rows.append(
+                (
+                    str(s["label"]),
+                    METRIC_LABELS[metric],
+                    "sidecar" if sidecar else PROXY_LABELS[name],
+                    _fmt(_f(s["direct"]), metric),
+                    _fmt(_f(t["via"]), metric),
+                    _vs_direct(kind, t["vs_direct"]),
+                    _vs_nginx(kind, t, key == "nginx"),
+                    _fmt_target(s) if sidecar else "",
+                    str(s["status"]) if sidecar else "",
+                    _cpu_cell(t),
+                    f"{_pct(t['proxy_cpu_util'])}/{_pct(t['loadgen_cpu_util'])}",
+                )
             )
-        )
-    out = [*header, "", *format_table(rows, {2, 3, 4})]
+    out = [*header, "", *format_table(rows, {3, 4, 5, 9})]
     out.extend(_notes(summaries, "runs", "these numbers are noisy"))
     return "\n".join(out)
 
@@ -375,7 +515,7 @@ class BenchRun:
     pin_desc: str
     only: str | None  # the --only choice ("admission"): no other rows
     door: GrpcDoor
-    openai: OpenAIPath
+    extras: dict[ProxyName, ExtraProxy]  # nginx, the stand-in, the openai sidecar
     failing: FailurePhase
     admission: AdmissionPhase
     outcomes: list[ScenarioOutcome] = field(default_factory=list)
@@ -385,6 +525,10 @@ class BenchRun:
     def only_flag(self) -> str | None:
         """Why the other rows are skipped: ``--only CHOICE``."""
         return f"--only {self.only}" if self.only else None
+
+    @property
+    def openai(self) -> ExtraProxy:
+        return self.extras["openai"]
 
 
 def header(run: BenchRun) -> list[str]:
@@ -397,10 +541,23 @@ def header(run: BenchRun) -> list[str]:
         if door.skipped is None
         else f"skipped ({door.skipped})"
     )
+    nginx, standin = run.extras["nginx"], run.extras["standin"]
     return [
         "messages-sidecar benchmark",
         f"via:      {plan.sidecar_desc}",
         f"command:  {shlex.join([*taskset_p, *plan.sidecar_argv])}" + (f" (not run: {only})" if only else ""),
+        "nginx:    "
+        + (
+            f"{nginx.desc} (the yardstick; one proxy runs at a time, pinned like the sidecar)"
+            if nginx.skipped is None
+            else f"SKIPPED ({nginx.skipped}): no nginx rows, no ratios to nginx"
+        ),
+        "stand-in: "
+        + (
+            f"{shlex.join([*taskset_p, *standin.argv])} (uvicorn + aiohttp, no sidecar logic)"
+            if standin.skipped is None and standin.argv is not None
+            else f"skipped ({standin.skipped})"
+        ),
         f"pinning:  {run.pin_desc}",
         f"runs:     {plan.duration:g} s or {plan.requests:,} requests per measurement, {plan.repeat} "
         f"repetition(s) (medians), SSE answers of {sse_event_count(plan.deltas)} events",
@@ -442,22 +599,30 @@ def footer(run: BenchRun, summaries: list[dict[str, object]]) -> list[str]:
         f"SSE c=32 {_fmt(_f(direct_ceiling.get('sse_c32')), 'events_per_s')} events/s, "
         f"JSON c=1 p50 {_fmt(_f(direct_ceiling.get('json_c1')), 'latency_p50_ms')} ms, "
         f"SSE c=1 TTFT p50 {_fmt(_f(direct_ceiling.get('sse_c1')), 'ttft_p50_ms')} ms",
-        "ratio = via/direct in the same run (near 1.0 = load generator-bound); added = via - direct (p50). "
-        "CPU proxy/lg = sidecar and load generator CPU during the via run (1 core = 100%).",
-        "gRPC rows: via = the sidecar's gRPC door (unary = CreateMessage, stream = StreamMessage, c = calls in "
-        "flight on one channel), direct = the direct HTTP run of the matching JSON/SSE row; the Python gRPC "
-        "client's own cost is part of the gap.",
+        "vs direct = via/direct in the same repetition (near 1.0 = load generator-bound) or, for latency, "
+        "via - direct (p50); vs nginx = via/nginx in the same repetition or, for latency, nginx's own "
+        "added ms (nginx - direct) to read the row's against. Medians over repetitions.",
+        "proxy CPU µs/req = the proxy process's CPU time (utime + stime, its children's too, from /proc) "
+        "during the run / responses completed (SSE: also per event). CPU proxy/lg = proxy and load generator "
+        "CPU during the run (1 core = 100%).",
+        "gRPC rows: via = the sidecar's gRPC door (unary = CreateMessage, stream = StreamMessage, c = calls "
+        "in flight on one channel), direct and nginx = the HTTP runs of the matching JSON/SSE row; the "
+        "Python gRPC client's own cost is part of the gap.",
         "targets are informational: the exit code is 0 whether they pass or miss.",
     ]
     if openai.skipped is None or any(s["provider"] == "openai" for s in summaries):
         lines.insert(
-            4,
+            5,
             "openai rows: via = a second sidecar with --provider openai translating to the fake's "
-            "/v1/chat/completions (same flags and CPU, never running alongside the first), direct = the direct "
-            "run of the matching row in the same repetition; SSE c=32 (openai) compares streams/s, as its "
-            f"streams carry {translated_event_count(plan.deltas)} events (no ping) against "
+            "/v1/chat/completions (same flags and CPU, never running alongside the first), direct and nginx "
+            "= the runs of the matching row in the same repetition; SSE c=32 (openai) compares streams/s, as "
+            f"its streams carry {translated_event_count(plan.deltas)} events (no ping) against "
             f"{sse_event_count(plan.deltas)}, the same {plan.deltas} content deltas.",
         )
+    if run.extras["nginx"].skipped is not None:
+        lines.append(f"nginx rows and ratios to nginx SKIPPED: {run.extras['nginx'].skipped}")
+    if run.extras["standin"].skipped is not None:
+        lines.append(f"stand-in rows skipped: {run.extras['standin'].skipped}")
     if openai.skipped is not None:
         lines.append(f"openai rows skipped: {openai.skipped}")
     if door.skipped is not None:
@@ -525,6 +690,12 @@ def report(run: BenchRun, out: Path, started: float) -> None:
             "only": run.only,
         },
         "grpc": {"target": door.target, "skipped": door.skipped},
+        "nginx": {
+            "skipped": run.extras["nginx"].skipped,
+            "desc": run.extras["nginx"].desc,
+            "config": run.extras["nginx"].config,
+        },
+        "standin_proxy": {"skipped": run.extras["standin"].skipped, "argv": run.extras["standin"].argv},
         "openai": {
             "sidecar_argv": plan.openai_argv,
             "skipped": openai.skipped,

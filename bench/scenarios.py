@@ -5,9 +5,10 @@
   (``GRPC_SCENARIOS``), and the cancellation rows (``CANCEL_SCENARIOS``).
 - ``Plan``: how long, how many, how often, on which CPUs, with which sidecar commands.
 - The runs: ``measure`` (one load run, HTTP in this process or gRPC through the worker, inside a
-  ``CpuWindow``), the sanity checks and warm-ups, ``run_bench`` (every repetition: direct, via the
-  pass-through sidecar, gRPC, openai, and the cancellation probes in the last one), and the
-  failing-upstream and admission phases (``bench.failing``, ``bench.admission``) with their sidecars.
+  ``CpuWindow``), the sanity checks and warm-ups, ``run_bench`` (every repetition: direct and via the
+  pass-through sidecar, gRPC, nginx, the stand-in proxy, openai, one proxy at a time, and the
+  cancellation probes in the last one), and the failing-upstream and admission phases
+  (``bench.failing``, ``bench.admission``) with their sidecars.
 - The raw results (``Measurement``, ``ScenarioOutcome``, ``CancelOutcome``); ``bench.report`` turns
   them into ratios, tables and JSON.
 """
@@ -32,6 +33,7 @@ from bench.loadgen import LoadResult, Mode, run_load
 from bench.processes import (
     GRPC_LINE,
     GRPC_LINE_TIMEOUT_S,
+    PROXY_LABELS,
     RESULTS,
     SIDECAR_LINE,
     STARTUP_TIMEOUT_S,
@@ -39,7 +41,8 @@ from bench.processes import (
     CpuWindow,
     GrpcDoor,
     Provider,
-    Sidecars,
+    Proxies,
+    ProxyName,
     spawn,
     taskset,
 )
@@ -201,19 +204,38 @@ class Plan:
 @dataclass
 class Measurement:
     result: LoadResult
-    proxy_cpu_util: float | None  # sidecar process CPU / wall (via runs only)
+    proxy_cpu_util: float | None  # proxy process CPU / wall (runs through a proxy only)
     upstream_cpu_util: float | None
     # CPU used by processes other than ours, in cores: on the proxy's core and on the load
     # generator's core when pinned, else (unpinned) all of it under "proxy_core".
     foreign_proxy_core: float | None = None
     foreign_loadgen_core: float | None = None
+    proxy_cpu_s: float | None = None  # the proxy's CPU seconds (its children's too) during the run
+
+    def cpu_us_per_request(self) -> float | None:
+        """The proxy's CPU time per completed request, microseconds."""
+        if self.proxy_cpu_s is None or not self.result.completed:
+            return None
+        return self.proxy_cpu_s / self.result.completed * 1e6
+
+    def cpu_us_per_event(self) -> float | None:
+        """The proxy's CPU time per SSE event received, microseconds (SSE runs only)."""
+        if self.proxy_cpu_s is None or not self.result.events:
+            return None
+        return self.proxy_cpu_s / self.result.events * 1e6
 
 
 @dataclass
 class ScenarioOutcome:
+    """One row's runs, one per repetition each: direct, via the sidecar (the row's door and provider),
+    and, for the pass-through HTTP rows, via nginx and via the stand-in proxy. gRPC and openai rows
+    share their baseline row's direct and nginx runs."""
+
     scenario: Scenario
     direct: list[Measurement] = field(default_factory=list)
     via: list[Measurement] = field(default_factory=list)
+    nginx: list[Measurement] = field(default_factory=list)
+    standin: list[Measurement] = field(default_factory=list)
 
 
 @dataclass
@@ -280,6 +302,7 @@ async def measure(
         cpu.upstream / cpu.wall if cpu.upstream is not None else None,
         cpu.foreign_proxy_core,
         cpu.foreign_loadgen_core,
+        cpu.proxy if via else None,
     )
 
 
@@ -358,7 +381,7 @@ async def _check_grpc(door: GrpcDoor, plan: Plan) -> str | None:
 
 def _progress(rep: int, plan: Plan, label: str, which: str, r: LoadResult) -> None:
     print(
-        f"  [{rep + 1}/{plan.repeat}] {label:<18} {which:<6} "
+        f"  [{rep + 1}/{plan.repeat}] {label:<18} {which:<8} "
         f"{r.requests_per_s:>9,.0f} req/s"
         + (f" {r.events_per_s:>10,.0f} ev/s" if r.mode == "sse" else "")
         + f"  p50 {r.latency_ms.get('p50', float('nan')):.3f} ms"
@@ -432,36 +455,49 @@ async def _warm_up(plan: Plan, urls: list[str], door: GrpcDoor | None = None) ->
 
 
 @dataclass
-class OpenAIPath:
-    """The translated path's rows: skipped (and why) or measured."""
+class ExtraProxy:
+    """A proxy measured beside the pass-through sidecar (nginx, the stand-in, the openai sidecar):
+    skipped (and why) or measured."""
 
     skipped: str | None = None
+    desc: str = ""  # what runs, for the header
+    argv: list[str] | None = None
+    config: str = ""  # nginx: the config of its last start
+
+
+# The order of the proxies in even repetitions (odd ones reverse it); the pass-through sidecar's phase
+# also runs the direct, gRPC and cancellation measurements.
+PHASES: tuple[ProxyName, ...] = ("anthropic", "nginx", "standin", "openai")
 
 
 async def _switch(
-    plan: Plan, sidecars: Sidecars, door: GrpcDoor, openai: OpenAIPath, provider: Provider
+    plan: Plan, proxies: Proxies, door: GrpcDoor, extras: dict[ProxyName, ExtraProxy], name: ProxyName
 ) -> bool:
-    """Make ``provider``'s sidecar the running one; a fresh start is checked and warmed up.
+    """Make ``name``'s proxy the running one; a fresh start is checked and warmed up.
 
-    False when the openai sidecar cannot be used (``openai.skipped`` says why; its rows stop there).
+    False when an extra proxy cannot be used (``extras[name].skipped`` says why; its rows stop there).
     A pass-through sidecar that will not restart is a harness failure (RuntimeError).
     """
-    if sidecars.current is not None and sidecars.provider == provider:
+    if proxies.current is not None and proxies.name == name:
         return True
-    if provider == "openai":
+    label = PROXY_LABELS[name]
+    if name != "anthropic":
         try:
-            await asyncio.to_thread(sidecars.start, "openai")
-            await _check_openai(sidecars.url, plan.deltas)
+            await asyncio.to_thread(proxies.start, name)
+            if name == "openai":
+                await _check_openai(proxies.url, plan.deltas)
+            else:
+                await _check(proxies.url, label, plan.deltas)
         except (RuntimeError, OSError) as exc:
-            openai.skipped = str(exc).split("\n")[0][:500]
-            print(f"warning: no further openai measurements: {openai.skipped}", flush=True)
-            await asyncio.to_thread(sidecars.stop)
+            extras[name].skipped = str(exc).split("\n")[0][:500]
+            print(f"warning: no further {label} measurements: {extras[name].skipped}", flush=True)
+            await asyncio.to_thread(proxies.stop)
             return False
-        print(f"openai sidecar on {sidecars.url}, warming up ...", flush=True)
-        await _warm_up(plan, [sidecars.url])
+        print(f"{label} on {proxies.url}, warming up ...", flush=True)
+        await _warm_up(plan, [proxies.url])
         return True
-    proxy = await asyncio.to_thread(sidecars.start, "anthropic")
-    await _check(sidecars.url, "sidecar", plan.deltas)
+    proxy = await asyncio.to_thread(proxies.start, "anthropic")
+    await _check(proxies.url, "sidecar", plan.deltas)
     if door.skipped is None and door.worker is not None:
         try:
             door.target = proxy.wait_for_line(
@@ -473,70 +509,79 @@ async def _switch(
             door.skipped = await _check_grpc(door, plan)
         if door.skipped is not None:
             print(f"warning: no further gRPC measurements: {door.skipped}", flush=True)
-    print(f"sidecar restarted on {sidecars.url}, warming up ...", flush=True)
-    await _warm_up(plan, [sidecars.url], door)
+    print(f"sidecar restarted on {proxies.url}, warming up ...", flush=True)
+    await _warm_up(plan, [proxies.url], door)
     return True
 
 
 async def run_bench(
-    plan: Plan, upstream: Child, upstream_url: str, sidecars: Sidecars, door: GrpcDoor, openai: OpenAIPath
+    plan: Plan,
+    upstream: Child,
+    upstream_url: str,
+    proxies: Proxies,
+    door: GrpcDoor,
+    extras: dict[ProxyName, ExtraProxy],
 ) -> tuple[list[ScenarioOutcome], list[CancelOutcome]]:
-    """Every repetition measures the pass-through sidecar (direct, via, gRPC) and the openai one.
+    """Every repetition measures the pass-through sidecar (with the direct runs, gRPC), nginx, the
+    stand-in proxy and the openai sidecar, each extra one unless ``extras`` says it is skipped.
 
-    The pass-through sidecar is running on entry. One sidecar runs at a time: repetition r measures
-    them in the order anthropic, openai (r even) or openai, anthropic (r odd), so there is one switch
-    per repetition; the cancellation probes run in the last repetition, on the pass-through sidecar.
+    The pass-through sidecar is running on entry. One proxy runs at a time, each pinned to the proxy's
+    CPU: repetition r measures them in ``PHASES`` order (r even) or the reverse (r odd), so the proxy
+    running at the end of one repetition starts the next; the cancellation probes run in the last
+    repetition, on the pass-through sidecar.
     """
-    assert sidecars.provider == "anthropic"
+    assert proxies.name == "anthropic"
     await _check(upstream_url, "direct", plan.deltas)
-    await _check(sidecars.url, "sidecar", plan.deltas)
+    await _check(proxies.url, "sidecar", plan.deltas)
     if door.skipped is None:
         door.skipped = await _check_grpc(door, plan)
         if door.skipped is not None:
             print(f"warning: no gRPC measurements: {door.skipped}", flush=True)
     if plan.warmup > 0:
         print(f"warming up ({plan.warmup:.1f} s per target and mode) ...", flush=True)
-    await _warm_up(plan, [upstream_url, sidecars.url], door)
+    await _warm_up(plan, [upstream_url, proxies.url], door)
     outcomes = [ScenarioOutcome(s) for s in SCENARIOS]
     grpc_outcomes = [ScenarioOutcome(s) for s in GRPC_SCENARIOS] if door.skipped is None else []
-    openai_outcomes = [ScenarioOutcome(s) for s in OPENAI_SCENARIOS] if openai.skipped is None else []
+    openai_outcomes = (
+        [ScenarioOutcome(s) for s in OPENAI_SCENARIOS] if extras["openai"].skipped is None else []
+    )
     cancels: list[CancelOutcome] = []
     for rep in range(plan.repeat):
-        phases: tuple[Provider, ...] = ("anthropic", "openai") if rep % 2 == 0 else ("openai", "anthropic")
-        for phase in phases:
-            if phase == "openai":
-                if openai.skipped is not None or not await _switch(plan, sidecars, door, openai, "openai"):
+        for phase in PHASES if rep % 2 == 0 else PHASES[::-1]:
+            if phase != "anthropic":
+                if extras[phase].skipped is not None or not await _switch(plan, proxies, door, extras, phase):
                     continue
-                proxy = sidecars.current
+                proxy = proxies.current
                 assert proxy is not None
-                for oc in openai_outcomes:
-                    m = await measure(sidecars.url, oc.scenario, plan, proxy, upstream, True, door.worker)
-                    oc.via.append(m)
-                    _progress(rep, plan, oc.scenario.label, "via", m.result)
+                for oc in openai_outcomes if phase == "openai" else outcomes:
+                    m = await measure(proxies.url, oc.scenario, plan, proxy, upstream, True, door.worker)
+                    (oc.nginx if phase == "nginx" else oc.standin if phase == "standin" else oc.via).append(m)
+                    _progress(rep, plan, oc.scenario.label, PROXY_LABELS[phase].split()[0], m.result)
                 continue
-            await _switch(plan, sidecars, door, openai, "anthropic")
-            proxy = sidecars.current
+            await _switch(plan, proxies, door, extras, "anthropic")
+            proxy = proxies.current
             assert proxy is not None
             for oc in outcomes:
                 order = ("direct", "via") if rep % 2 == 0 else ("via", "direct")
                 for which in order:
-                    url = upstream_url if which == "direct" else sidecars.url
+                    url = upstream_url if which == "direct" else proxies.url
                     m = await measure(url, oc.scenario, plan, proxy, upstream, which == "via", door.worker)
                     (oc.direct if which == "direct" else oc.via).append(m)
-                    _progress(rep, plan, oc.scenario.label, which, m.result)
+                    _progress(rep, plan, oc.scenario.label, "sidecar" if which == "via" else which, m.result)
             for oc in grpc_outcomes:
                 if door.skipped is not None:  # the door failed after a restart: no further runs
                     break
                 assert door.target is not None
                 m = await measure(door.target, oc.scenario, plan, proxy, upstream, True, door.worker)
                 oc.via.append(m)
-                _progress(rep, plan, oc.scenario.label, "via", m.result)
+                _progress(rep, plan, oc.scenario.label, "sidecar", m.result)
             if rep == plan.repeat - 1:
-                cancels = await run_cancellations(plan, upstream, upstream_url, proxy, sidecars.url, door)
+                cancels = await run_cancellations(plan, upstream, upstream_url, proxy, proxies.url, door)
     by_key = {oc.scenario.key: oc for oc in outcomes}
-    for oc in grpc_outcomes + openai_outcomes:  # compared with the direct runs of the same repetitions
+    for oc in grpc_outcomes + openai_outcomes:  # compared with the runs of the same repetitions
         assert oc.scenario.baseline is not None
         oc.direct = by_key[oc.scenario.baseline].direct
+        oc.nginx = by_key[oc.scenario.baseline].nginx
     return outcomes + openai_outcomes + grpc_outcomes, cancels
 
 

@@ -1,7 +1,8 @@
-"""Smoke tests for the benchmark harness: the fake upstream and the load generator, direct only.
+"""Smoke tests for the benchmark harness: the fake upstream and the load generator, direct; then
+``python -m bench`` itself in small sizes (direct, nginx, the stand-in and the sidecar).
 
 Everything runs as subprocesses (``python -m bench.…`` from the repository root), so the tests do not
-depend on how pytest names this package, nor on the sidecar. Counts and parsing only, no timing.
+depend on how pytest names this package. Counts, parsing and the shape of the results only, no timing.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -563,3 +565,99 @@ def test_admission_configs_and_table() -> None:
     )
     table = out["table"]
     assert "admission, memory" in table and "+0.250" in table and "0.800" in table and "+100" in table
+
+
+# -- python -m bench itself, in small sizes: the rows and the JSON results, no figures asserted ----------
+BENCH_TIMEOUT_S = 240
+SMALL = (
+    *("--quick", "--duration", "0.3", "--warmup", "0.1", "--cancel-probes", "1"),
+    *("--no-grpc", "--no-openai", "--no-failures", "--no-admission"),
+)
+MAIN_ROWS = ("JSON c=32", "JSON c=1", "SSE c=32", "SSE c=1")
+PROXY_ROWS = ("nginx", "stand-in", "sidecar")
+
+
+def _bench(out: Path, *args: str) -> tuple[str, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *SMALL, "--out", str(out), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=BENCH_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert isinstance(doc, dict)
+    return done.stdout, doc
+
+
+def _table_rows(stdout: str) -> list[list[str]]:
+    """The main table's rows, split on runs of two or more spaces."""
+    lines = stdout.split("results (medians over repetitions):", 1)[1].split("\n\n", 2)[1].splitlines()
+    assert lines[0].startswith("scenario") and set(lines[1]) <= {"-", " "}
+    return [re.split(r" {2,}", line) for line in lines[2:]]
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, float | int) and not isinstance(v, bool) and v == v  # not NaN
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    assert shutil.which("nginx"), "nginx is not installed (make nginx installs Debian's package)"
+    return _bench(tmp_path_factory.mktemp("bench") / "latest.json")
+
+
+def test_bench_measures_direct_nginx_standin_and_sidecar(bench_run: tuple[str, dict[str, Any]]) -> None:
+    stdout, doc = bench_run
+    assert doc["nginx"]["skipped"] is None and "proxy_pass http://fake;" in doc["nginx"]["config"]
+    assert "proxy_buffering off;" in doc["nginx"]["config"] and "keepalive 64;" in doc["nginx"]["config"]
+    assert doc["standin_proxy"]["skipped"] is None
+    assert doc["config"]["sse_deltas"] == 50 and doc["config"]["sse_events_per_answer"] == 56
+    assert "nginx:    nginx/" in stdout
+    rows = {(r[0], r[2]): r for r in _table_rows(stdout)}
+    assert set(rows) == {(label, proxy) for label in MAIN_ROWS for proxy in PROXY_ROWS}
+    for (label, proxy), row in rows.items():
+        assert len(row) == (11 if proxy == "sidecar" else 9), row  # no target and result but the sidecar's
+        vs_direct, vs_nginx, cpu = row[5], row[6], row[-2]
+        assert re.fullmatch(r"[+-]\d+\.\d{3} ms" if "c=1" in label else r"\d+\.\d{3}", vs_direct), row
+        if proxy == "nginx":
+            assert "yardstick" in vs_nginx
+        else:
+            assert re.fullmatch(r"nginx [+-]\d+\.\d{3} ms" if "c=1" in label else r"\d+\.\d{3}", vs_nginx), (
+                row
+            )
+        assert re.fullmatch(r"[\d,]+( \([\d,]+\.\d/ev\))?" if "SSE" in label else r"[\d,]+", cpu), row
+
+    by_key = {s["scenario"]: s for s in doc["scenarios"]}
+    assert list(by_key) == ["json_c32", "json_c1", "sse_c32", "sse_c1"]
+    for key, s in by_key.items():
+        assert set(s["targets"]) == {"nginx", "standin", "sidecar"}
+        assert {k: len(v) for k, v in s["runs"].items()} == {"direct": 1, "via": 1, "nginx": 1, "standin": 1}
+        assert _number(s["direct"]) and _number(s["nginx"]) and _number(s["vs_nginx"])
+        for name, t in s["targets"].items():
+            assert t["errors"] == 0, (key, name)
+            for field in ("via", "vs_direct", "vs_nginx", "cpu_us_per_request"):
+                assert _number(t[field]), (key, name, field, t[field])
+            assert _number(t["cpu_us_per_event"]) == key.startswith("sse"), (key, name)
+            assert _number(t["nginx_added_ms"]) == key.endswith("_c1"), (key, name)
+        if s["kind"] == "ratio":
+            assert s["targets"]["nginx"]["vs_nginx"] == pytest.approx(1.0)
+        else:  # latency rows: the proxy's added ms over nginx, and nginx's own added ms beside it
+            nginx = s["targets"]["nginx"]
+            assert s["targets"]["nginx"]["vs_nginx"] == pytest.approx(0.0)
+            assert s["nginx_added_ms"] == pytest.approx(nginx["vs_direct"])
+
+
+def test_bench_without_nginx_says_so(tmp_path: Path) -> None:
+    stdout, doc = _bench(tmp_path / "latest.json", "--no-nginx")
+    assert doc["nginx"]["skipped"] == "--no-nginx"
+    assert "nginx:    SKIPPED (--no-nginx)" in stdout
+    assert "nginx rows and ratios to nginx SKIPPED: --no-nginx" in stdout
+    proxies = {r[2] for r in _table_rows(stdout)}
+    assert proxies == {"stand-in", "sidecar"}
+    for s in doc["scenarios"]:
+        assert set(s["targets"]) == {"standin", "sidecar"} and s["runs"]["nginx"] == []
+        assert s["nginx"] is None and s["vs_nginx"] is None
+        assert _number(s["targets"]["standin"]["vs_direct"])
