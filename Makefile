@@ -52,7 +52,7 @@ redis-server:
 # temp dir, a free loopback port, daemon off), never the system service.
 .PHONY: nginx
 nginx:
-	@command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 
 test: $(STAMP) $(CHECKOV) $(SDK_VENVS) $(CLAUDE_VENV) redis-server nginx
 	$(BIN)/pytest -q $(PYTEST_ARGS)

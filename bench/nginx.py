@@ -70,7 +70,8 @@ PORT_TRIES = 3  # a free port picked here can be taken before nginx binds it
 
 
 def nginx_path() -> str | None:
-    return shutil.which("nginx")
+    """Debian installs nginx in /usr/sbin, which a non-root PATH may lack."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 
 
 def nginx_version(binary: str) -> str:
