@@ -28,6 +28,7 @@ every replica reads the same organisation-level counters from its answers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections import OrderedDict
@@ -61,8 +62,10 @@ _DEFAULT_PERIOD = 60.0  # the API's limits are per minute
 MAX_BUDGETS = 10_000  # budgets kept (one per upstream key); the least recently used go first
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_reset(value: str) -> float | None:
-    """An RFC 3339 time (``2026-05-01T12:00:03Z``) as epoch seconds, or None."""
+    """An RFC 3339 time (``2026-05-01T12:00:03Z``) as epoch seconds, or None. Cached: every answer
+    carries up to four of them, and the same values repeat for a second at a time."""
     text = value.strip()
     try:
         moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
