@@ -301,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_bench(plan, upstream, upstream_url, proxies, door, extras)
             )
         proxies.stop()
+        run.footprints = proxies.footprints
         if site is not None:
             extras["nginx"].config = site.config
         if failing.skipped is None:

@@ -74,6 +74,7 @@ class Child:
         # closed in stop(); with ``append`` (a restart), the tail is read from this start on only
         self._log: IO[bytes] = open(log_path, "ab" if append else "wb")
         self._log_start = self._log.tell()
+        self.started = time.monotonic()
         try:
             self.proc = subprocess.Popen(
                 argv,
@@ -172,6 +173,17 @@ class Child:
             if fields is not None and int(fields[3]) == self.proc.pid:  # its session
                 ticks += int(fields[11]) + int(fields[12])
         return ticks / os.sysconf("SC_CLK_TCK")
+
+    def memory_mb(self, field: str = "VmRSS") -> float | None:
+        """The process's resident memory (``VmRSS``) or its peak since start (``VmHWM``), MB, from
+        /proc; None when the process is gone."""
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
 
     def stop(self) -> None:
         try:
@@ -287,6 +299,16 @@ _PROXY_LOGS: dict[ProxyName, str] = {
 }
 
 
+@dataclass
+class Footprint:
+    """One start of a proxy: seconds from exec to its listening line (nginx: until its port
+    accepts), its RSS then, and its peak RSS (``VmHWM``) over its life, read when it is stopped."""
+
+    ready_s: float
+    idle_rss_mb: float | None
+    peak_rss_mb: float | None = None
+
+
 class Proxies:
     """The proxy processes (the sidecars, nginx, the stand-in), one alive at a time: each is pinned
     to the proxy's CPU.
@@ -307,6 +329,7 @@ class Proxies:
         self.url = ""
         self.starts: dict[ProxyName, int] = {}
         self.problems: list[str] = []  # proxies that exited on their own
+        self.footprints: dict[ProxyName, list[Footprint]] = {}  # one per start
 
     def start(self, name: ProxyName) -> Child:
         if self.current is not None and self.name == name:
@@ -319,11 +342,12 @@ class Proxies:
             if self.nginx is None:
                 raise RuntimeError("nginx is not set up")
             self.current, self.url = self.nginx.start(self.taskset, log, n > 0, STARTUP_TIMEOUT_S)
-            self.name = name
-            return self.current
-        self.current = Child(PROXY_LABELS[name], [*self.taskset, *self.argv[name]], log, append=n > 0)
+        else:
+            self.current = Child(PROXY_LABELS[name], [*self.taskset, *self.argv[name]], log, append=n > 0)
+            self.url = self.current.wait_for_line(SIDECAR_LINE, STARTUP_TIMEOUT_S).group(1)
         self.name = name
-        self.url = self.current.wait_for_line(SIDECAR_LINE, STARTUP_TIMEOUT_S).group(1)
+        ready = time.monotonic() - self.current.started
+        self.footprints.setdefault(name, []).append(Footprint(ready, self.current.memory_mb()))
         return self.current
 
     def stop(self) -> None:
@@ -332,6 +356,8 @@ class Proxies:
             return
         if child.proc.poll() is not None and self.url:  # it had started: it died on its own
             self.problems.append(f"the {child.name} exited during the run (code {child.proc.returncode})")
+        if self.name is not None and self.footprints.get(self.name):
+            self.footprints[self.name][-1].peak_rss_mb = child.memory_mb("VmHWM")
         self.current, self.name, self.url = None, None, ""
         child.stop()
         if self.nginx is not None:

@@ -26,7 +26,15 @@ from bench.admission import AdmissionPhase, render_admission
 from bench.cancel import BEFORE_WAIT_S, CLOSE_WAIT_S
 from bench.failing import FAIL_SCENARIOS, policy_desc, render_failures
 from bench.fake_upstream import FAIL_EVERY, sse_event_count
-from bench.processes import FOREIGN_LOAD_WARN, PROXY_LABELS, GrpcDoor, ProxyName, runs_standin, taskset
+from bench.processes import (
+    FOREIGN_LOAD_WARN,
+    PROXY_LABELS,
+    Footprint,
+    GrpcDoor,
+    ProxyName,
+    runs_standin,
+    taskset,
+)
 from bench.scenarios import (
     CancelOutcome,
     ExtraProxy,
@@ -502,6 +510,47 @@ def render_translated(rows: list[dict[str, object]]) -> str:
     return "\n".join(out)
 
 
+def footprint_summary(footprints: dict[ProxyName, list[Footprint]]) -> dict[ProxyName, dict[str, object]]:
+    """Per proxy: its starts, median seconds to its listening line, median RSS just after, and
+    the largest peak RSS over a life (each life ran its share of the loaded runs, c=32 included)."""
+    out: dict[ProxyName, dict[str, object]] = {}
+    for name, starts in footprints.items():
+        idle = [f.idle_rss_mb for f in starts if f.idle_rss_mb is not None]
+        peaks = [f.peak_rss_mb for f in starts if f.peak_rss_mb is not None]
+        out[name] = {
+            "starts": len(starts),
+            "ready_s": _median([f.ready_s for f in starts]),
+            "idle_rss_mb": _median(idle),
+            "peak_rss_mb": max(peaks) if peaks else None,
+        }
+    return out
+
+
+def render_footprints(rows: dict[ProxyName, dict[str, object]]) -> str:
+    def cell(v: object, fmt: str) -> str:
+        return format(v, fmt) if isinstance(v, float) else "-"
+
+    table = [["proxy", "starts", "to listening s", "RSS after start MB", "peak RSS MB"]]
+    table += [
+        [
+            PROXY_LABELS[name],
+            str(r["starts"]),
+            cell(r["ready_s"], ".3f"),
+            cell(r["idle_rss_mb"], ".1f"),
+            cell(r["peak_rss_mb"], ".1f"),
+        ]
+        for name, r in rows.items()
+    ]
+    return "\n".join(
+        [
+            "",
+            "memory and start-up per proxy (median over its starts; peak: the largest over its lives, "
+            "which include the c=32 runs):",
+            *format_table(table, {1, 2, 3, 4}),
+        ]
+    )
+
+
 def _f(v: object) -> float | None:
     return v if isinstance(v, float) else None
 
@@ -520,6 +569,7 @@ class BenchRun:
     admission: AdmissionPhase
     outcomes: list[ScenarioOutcome] = field(default_factory=list)
     cancels: list[CancelOutcome] = field(default_factory=list)
+    footprints: dict[ProxyName, list[Footprint]] = field(default_factory=dict)  # per proxy, per start
 
     @property
     def only_flag(self) -> str | None:
@@ -644,6 +694,7 @@ def report(run: BenchRun, out: Path, started: float) -> None:
         run.only_flag,
     )
     summaries = [summary(oc) for oc in run.outcomes]
+    footprints = footprint_summary(run.footprints)
     translated = translated_vs_passthrough(run.outcomes)
     cancel_summaries = [cancel_summary(oc) for oc in run.cancels]
     failing_rows = [row for oc in failing.outcomes for row in oc.rows()]
@@ -662,6 +713,7 @@ def report(run: BenchRun, out: Path, started: float) -> None:
                 else f"\nfailing upstream: skipped ({failing.skipped})"
             )
             + "\n"
+            + (render_footprints(footprints) + "\n" if footprints else "")
             + "\n".join(footer(run, summaries)),
             flush=True,
         )
@@ -737,6 +789,7 @@ def report(run: BenchRun, out: Path, started: float) -> None:
             "rows": failing_rows,
         },
         "admission_overhead": admission.to_dict(),
+        "footprints": footprints,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")

@@ -649,6 +649,13 @@ def test_bench_measures_direct_nginx_standin_and_sidecar(bench_run: tuple[str, d
             assert s["targets"]["nginx"]["vs_nginx"] == pytest.approx(0.0)
             assert s["nginx_added_ms"] == pytest.approx(nginx["vs_direct"])
 
+    # Memory and start-up per proxy: each started at least once, measured from /proc.
+    assert set(doc["footprints"]) == {"anthropic", "nginx", "standin"}
+    for name, f in doc["footprints"].items():
+        assert f["starts"] >= 1 and 0 < f["ready_s"] < 30, (name, f)
+        assert 0 < f["idle_rss_mb"] <= f["peak_rss_mb"], (name, f)
+    assert "memory and start-up per proxy" in stdout
+
 
 def test_bench_without_nginx_says_so(tmp_path: Path) -> None:
     stdout, doc = _bench(tmp_path / "latest.json", "--no-nginx")
