@@ -46,16 +46,14 @@ class Pipeline:
         ``adapters`` replace the adapters the config would build, by upstream name (the
         in-process seam, ``sidecar.upstreams.handler``)."""
         self.config = config
-        self.adapters = dict(adapters or {})
         self.router = Router(config.routes, config.aliases)
         self.pacers: Pacers = previous.pacers if previous is not None else Pacers()
-        self.forwards_client_key = {r.match for r in config.routes if r.forward_client_key}
+        given = adapters or {}
         self.upstreams: dict[str, Upstream] = {
-            name: self.adapters.get(name) or build_upstream(name, cfg)
-            for name, cfg in config.upstreams.items()
+            name: given.get(name) or build_upstream(name, cfg) for name, cfg in config.upstreams.items()
         }
         # Each upstream's attempt chain: its filters around its adapter (see filters.py).
-        forwarding = frozenset(self.forwards_client_key)
+        forwarding = frozenset(r.match for r in config.routes if r.forward_client_key)
         self._send_to: dict[str, Send] = {
             name: compose(
                 self.upstreams[name],
