@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import msgspec
 
 from ..core import Answer, AttemptObserver, Call, EventStream, StreamEvent, Target, UpstreamInfo, event_usage
-from .metrics import TPOT_BOUNDS, Cell, TpotAccumulator
+from .metrics import TPOT_BOUNDS, Cell, LocalHistogram
 from .outcomes import CANCELLED, SUCCESS, Failure, failure_of, failure_of_type
 from .registry import Registry
 
@@ -63,7 +63,7 @@ class RequestTally(Protocol):
     cell: Cell | None
     failure: Failure | None
     first_token: float | None
-    tpot: TpotAccumulator | None
+    tpot: LocalHistogram | None
     tokens: list[int]
     wait: float
 
@@ -170,7 +170,7 @@ class LiveAttempt(AttemptObserver):
         watched = _WATCHED
         bounds = TPOT_BOUNDS
         seen = False  # a content delta has arrived
-        tpot: TpotAccumulator | None = None  # after the first delta, when metrics are on
+        tpot: LocalHistogram | None = None  # after the first delta, when metrics are on
         last = 0.0  # when the latest content delta arrived
         waiting_since = clock()
         try:
@@ -231,7 +231,7 @@ class LiveAttempt(AttemptObserver):
         except Exception:
             log.exception("telemetry could not read a %s event", name)
 
-    def _first_deltas(self, now: float, n: int) -> TpotAccumulator | None:
+    def _first_deltas(self, now: float, n: int) -> LocalHistogram | None:
         """The first content delta(s): time to first token; returns where later gaps go (None
         when metrics are off)."""
         self.first = now
@@ -242,7 +242,7 @@ class LiveAttempt(AttemptObserver):
             return None
         acc = req.tpot
         if acc is None:
-            acc = req.tpot = TpotAccumulator()
+            acc = req.tpot = LocalHistogram()
         if n > 1:
             acc.add(0.0, n - 1)  # arrived together with the first
         return acc

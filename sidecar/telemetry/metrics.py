@@ -62,7 +62,7 @@ __all__ = [
     "Cell",
     "InFlight",
     "Instruments",
-    "TpotAccumulator",
+    "LocalHistogram",
 ]
 
 BASE_LABELS = ("door", "operation", "route", "upstream", "provider", "model", "stream")
@@ -84,7 +84,7 @@ OVERHEAD_BUCKETS = (
 TOKENS_PER_SECOND_BUCKETS = (1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2500, 5000, 10000)
 
 TOKEN_TYPES = ("input", "cache_read", "cache_creation", "output", "thinking")
-TPOT_BOUNDS = (*TPOT_BUCKETS, float("inf"))  # what a TpotAccumulator's counts are indexed by
+TPOT_BOUNDS = (*TPOT_BUCKETS, float("inf"))  # what a LocalHistogram's counts are indexed by
 # Multiprocess mode: how soon values recorded here reach the shared files other processes read.
 MULTIPROCESS_FLUSH_SECONDS = 1.0
 
@@ -237,7 +237,7 @@ class Instruments:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-class TpotAccumulator:
+class LocalHistogram:
     """Observations of one histogram kept locally: bucket counts and their sum, indexed by the
     histogram's upper bounds (+Inf last). ``flush`` adds them to a ``Histogram`` child, the same
     as one ``observe`` per sample, and starts over. A request's time-per-output-token samples
@@ -272,7 +272,7 @@ class TpotAccumulator:
         child._sum.inc(self.total)
         self.total = 0.0
 
-    def merge(self, other: TpotAccumulator) -> None:
+    def merge(self, other: LocalHistogram) -> None:
         """Add ``other``'s samples (same bounds) to these."""
         counts = self.counts
         for i, n in enumerate(other.counts):
@@ -287,7 +287,7 @@ _Flush = Callable[["Cell"], None]
 class Cell:
     """The metrics of one base label set between two flushes.
 
-    A request adds to plain Python counters and local histograms (``TpotAccumulator``); the
+    A request adds to plain Python counters and local histograms (``LocalHistogram``); the
     first addition after a flush puts the cell on its ``Instruments``' pending list, and
     ``Instruments.flush`` (before every scrape, on the event loop's thread; within a second in
     multiprocess mode) adds everything to the prometheus_client children, created once per label
@@ -311,7 +311,7 @@ class Cell:
         self._pending = False
         # (instrument name, extra label values) -> count, or -> local histogram
         self.counters: dict[tuple[str, str, str], int] = {}
-        self.hists: dict[tuple[str, str], TpotAccumulator] = {}
+        self.hists: dict[tuple[str, str], LocalHistogram] = {}
         self.tokens = [0, 0, 0, 0, 0]
         self._children: dict[tuple[str, ...], Any] = {}
 
@@ -326,7 +326,7 @@ class Cell:
     def _observe(self, key: tuple[str, str], value: float) -> None:
         hist = self.hists.get(key)
         if hist is None:
-            hist = self.hists[key] = TpotAccumulator(self._ins.bounds[key[0]])
+            hist = self.hists[key] = LocalHistogram(self._ins.bounds[key[0]])
         hist.counts[bisect_left(hist.bounds, value)] += 1
         hist.total += value
 
@@ -349,11 +349,11 @@ class Cell:
         self._touch()
         self._observe(("ttft", ""), seconds)
 
-    def tpot(self, samples: TpotAccumulator) -> None:
+    def tpot(self, samples: LocalHistogram) -> None:
         self._touch()
         hist = self.hists.get(("tpot", ""))
         if hist is None:
-            hist = self.hists[("tpot", "")] = TpotAccumulator(TPOT_BOUNDS)
+            hist = self.hists[("tpot", "")] = LocalHistogram(TPOT_BOUNDS)
         hist.merge(samples)
 
     def tokens_add(self, counts: tuple[int, int, int, int, int]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from ..core import AttemptObserver, Call, RequestObserver, Target, UpstreamInfo
 from ..errors import ERROR_TYPES
 from .attempt import LiveAttempt
-from .metrics import Cell, TpotAccumulator
+from .metrics import Cell, LocalHistogram
 from .outcomes import CANCELLED, SERVER_ERROR, SUCCESS, Failure, failure_of
 from .registry import Registry
 
@@ -84,7 +84,7 @@ class LiveRequest(RequestObserver):
         self.done = False
         self.failure: Failure | None = None  # seen in a stream (the door saw a relayed stream)
         self.first_token: float | None = None
-        self.tpot: TpotAccumulator | None = None
+        self.tpot: LocalHistogram | None = None
         self.tokens = [0, 0, 0, 0, 0]  # input, cache_read, cache_creation, output, thinking
         self.upstreams = 0  # attempts made
         # Seconds spent waiting for upstreams inside relayed streams (the attempts add them);

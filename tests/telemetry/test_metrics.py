@@ -3,7 +3,7 @@
 Counts are exact: each test compares two scrapes around its own requests, on label sets (a model
 name) no other test uses. Token counts must equal the usage the upstream reported.
 
-Time-per-token samples are bucketed locally (``TpotAccumulator``) and must add up to what one
+Time-per-token samples are bucketed locally (``LocalHistogram``) and must add up to what one
 observation per sample gives.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from sidecar.client import Client, SidecarAPIError
-from sidecar.telemetry.metrics import TPOT_BUCKETS, TpotAccumulator
+from sidecar.telemetry.metrics import TPOT_BUCKETS, LocalHistogram
 from tests.conftest import SidecarProcess, start_sidecar
 from tests.fakes.anthropic_api import MESSAGE, FakeAnthropic, Plan, sse, text_stream
 from tests.telemetry.conftest import Delta, scrape
@@ -342,12 +342,12 @@ def test_multiprocess_mode(tmp_path: Path) -> None:
     assert list(tmp_path.glob("*.db"))
 
 
-def test_tpot_accumulator_equals_one_observe_per_sample() -> None:
+def test_a_local_histogram_equals_one_observe_per_sample() -> None:
     samples = [(0.0, 3), (0.0004, 1), (0.003, 2), (0.01, 1), (0.0123, 5), (2.5, 1), (9.0, 2)]
     one, bulk = CollectorRegistry(), CollectorRegistry()
     h1 = Histogram("tpot_seconds", "x", buckets=TPOT_BUCKETS, registry=one)
     h2 = Histogram("tpot_seconds", "x", buckets=TPOT_BUCKETS, registry=bulk)
-    acc = TpotAccumulator()
+    acc = LocalHistogram()
     for value, n in samples:
         acc.add(value, n)
         for _ in range(n):
