@@ -16,7 +16,8 @@ from ..errors import InvalidRequest
 
 __all__ = ["validate_count_tokens", "validate_messages"]
 
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# Spec section 1.2: 128 (64 in older API versions; MCP names from coding agents are longer).
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _ROLES = frozenset({"user", "assistant", "system"})
 _IMAGE_MEDIA = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 # Sampling fields the 2026-10-21 API version refuses (spec section 0).
@@ -227,7 +228,7 @@ def _tools(tools: object) -> None:
             name = _required(tool, "name", path)
             _str(name, f"{path}.name")
             if not _TOOL_NAME.match(name):
-                raise _fail(f"{path}.name", "String should match pattern '^[a-zA-Z0-9_-]{1,64}$'")
+                raise _fail(f"{path}.name", "String should match pattern '^[a-zA-Z0-9_-]{1,128}$'")
             _obj(_required(tool, "input_schema", path), f"{path}.input_schema")
         else:
             _str(ttype, f"{path}.type")

@@ -67,6 +67,8 @@ _TRANSLATED = frozenset(
 )
 _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 _CLIENT_TOOL_TYPES = (None, "custom")
+# Function names: ^[a-zA-Z0-9_-]{1,64}$ (the Messages API allows 128, spec section 1.2).
+_FUNCTION_NAME_MAX = 64
 _TOOL_DROPPED = (
     "cache_control",
     "input_examples",
@@ -359,7 +361,13 @@ class _Translator:
                     f"tools.{i}.type: {ttype!r} is an Anthropic-defined tool; an OpenAI-compatible "
                     "upstream can only call custom tools (name, description, input_schema)"
                 )
-            function: dict[str, Any] = {"name": tool["name"]}
+            name = tool["name"]
+            if len(name) > _FUNCTION_NAME_MAX:
+                raise UnsupportedFeature(
+                    f"tools.{i}.name: tool {name!r} is {len(name)} characters long; an OpenAI-compatible "
+                    f"upstream takes function names of at most {_FUNCTION_NAME_MAX}"
+                )
+            function: dict[str, Any] = {"name": name}
             if isinstance(tool.get("description"), str):
                 function["description"] = tool["description"]
             function["parameters"] = tool["input_schema"]

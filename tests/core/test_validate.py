@@ -186,3 +186,27 @@ def test_fast_path_agrees_on_known_types(btype: str, fields: dict[str, Any]) -> 
     block = {"type": btype, **fields}
     if _fast_ok(block):
         _block(block, "b")
+
+
+def test_custom_tool_names_up_to_128_characters() -> None:
+    def with_tool(name: str) -> dict[str, Any]:
+        tool = {"name": name, "input_schema": {"type": "object"}}
+        return {
+            "model": "m",
+            "max_tokens": 1,
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [tool],
+        }
+
+    mcp = "mcp__" + "s" * 60 + "__" + "t" * 61  # 128 characters: an MCP name from a coding agent
+    for validate in (validate_messages, validate_count_tokens):
+        validate(with_tool(mcp), None)
+        for bad in (mcp + "x", "", "a b"):
+            try:
+                validate(with_tool(bad), None)
+            except InvalidRequest as exc:
+                assert str(exc).startswith(
+                    "tools.0.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'"
+                )
+            else:
+                raise AssertionError(f"{bad!r} accepted")

@@ -274,3 +274,14 @@ def test_dropped_fields_are_dropped() -> None:
         )
     )
     assert set(out) == {"model", "messages", "max_tokens"}
+
+
+def test_tool_names_longer_than_64_are_refused_by_name() -> None:
+    ok = "f" * 64
+    assert translate(body(tools=[{**TOOL, "name": ok}]))["tools"][0]["function"]["name"] == ok
+    long = "mcp__server__" + "t" * 60
+    with pytest.raises(UnsupportedFeature) as info:
+        to_chat_completions(body(tools=[TOOL, {**TOOL, "name": long}]), "m")
+    assert info.value.status == 400 and info.value.error_type == "invalid_request_error"
+    assert str(info.value).startswith(f"tools.1.name: tool {long!r} is 73 characters long;")
+    assert "at most 64" in str(info.value)
