@@ -12,6 +12,8 @@ from sidecar.core import Call
 from sidecar.errors import RateLimited
 from sidecar.hops import HopLimitExceeded
 from sidecar.pipeline import Pipeline
+from tests.conftest import MOCK_CONFIG
+from tests.inprocess import asgi_client, http_app, pipeline
 
 KEY = "sk-pipeline-test-key"
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
@@ -112,4 +114,20 @@ async def test_server_timing_and_the_overhead_metric_agree_on_upstream_wait() ->
         assert own < 0.2 and overhead < 0.2, (own, overhead)
     finally:
         await telemetry.aclose()
+        await p.aclose()
+
+
+async def test_a_beta_system_message_with_only_output_config_reaches_the_upstream() -> None:
+    p = pipeline(MOCK_CONFIG)
+    try:
+        message = await asgi_client(http_app(p)).beta.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=8,
+            messages=[
+                {"role": "user", "content": "hi"},
+                {"role": "system", "output_config": {"effort": "low"}, "clear_at": "next_user_message"},
+            ],
+        )
+        assert message.stop_reason is not None
+    finally:
         await p.aclose()

@@ -182,6 +182,14 @@ def _block(block: object, path: str) -> None:
     # Unknown and server-result block types pass through for the upstream to judge.
 
 
+def _per_turn_config(message: dict[str, Any]) -> bool:
+    """A beta system message's ``output_config`` with fields (it may stand without ``content``;
+    the SDK's ``BetaSystemMessageParam``: "a message with neither content nor output_config
+    fields is rejected")."""
+    config = message.get("output_config")
+    return isinstance(config, dict) and bool(config)
+
+
 def _messages(messages: object) -> None:
     messages = _list(messages, "messages")
     if not messages:
@@ -193,6 +201,8 @@ def _messages(messages: object) -> None:
         role = _required(message, "role", path)
         if type(role) is not str or role not in _ROLES:
             raise _fail(f"{path}.role", "Input should be 'user', 'assistant' or 'system'")
+        if role == "system" and "content" not in message and _per_turn_config(message):
+            continue  # beta: a system message may carry only its turn's output_config
         content = _required(message, "content", path)
         if type(content) is str:
             empty = not content

@@ -322,6 +322,8 @@ class _Translator:
         for i, message in enumerate(messages):
             path = f"messages.{i}"
             role = message["role"]
+            if "content" not in message:
+                continue  # a beta system message with only a per-turn output_config: dropped
             content = message["content"]
             if role == "user":
                 out.extend(self.user_turn(content, path, expected))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -188,6 +189,13 @@ def test_fast_path_agrees_on_known_types(btype: str, fields: dict[str, Any]) -> 
         _block(block, "b")
 
 
+def _refused(body: dict[str, Any], start: str) -> None:
+    for validate in (validate_messages, validate_count_tokens):
+        with pytest.raises(InvalidRequest) as info:
+            validate(body, None)
+        assert str(info.value).startswith(start), str(info.value)
+
+
 def test_custom_tool_names_up_to_128_characters() -> None:
     def with_tool(name: str) -> dict[str, Any]:
         tool = {"name": name, "input_schema": {"type": "object"}}
@@ -201,12 +209,22 @@ def test_custom_tool_names_up_to_128_characters() -> None:
     mcp = "mcp__" + "s" * 60 + "__" + "t" * 61  # 128 characters: an MCP name from a coding agent
     for validate in (validate_messages, validate_count_tokens):
         validate(with_tool(mcp), None)
-        for bad in (mcp + "x", "", "a b"):
-            try:
-                validate(with_tool(bad), None)
-            except InvalidRequest as exc:
-                assert str(exc).startswith(
-                    "tools.0.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'"
-                )
-            else:
-                raise AssertionError(f"{bad!r} accepted")
+    for bad in (mcp + "x", "", "a b"):
+        _refused(with_tool(bad), "tools.0.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'")
+
+
+def test_beta_system_message_with_only_output_config() -> None:
+    def with_system(**message: Any) -> dict[str, Any]:
+        turns = [{"role": "user", "content": "hi"}, {"role": "system", **message}]
+        return {"model": "m", "max_tokens": 1, "messages": turns}
+
+    for validate in (validate_messages, validate_count_tokens):
+        validate(with_system(output_config={"effort": "low"}), None)
+        validate(with_system(output_config={"effort": "max"}, clear_at="next_user_message"), None)
+        validate(with_system(content="be brief", output_config={}), None)
+    # Neither content nor output_config fields; and only system messages may go without content.
+    for message in ({}, {"output_config": {}}, {"output_config": None}, {"clear_at": "never"}):
+        _refused(with_system(**message), "messages.1.content: Field required")
+    body = with_system(output_config={"effort": "low"})
+    body["messages"][1]["role"] = "user"
+    _refused(body, "messages.1.content: Field required")

@@ -285,3 +285,18 @@ def test_tool_names_longer_than_64_are_refused_by_name() -> None:
     assert info.value.status == 400 and info.value.error_type == "invalid_request_error"
     assert str(info.value).startswith(f"tools.1.name: tool {long!r} is 73 characters long;")
     assert "at most 64" in str(info.value)
+
+
+def test_system_message_with_only_output_config_is_dropped() -> None:
+    turns = [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "output_config": {"effort": "low"}, "clear_at": "next_user_message"},
+        {"role": "assistant", "content": "yes"},
+        {"role": "user", "content": "more"},
+    ]
+    out = translate(body(messages=turns))
+    assert out["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "yes"},
+        {"role": "user", "content": "more"},
+    ]
