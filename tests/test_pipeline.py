@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
+import anthropic
+import grpc
 import pytest
 
 from sidecar.config.load import build_config
-from sidecar.core import Call
-from sidecar.errors import RateLimited
+from sidecar.core import Answer, Call, ForwardRequest
+from sidecar.errors import RateLimited, SidecarError
 from sidecar.hops import HopLimitExceeded
+from sidecar.messages.v1 import messages_pb2 as pb
+from sidecar.messages.v1 import messages_pb2_grpc as pb_grpc
 from sidecar.pipeline import Pipeline
+from sidecar.upstreams.handler import HandlerUpstream
 from tests.conftest import MOCK_CONFIG
-from tests.inprocess import asgi_client, http_app, pipeline
+from tests.inprocess import asgi_client, http_app, message_answer, pipeline, running
 
 KEY = "sk-pipeline-test-key"
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
@@ -129,5 +135,58 @@ async def test_a_beta_system_message_with_only_output_config_reaches_the_upstrea
             ],
         )
         assert message.stop_reason is not None
+    finally:
+        await p.aclose()
+
+
+def _model(mid: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "model", "id": mid, "display_name": mid, "created_at": "2026-01-01T00:00:00Z", **extra}
+
+
+LISTED = [
+    _model("m-active", lifecycle="active"),
+    _model("m-deprecated", lifecycle="deprecated"),
+    _model("m-retired", lifecycle="retired"),
+    _model("m-unsaid"),  # a model that does not say is active
+]
+
+
+async def _resolve_alias(request: ForwardRequest) -> Answer:
+    """The upstream's GET /v1/models/{alias}: the ModelInfo of the model it names."""
+    aliases = {"/v1/models/m-latest": "m-deprecated", "/v1/models/m-unlisted-alias": "m-nowhere"}
+    if request.method == "GET" and request.path in aliases:
+        return Answer(raw=json.dumps(_model(aliases[request.path])).encode(), upstream="a")
+    raise SidecarError("not found", status=404, error_type="not_found_error")
+
+
+async def test_models_honour_lifecycle_and_the_upstreams_aliases() -> None:
+    upstream = HandlerUpstream("a", message_answer, models=LISTED, forward=_resolve_alias)
+    p = pipeline(
+        {"upstreams": {"a": {"provider": "mock"}}, "routes": [{"match": "*", "upstream": "a"}]}, a=upstream
+    )
+    client = asgi_client(http_app(p))
+    try:
+        assert [m.id for m in (await client.models.list()).data] == ["m-active", "m-deprecated", "m-unsaid"]
+        retired = await client.models.list(lifecycle=["retired"])
+        assert [m.id for m in retired.data] == ["m-retired"]
+        both = await client.models.list(lifecycle=["active", "retired"], limit=2)
+        assert [m.id for m in both.data] == ["m-active", "m-retired"] and both.has_more
+        with pytest.raises(anthropic.BadRequestError, match="lifecycle"):
+            await client.models.list(lifecycle=["gone"])  # type: ignore[list-item]
+        assert (await client.models.retrieve("m-latest")).id == "m-deprecated"
+        assert (await client.models.retrieve("m-retired")).id == "m-retired"
+        for unknown in ("m-unlisted-alias", "no-such-model"):
+            with pytest.raises(anthropic.NotFoundError):
+                await client.models.retrieve(unknown)
+        # The gRPC door pages the same way.
+        async with running(
+            {"upstreams": {"a": {"provider": "mock"}}, "routes": [{"match": "*", "upstream": "a"}]},
+            a=upstream,
+        ) as runtime:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
+                stub = pb_grpc.MessagesStub(channel)
+                page = await stub.ListModels(pb.ListModelsRequest(lifecycle=["deprecated", "retired"]))
+                assert [m.id for m in page.data] == ["m-deprecated", "m-retired"]
+                assert (await stub.GetModel(pb.GetModelRequest(model_id="m-latest"))).id == "m-deprecated"
     finally:
         await p.aclose()

@@ -271,7 +271,11 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             params = convert.list_models_request_from_proto(request)
             models = await self._sidecar().list_models(_forward_headers(context))
             page = page_models(
-                models, int(params.get("limit", 20)), params.get("after_id"), params.get("before_id")
+                models,
+                int(params.get("limit", 20)),
+                params.get("after_id"),
+                params.get("before_id"),
+                params.get("lifecycle", ()),
             )
             return convert.list_models_response_to_proto(page)
 

@@ -318,7 +318,11 @@ class HttpApp:
                 raise InvalidRequest("limit: Input should be a valid integer")
             models = await sidecar.list_models(req.forward_headers)
             page = page_models(
-                models, int(limit_text), query.get("after_id", [None])[-1], query.get("before_id", [None])[-1]
+                models,
+                int(limit_text),
+                query.get("after_id", [None])[-1],
+                query.get("before_id", [None])[-1],
+                query.get("lifecycle[]", []) + query.get("lifecycle", []),
             )
             await _send_json(send, 200, page, req)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import InvalidRequest
@@ -9,12 +10,30 @@ from ..errors import InvalidRequest
 __all__ = ["page_models"]
 
 
+_LIFECYCLES = ("active", "deprecated", "retired")
+_DEFAULT_LIFECYCLES = ("active", "deprecated")
+
+
 def page_models(
-    models: list[dict[str, Any]], limit: int = 20, after_id: str | None = None, before_id: str | None = None
+    models: list[dict[str, Any]],
+    limit: int = 20,
+    after_id: str | None = None,
+    before_id: str | None = None,
+    lifecycle: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """One page of a model list in the API's shape (``data, has_more, first_id, last_id``)."""
+    """One page of a model list in the API's shape (``data, has_more, first_id, last_id``).
+
+    ``lifecycle`` (the ``lifecycle[]`` query, spec section 7) keeps the models in those stages;
+    none given: active and deprecated ones. A model that does not say is active."""
     if not 1 <= limit <= 1000:
         raise InvalidRequest("limit: Input should be between 1 and 1000")
+    for stage in lifecycle:
+        if stage not in _LIFECYCLES:
+            raise InvalidRequest(
+                f"lifecycle: Input should be 'active', 'deprecated' or 'retired', not {stage!r}"
+            )
+    stages = frozenset(lifecycle or _DEFAULT_LIFECYCLES)
+    models = [m for m in models if m.get("lifecycle", "active") in stages]
     ids = [m.get("id") for m in models]
     if after_id is not None:
         if after_id not in ids:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from ..admission.pacing import Pacers
 from ..config import Config
-from ..core import Answer, Call, ForwardRequest, Upstream
+from ..core import Answer, Call, ForwardRequest, Upstream, new_request_id
 from ..core.credentials import CREDENTIAL_HEADERS
 from ..core.validate import validate_count_tokens, validate_messages
 from ..errors import NotFound, PermissionDenied, SidecarError
@@ -182,7 +183,9 @@ class Pipeline:
         """Every model this sidecar serves: what its upstreams list, then names the config routes.
         With client keys: the models the caller's key may use."""
         headers = dict(headers)
-        record = self._authenticated(headers, any_model=False)
+        return await self._models(headers, self._authenticated(headers, any_model=False))
+
+    async def _models(self, headers: dict[str, str], record: KeyRecord | None) -> list[dict[str, Any]]:
         models: dict[str, dict[str, Any]] = {}
         for name in self.router.upstream_names():
             for info in await self.upstreams[name].list_models(headers):
@@ -197,16 +200,48 @@ class Pipeline:
         return list(models.values())
 
     async def get_model(self, model_id: str, headers: dict[str, str]) -> dict[str, Any]:
-        models = await self.list_models(headers)
-        for info in models:
-            if info.get("id") == model_id:
-                return info
-        # An alias resolves to the model it names, as the API accepts aliases.
-        resolved = self.router.resolve(model_id).name
-        for info in models:
-            if resolved != model_id and info.get("id") == resolved:
-                return info
-        raise NotFound(f"model: {model_id}")
+        """A listed model by its id or an alias, as the API accepts aliases: the config's, and an
+        Anthropic upstream's (its ``GET /v1/models/{alias}`` answers the ModelInfo of the model
+        the alias names, under that model's ``id``)."""
+        headers = dict(headers)
+        listed = {
+            info["id"]: info
+            for info in await self._models(headers, self._authenticated(headers, any_model=False))
+        }
+        info = listed.get(model_id) or listed.get(self.router.resolve(model_id).name)
+        if info is None:
+            info = listed.get(await self._upstream_alias(model_id, headers))
+        if info is None:
+            raise NotFound(f"model: {model_id}")
+        return info
+
+    async def _upstream_alias(self, model_id: str, headers: dict[str, str]) -> str | None:
+        """The id an Anthropic upstream resolves ``model_id`` to (None when none knows it)."""
+        for name in self.router.upstream_names():
+            upstream = self.upstreams[name]
+            if upstream.provider != "anthropic":
+                continue
+            request = ForwardRequest(
+                method="GET",
+                path="/v1/models/" + quote(model_id, safe=""),
+                headers=headers,
+                body=b"",
+                request_id=new_request_id(),
+            )
+            try:
+                answer = await upstream.forward(request)
+            except SidecarError as exc:
+                if exc.status in (400, 404):
+                    continue  # this upstream does not know the name
+                raise
+            if answer.raw is None:  # not JSON: no ModelInfo
+                if answer.close is not None:
+                    await answer.close()
+                continue
+            resolved = answer.json().get("id")
+            if isinstance(resolved, str):
+                return resolved
+        return None
 
     async def forward(self, request: ForwardRequest) -> Answer:
         """Another ``/v1/`` endpoint (batches, files, ...): relayed to an Anthropic-speaking upstream.

@@ -76,6 +76,10 @@ def _buffered(resp: aiohttp.ClientResponse) -> list[bytes]:
     return [bytes(chunk) for chunk in buffer] if buffer else []
 
 
+# Every lifecycle stage: the sidecar filters by the client's ``lifecycle[]`` itself (spec section 7).
+_MODELS_QUERY = "/v1/models?limit=1000&lifecycle[]=active&lifecycle[]=deprecated&lifecycle[]=retired"
+
+
 def _error_from_response(status: int, body: bytes, headers: list[tuple[str, str]]) -> SidecarError:
     """An upstream error answer as the sidecar's error, keeping the upstream's type and words."""
     error_type = error_type_for_status(status)
@@ -207,7 +211,7 @@ class AnthropicUpstream(Upstream):
         models: list[dict[str, Any]] = []
         after: str | None = None
         for _ in range(20):  # bounded: 20 pages of 1000
-            url = self.base_url + "/v1/models?limit=1000" + (f"&after_id={after}" if after else "")
+            url = self.base_url + _MODELS_QUERY + (f"&after_id={after}" if after else "")
             resp = await self._http.request("GET", url, headers=headers)
             try:
                 data = await resp.read()

@@ -4,12 +4,13 @@ upstream, and what the client gets back."""
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs
 
 import anthropic
 import httpx
 import pytest
 
-from tests.fakes.anthropic_api import MESSAGE, FakeAnthropic, Plan, sse, text_stream
+from tests.fakes.anthropic_api import MESSAGE, FakeAnthropic, Plan, Recorded, sse, text_stream
 from tests.inprocess import ThreadedSidecar
 
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
@@ -259,6 +260,35 @@ def test_models_paging_and_get(proxy_sidecar: ThreadedSidecar, upstream: FakeAnt
     assert page.has_more
     assert [m.id for m in page] == [f"claude-fake-{i}" for i in range(5)]  # auto-paging via after_id
     assert client.models.retrieve("claude-fake-3").display_name == "Fake 3"
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+def test_models_ask_every_lifecycle_and_resolve_the_upstreams_aliases(
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
+) -> None:
+    def planner(rec: Recorded) -> Plan:
+        if rec.path == "/v1/models/claude-fake":  # the upstream's alias of claude-fake-3
+            info = {
+                "type": "model",
+                "id": "claude-fake-3",
+                "display_name": "Fake 3",
+                "created_at": "2026-01-01T00:00:00Z",
+            }
+            return Plan(body=json.dumps(info).encode())
+        if rec.path.startswith("/v1/models/"):
+            return Plan(
+                status=404, body=b'{"type":"error","error":{"type":"not_found_error","message":"no"}}'
+            )
+        return upstream._default_plan(rec)
+
+    upstream.reset(planner)
+    client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
+    client.models.list()
+    # The sidecar filters by the client's lifecycle[] itself: it asks the upstream for every stage.
+    assert parse_qs(upstream.requests[0].query)["lifecycle[]"] == ["active", "deprecated", "retired"]
+    assert client.models.retrieve("claude-fake").id == "claude-fake-3"
+    assert upstream.requests[-1].path == "/v1/models/claude-fake"
     with pytest.raises(anthropic.NotFoundError):
         client.models.retrieve("no-such-model")
 
