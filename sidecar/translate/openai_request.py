@@ -239,7 +239,8 @@ class _Translator:
                         for part in parts:
                             if part["type"] != "text":
                                 raise UnsupportedFeature(
-                                    f"{ipath}: a {part['type']} part cannot go into a tool result"
+                                    f"{ipath}: a {part['type']} part cannot go into a tool result "
+                                    "(a chat-completions tool message takes text only)"
                                 )
                             texts.append(part["text"])
             text = "\n".join(texts)

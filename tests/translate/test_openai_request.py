@@ -300,3 +300,22 @@ def test_system_message_with_only_output_config_is_dropped() -> None:
         {"role": "assistant", "content": "yes"},
         {"role": "user", "content": "more"},
     ]
+
+
+def test_pdf_inside_a_tool_result_is_refused_even_with_send_pdf() -> None:
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}}
+    b = body(
+        tools=[TOOL],
+        messages=[
+            {"role": "user", "content": "read it"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [pdf]}]},
+        ],
+    )
+    # Chat completions' tool messages take text parts only (README, OpenAI table: tool_result).
+    with pytest.raises(UnsupportedFeature) as info:
+        to_chat_completions(b, "m", RequestOptions(send_pdf=True))
+    assert str(info.value) == (
+        "messages.2.content.0.content.0: a file part cannot go into a tool result "
+        "(a chat-completions tool message takes text only)"
+    )
