@@ -43,6 +43,8 @@ REJECTED = {
     "mcp_servers": "remote MCP servers run on Anthropic's servers",
     "compaction": "server-side compaction runs on Anthropic's servers",
     "fallbacks": "model fallbacks are an Anthropic server feature",
+    "billing_policy": "a billing policy bills an Anthropic organization",
+    "thread": "a thread holds the conversation on Anthropic's servers",
 }
 # Fields translated below (anything else at the top level is refused: it is newer than this
 # translation, and nobody can tell whether dropping it is safe).

@@ -3,7 +3,8 @@
 Requests are translated by ``sidecar.translate.openai_request`` (a 400 naming the field for what
 cannot be expressed), answers by ``openai_response`` and streams by the ``openai_stream`` state
 machine, so an Anthropic SDK sees a faithful Messages API (README: "OpenAI-compatible upstreams").
-``count_tokens`` is answered locally (``sidecar.core.estimate``).
+``count_tokens`` is answered locally (``sidecar.core.estimate``), after the same translation check
+as ``messages`` (a request one refuses, the other refuses too).
 
 Streams: the upstream's ``data:`` lines are parsed as they arrive and each read's events leave
 as one batch; a ``ping`` event goes out whenever the upstream has been silent for
@@ -170,6 +171,9 @@ class OpenAIUpstream(Upstream):
 
     async def send(self, call: Call, target: Target) -> Answer:
         if call.endpoint == "count_tokens":
+            # Counted locally, but what messages would refuse on this route is refused here too
+            # (the translation is the check; count_tokens has no max_tokens).
+            to_chat_completions({**call.body, "max_tokens": 1}, target.model, self.options)
             return Answer(message={"input_tokens": estimate_input_tokens(call.body)}, upstream=self.name)
         if call.endpoint != "messages":
             raise NoRoute(f"upstream {self.name!r} (openai) does not serve {call.endpoint}")

@@ -20,6 +20,7 @@ import pytest
 from sidecar.client import Client, SidecarAPIError
 from sidecar.core.grammar import check_sse
 from sidecar.core.sse import SSESplitter
+from sidecar.translate.openai_request import DROPPED, REJECTED
 from tests.conformance.conftest import DEFAULT_MODEL, start_openai_sidecar
 from tests.conftest import Sidecar, start_sidecar
 from tests.fakes.openai_api import FakeOpenAI, Plan, chunk, text_chunks, usage_chunk
@@ -410,6 +411,31 @@ def test_count_tokens_is_a_local_estimate(
     assert start["message"]["usage"]["input_tokens"] == count["input_tokens"]
 
 
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "x"}]}, "mcp_servers"),
+        ({"thread": {"type": "create"}}, "thread"),
+        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools.0.type"),
+        ({"tools": [{**WEATHER, "name": "mcp__server__" + "t" * 60}]}, "tools.0.name"),
+        (
+            {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure,"}]},
+            "messages.1",
+        ),
+    ],
+)
+def test_count_tokens_refuses_what_messages_refuses(
+    openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI, extra: dict[str, Any], field: str
+) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **extra}
+    refused = _post(openai_sidecar, {**body, "max_tokens": 5})
+    counted = _post(openai_sidecar, body, "/v1/messages/count_tokens")
+    assert refused.status_code == counted.status_code == 400
+    assert refused.json()["error"] == counted.json()["error"]
+    assert counted.json()["error"]["message"].startswith(field + ":")
+    assert openai_upstream.requests == []
+
+
 def test_pings_while_the_upstream_is_silent(
     openai_sidecar: ThreadedSidecar, openai_upstream: FakeOpenAI
 ) -> None:
@@ -680,6 +706,11 @@ def test_readme_documents_the_translation() -> None:
     assert "## OpenAI-compatible upstreams" in readme
     for field in ("stop_sequences", "tool_choice", "top_k", "mcp_servers", "count_tokens"):
         assert f"`{field}`" in readme
+    # What the translation drops or refuses by name is in the table.
+    table = readme.split("## OpenAI-compatible upstreams")[1].split("\n## ")[0]
+    named = ("citations", "transformations", "clear_at", "container_upload", "tool_reference")
+    for field in (*DROPPED, *REJECTED, *named):
+        assert f"`{field}`" in table, field
 
 
 def test_a_cut_after_the_finish_reason_keeps_the_answer(
