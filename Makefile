@@ -54,7 +54,13 @@ redis-server:
 nginx:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 
-test: $(STAMP) $(CHECKOV) $(SDK_VENVS) $(CLAUDE_VENV) redis-server nginx
+# promtool (Debian's prometheus package, in /usr/bin) checks and unit-tests the alert rules. The
+# package's service is never started: tests run what they need on free loopback ports.
+.PHONY: prometheus
+prometheus:
+	@command -v promtool >/dev/null || test -x /usr/bin/promtool || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
+
+test: $(STAMP) $(CHECKOV) $(SDK_VENVS) $(CLAUDE_VENV) redis-server nginx prometheus
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) $(NODE_STAMP)

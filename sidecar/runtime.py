@@ -78,7 +78,7 @@ class Runtime:
         # Breaker states of whichever config snapshot is current, read at each scrape.
         self.telemetry.watch_breakers(lambda: self.current().breaker_states())
         self.telemetry.watch_admission(lambda: (self.current().admission, self.current().pacers))
-        self.ready = False
+        self._ready = False
         self.http_port: int | None = None
         self.grpc_port: int | None = None
         self.admin_port: int | None = None
@@ -88,6 +88,16 @@ class Runtime:
         self._admin_task: asyncio.Task[None] | None = None
         self._grpc: Any = None
         self._stop = asyncio.Event()
+
+    @property
+    def ready(self) -> bool:
+        """What /readyz says; ``sidecar_ready`` follows it."""
+        return self._ready
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        self._ready = value
+        self.telemetry.set_ready(value)
 
     def current(self) -> Pipeline:
         return self.lifecycle.current

@@ -111,6 +111,7 @@ def test_sigterm_lets_live_streams_finish_and_keeps_serving(tmp_path: Path) -> N
         while httpx.get(sp.admin_url + "/readyz").status_code != 503:
             assert time.monotonic() < deadline
             time.sleep(0.01)
+        assert "\nsidecar_ready 0.0\n" in httpx.get(sp.admin_url + "/metrics").text  # the gauge too
         late = httpx.post(
             sp.http_url + "/v1/messages",
             json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "late"}]},

@@ -43,6 +43,9 @@ class Telemetry:
     def config_reload(self, result: str) -> None:
         """A config reload was attempted: ``result`` is "ok" or "error"."""
 
+    def set_ready(self, ready: bool) -> None:
+        """Readiness changed: ``/readyz`` answers 200 while ``ready``, 503 otherwise."""
+
     def watch_breakers(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
         """Report circuit breaker states at each scrape: ``source()`` gives (route, upstream,
         state) with state "closed" | "open" | "half_open"."""

@@ -61,6 +61,10 @@ class LiveTelemetry(Registry, Telemetry):
         if self.ins is not None:
             self.ins.config_reloads.labels(result).inc()
 
+    def set_ready(self, ready: bool) -> None:
+        if self.ins is not None:
+            self.ins.ready.set(1.0 if ready else 0.0)
+
     def watch_breakers(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
         if self.ins is not None:
             self.ins.watch_breakers(source)

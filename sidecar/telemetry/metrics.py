@@ -170,6 +170,13 @@ class Instruments:
             (*base, "error_type"),
             registry=r,
         )
+        self.ready = Gauge(
+            "sidecar_ready",
+            "1 while /readyz answers 200 (every listener up, not draining), 0 otherwise; in "
+            "multiprocess mode the least of the live processes.",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         self.config_reloads = Counter(
             "sidecar_config_reloads",
             "Config reloads (SIGHUP or a changed file), by result: ok, or error (the old config stays).",

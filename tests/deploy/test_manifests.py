@@ -87,7 +87,23 @@ def _check_podmonitor(doc: dict[str, Any]) -> None:
     assert endpoints[0]["port"] in ports
 
 
-CUSTOM_KINDS: dict[str, Callable[[dict[str, Any]], None]] = {"PodMonitor": _check_podmonitor}
+def _check_prometheusrule(doc: dict[str, Any]) -> None:
+    # The Prometheus Operator CRD's required fields: groups with a name and rules, each rule
+    # an alert or a record with an expression.
+    assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+    assert doc["metadata"]["name"]
+    groups = doc["spec"]["groups"]
+    assert groups and all(g["name"] and g["rules"] for g in groups)
+    for rule in (r for g in groups for r in g["rules"]):
+        assert isinstance(rule["expr"], str) and rule["expr"].strip()
+        assert ("alert" in rule) != ("record" in rule), rule
+        assert set(rule) <= {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
+
+
+CUSTOM_KINDS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "PodMonitor": _check_podmonitor,
+    "PrometheusRule": _check_prometheusrule,
+}
 
 
 def test_committed_injected_example_is_current() -> None:

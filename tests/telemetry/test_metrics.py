@@ -19,10 +19,12 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from sidecar.client import Client, SidecarAPIError
+from sidecar.config import build_config
+from sidecar.runtime import Runtime
 from sidecar.telemetry.metrics import TPOT_BUCKETS, LocalHistogram
-from tests.conftest import SidecarProcess, start_sidecar
+from tests.conftest import MOCK_CONFIG, SidecarProcess, start_sidecar
 from tests.fakes.anthropic_api import MESSAGE, FakeAnthropic, Plan, sse, text_stream
-from tests.telemetry.conftest import Delta, scrape
+from tests.telemetry.conftest import Delta, Metrics, scrape
 
 HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
 
@@ -89,7 +91,9 @@ def test_admin_endpoints(observed: SidecarProcess) -> None:
     assert httpx.get(observed.admin_url + "/readyz").json() == {"status": "ready"}
     assert httpx.get(observed.admin_url + "/nope").status_code == 404
     assert httpx.post(observed.admin_url + "/metrics").status_code == 405
-    text = scrape(observed.admin_url).text
+    metrics = scrape(observed.admin_url)
+    text = metrics.text
+    assert metrics.sum("sidecar_ready") == 1  # the readiness gauge follows /readyz
     for name in (
         "sidecar_requests_total",
         "sidecar_requests_in_flight",
@@ -101,6 +105,7 @@ def test_admin_endpoints(observed: SidecarProcess) -> None:
         "sidecar_tokens_total",
         "sidecar_output_tokens_per_second",
         "sidecar_upstream_errors_total",
+        "sidecar_ready",
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in text, name
     # The API port does not serve metrics.
@@ -337,6 +342,7 @@ def test_multiprocess_mode(tmp_path: Path) -> None:
         assert d.wait("sidecar_requests_total", 1, model="m", outcome="success") == 1
         assert d("sidecar_tokens_total", model="m", type="output") == usage["output_tokens"] == 4
         assert d.after.sum("sidecar_requests_in_flight") == 0
+        assert d.after.sum("sidecar_ready") == 1
     finally:
         sp.stop()
     assert list(tmp_path.glob("*.db"))
@@ -397,3 +403,29 @@ def test_cells_flush_to_what_direct_updates_would_show() -> None:
     assert own(gathered) == own(direct)
     gathered.flush()  # nothing new: the same again
     assert own(gathered) == own(direct)
+
+
+async def test_ready_gauge_follows_the_runtime() -> None:
+    """``sidecar_ready`` is 0 until every listener is up, 1 then, 0 again once stopping."""
+    runtime = Runtime(
+        build_config(
+            {
+                **MOCK_CONFIG,
+                "listeners": {"http": {"port": 0}, "grpc": {"enabled": False}},
+                "admin": {"port": 0},
+            }
+        )
+    )
+
+    def ready() -> float:
+        rendered = runtime.telemetry.render_metrics()
+        assert rendered is not None
+        return Metrics(rendered[0].decode()).sum("sidecar_ready")
+
+    assert ready() == 0
+    await runtime.start()
+    try:
+        assert ready() == 1
+    finally:
+        await runtime.stop(0)
+    assert ready() == 0
