@@ -177,6 +177,13 @@ class Instruments:
             registry=r,
             multiprocess_mode="livemin",
         )
+        self.upstream_retries = Counter(
+            "sidecar_upstream_retries",
+            "Upstream attempts after a request's first (policy retries and fallbacks), by the target "
+            "tried again.",
+            base,
+            registry=r,
+        )
         self.config_reloads = Counter(
             "sidecar_config_reloads",
             "Config reloads (SIGHUP or a changed file), by result: ok, or error (the old config stays).",
@@ -289,6 +296,8 @@ class LocalHistogram:
 
 
 _Flush = Callable[["Cell"], None]
+# How many of a counter key's values after its name are labels of its own.
+_EXTRA_LABELS = {"requests": 2, "upstream_errors": 1, "upstream_retries": 0}
 
 
 class Cell:
@@ -348,6 +357,11 @@ class Cell:
         if error_type:
             self._count(("upstream_errors", error_type, ""))
 
+    def retry(self) -> None:
+        """An attempt after the request's first is about to start on this cell's target."""
+        self._touch()
+        self._count(("upstream_retries", "", ""))
+
     def overhead(self, seconds: float) -> None:
         self._touch()
         self._observe(("overhead", ""), seconds)
@@ -384,7 +398,7 @@ class Cell:
             if n:
                 child = children.get(key)
                 if child is None:
-                    extra: tuple[str, ...] = key[1:] if key[0] == "requests" else key[1:2]
+                    extra: tuple[str, ...] = key[1 : 1 + _EXTRA_LABELS[key[0]]]
                     child = children[key] = getattr(ins, key[0]).labels(*labels, *extra)
                 child.inc(n)
                 counters[key] = 0

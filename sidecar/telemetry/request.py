@@ -116,6 +116,8 @@ class LiveRequest(RequestObserver):
             self.cell = self.tel.cell(
                 self.door, self.op, target, upstream, "true" if call.stream else "false"
             )
+            if self.upstreams > 1:
+                self.cell.retry()
         return LiveAttempt(self, call, target, upstream)
 
     def upstream_wait(self) -> float:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.conftest import stop_process
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -60,9 +62,4 @@ def redis_server() -> Iterator[RedisServer]:
         _wait_listening(port, proc)
         yield RedisServer(proc, port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, 5)

@@ -1,20 +1,16 @@
 """deploy/monitoring's alert rules: promtool's checks and unit tests (Debian's prometheus package),
-the PrometheusRule in step with the plain file, runbooks, and only metrics the sidecar exports."""
+the PrometheusRule in step with the plain file, runbooks. (test_dashboard.py loads them into a
+real Prometheus and checks their metrics are on a real sidecar's /metrics.)"""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
-
-from tests.conftest import ROOT, SidecarProcess, start_sidecar
+from tests.conftest import ROOT
 from tests.deploy.test_manifests import DEPLOY, _docs
 
 RULES = DEPLOY / "monitoring" / "sidecar.rules.yml"
@@ -86,53 +82,3 @@ def test_every_alert_has_annotations_and_a_runbook() -> None:
         assert alert["annotations"]["summary"] and alert["annotations"]["description"]
         assert alert["labels"]["severity"] in ("warning", "critical")
         assert f"**{alert['alert']}**" in runbooks, f"no runbook for {alert['alert']}"
-
-
-KEY = "sk-alerts-key"
-
-
-@pytest.fixture(scope="module")
-def exporting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess]:
-    """A sidecar with a policy route (breaker gauge) and admission (its metrics), so every family
-    the rules could use is exported."""
-    path = tmp_path_factory.mktemp("alerts") / "sidecar.yaml"
-    path.write_text(
-        f"""
-upstreams:
-  m: {{provider: mock}}
-routes:
-  - match: "*"
-    policy:
-      groups:
-        - targets: [{{upstream: m}}]
-admission:
-  tiers:
-    basic: {{requests_per_minute: 100}}
-  keys:
-    - {{name: team-a, sha256: {hashlib.sha256(KEY.encode()).hexdigest()}, tier: basic}}
-"""
-    )
-    sp = start_sidecar("--config", str(path))
-    yield sp
-    sp.stop()
-
-
-def exported_families(admin_url: str) -> set[str]:
-    """The metric families on a sidecar's /metrics (from its TYPE lines)."""
-    text = httpx.get(admin_url + "/metrics", timeout=10).text
-    return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
-
-
-def family(name: str, families: set[str]) -> str | None:
-    """The family a sample name belongs to (counters' _total, histograms' _bucket/_sum/_count)."""
-    for suffix in ("", "_total", "_bucket", "_sum", "_count"):
-        if name.endswith(suffix) and name.removesuffix(suffix) in families:
-            return name.removesuffix(suffix)
-    return None
-
-
-def test_rules_use_only_exported_metrics(exporting: SidecarProcess) -> None:
-    families = exported_families(exporting.admin_url)
-    used = {name for alert in _alerts() for name in re.findall(r"\bsidecar_[a-z_]+", alert["expr"])}
-    assert used
-    assert {name for name in used if family(name, families) is None} == set()

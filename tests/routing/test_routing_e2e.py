@@ -16,6 +16,7 @@ from sidecar.client import Client
 from sidecar.core.sse import SSESplitter
 from tests.fakes.anthropic_api import FakeAnthropic, Plan, Recorded, sse, text_stream
 from tests.inprocess import ThreadedSidecar
+from tests.telemetry.conftest import Delta
 
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
 H = {"x-api-key": "k"}
@@ -93,10 +94,14 @@ def test_429_with_retry_after_is_retried(
             Plan(),
         )
     )  # type: ignore[arg-type]
+    d = Delta(routed.admin_url)
     r = httpx.post(routed.http_url + "/v1/messages", json=BODY, headers=H)
     assert r.status_code == 200, r.text
     assert r.headers["x-sidecar-attempts"] == "2" and r.headers["x-sidecar-upstream"] == "primary"
     assert len(primary.requests) == 2 and backup.requests == []
+    # One retry, counted on the target tried again.
+    assert d.wait("sidecar_upstream_retries_total", 1, upstream="primary") == 1
+    assert d("sidecar_upstream_retries_total") == 1
 
 
 def test_529_falls_back_to_the_next_group(
@@ -104,8 +109,12 @@ def test_529_falls_back_to_the_next_group(
 ) -> None:
     primary, backup = upstreams
     primary.reset(lambda rec: Plan(status=529, body=_error(529, "overloaded_error", "Overloaded")))
+    d = Delta(routed.admin_url)
     r = httpx.post(routed.http_url + "/v1/messages", json=BODY, headers=H)
     assert r.status_code == 200 and r.headers["x-sidecar-upstream"] == "backup"
+    # A fallback is an attempt after the first too.
+    assert d.wait("sidecar_upstream_retries_total", 1, upstream="backup") == 1
+    assert d("sidecar_upstream_retries_total", upstream="primary") == 0
     assert len(primary.requests) == 1 and len(backup.requests) == 1
     # The same request reached both upstreams unchanged.
     assert primary.requests[0].body == backup.requests[0].body

@@ -105,6 +105,7 @@ def test_admin_endpoints(observed: SidecarProcess) -> None:
         "sidecar_tokens_total",
         "sidecar_output_tokens_per_second",
         "sidecar_upstream_errors_total",
+        "sidecar_upstream_retries_total",
         "sidecar_ready",
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in text, name
