@@ -27,7 +27,7 @@ from .pipeline import Pipeline
 
 __all__ = ["SHUTDOWN_MESSAGE", "ConfigWatcher", "Lifecycle", "shutdown_error"]
 
-log = logging.getLogger("sidecar.lifecycle")
+log = logging.getLogger("pipeline.lifecycle")
 
 SHUTDOWN_MESSAGE = "the sidecar is shutting down; retry the request"
 
@@ -38,9 +38,9 @@ def shutdown_error() -> Overloaded:
 
 
 class Lifecycle:
-    def __init__(self, sidecar: Pipeline) -> None:
-        self._current = sidecar
-        self._users: dict[int, int] = {id(sidecar): 0}  # snapshot -> calls using it
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._current = pipeline
+        self._users: dict[int, int] = {id(pipeline): 0}  # snapshot -> calls using it
         self._retired: dict[int, Pipeline] = {}
         self._tasks: dict[asyncio.Task[object], Pipeline] = {}
         self._idle = asyncio.Event()
@@ -60,11 +60,11 @@ class Lifecycle:
         """Register the running task as an API call; returns the snapshot it must use."""
         task = asyncio.current_task()
         assert task is not None
-        sidecar = self._current
-        self._tasks[task] = sidecar
-        self._users[id(sidecar)] = self._users.get(id(sidecar), 0) + 1
+        pipeline = self._current
+        self._tasks[task] = pipeline
+        self._users[id(pipeline)] = self._users.get(id(pipeline), 0) + 1
         self._idle.clear()
-        return sidecar
+        return pipeline
 
     def snapshot(self) -> Pipeline:
         """The snapshot of the running call, or the current one outside a tracked call."""
@@ -73,17 +73,17 @@ class Lifecycle:
 
     @contextlib.contextmanager
     def tracked(self) -> Iterator[Pipeline]:
-        sidecar = self.enter()
+        pipeline = self.enter()
         try:
-            yield sidecar
+            yield pipeline
         finally:
             self.leave()
 
     def leave(self) -> None:
         task = asyncio.current_task()
-        sidecar = self._tasks.pop(task, None) if task is not None else None
-        if sidecar is not None:
-            key = id(sidecar)
+        pipeline = self._tasks.pop(task, None) if task is not None else None
+        if pipeline is not None:
+            key = id(pipeline)
             self._users[key] -= 1
             if self._users[key] == 0 and key in self._retired:
                 del self._users[key]
@@ -92,11 +92,11 @@ class Lifecycle:
         if not self._tasks:
             self._idle.set()
 
-    def swap(self, sidecar: Pipeline) -> None:
-        """New calls use ``sidecar``; the old snapshot closes once its calls are done."""
+    def swap(self, pipeline: Pipeline) -> None:
+        """New calls use ``pipeline``; the old snapshot closes once its calls are done."""
         old = self._current
-        self._current = sidecar
-        self._users.setdefault(id(sidecar), 0)
+        self._current = pipeline
+        self._users.setdefault(id(pipeline), 0)
         if self._users.get(id(old), 0) == 0:
             self._users.pop(id(old), None)
             asyncio.get_running_loop().create_task(old.aclose())
@@ -129,8 +129,8 @@ class Lifecycle:
     async def close(self) -> None:
         """Close every snapshot still open (at exit)."""
         await self._current.aclose()
-        for sidecar in list(self._retired.values()):
-            await sidecar.aclose()
+        for pipeline in list(self._retired.values()):
+            await pipeline.aclose()
         self._retired.clear()
 
 

@@ -110,7 +110,7 @@ class Runtime:
             return False
         try:
             new = self._load()
-            sidecar = Pipeline(new, previous=self.current(), adapters=self._adapters)
+            pipeline = Pipeline(new, previous=self.current(), adapters=self._adapters)
         except ConfigError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             self.telemetry.config_reload("error")
@@ -124,7 +124,7 @@ class Runtime:
             if changed:
                 log.warning("reload: %s changed; it applies at the next restart", section)
         self.config = new
-        self.lifecycle.swap(sidecar)
+        self.lifecycle.swap(pipeline)
         self.telemetry.config_reload("ok")
         log.warning(
             "reload: config %s applied (%d upstreams, %d routes)",

@@ -86,7 +86,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         self._lifecycle = lifecycle
         self._telemetry = telemetry
 
-    def _sidecar(self) -> Pipeline:
+    def _pipeline(self) -> Pipeline:
         """The config snapshot of the running call (entered in ``_tracked``)."""
         return self._lifecycle.snapshot()
 
@@ -170,7 +170,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             if body.get("stream") is True:
                 raise InvalidRequest("stream: CreateMessage answers one Message; use StreamMessage to stream")
             call = self._call(body, context, "messages", request_id, headers, observer)
-            answer = await self._sidecar().messages(call)
+            answer = await self._pipeline().messages(call)
             await context.send_initial_metadata(_header_metadata(answer, request_id))
             return convert.message_to_proto(answer.json())
 
@@ -194,7 +194,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             body = convert.request_from_proto(request)
             body["stream"] = True
             call = self._call(body, context, "messages", request_id, headers, observer)
-            answer = await self._sidecar().messages(call)
+            answer = await self._pipeline().messages(call)
             if answer.events is None:
                 raise UpstreamProtocolError("the upstream answered a stream request with a single JSON body")
             await context.send_initial_metadata(_header_metadata(answer, request_id))
@@ -260,7 +260,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         async def work() -> pb.CountTokensResponse:
             body = convert.count_tokens_request_from_proto(request)
             call = self._call(body, context, "count_tokens", request_id, headers, observer)
-            answer = await self._sidecar().count_tokens(call)
+            answer = await self._pipeline().count_tokens(call)
             await context.send_initial_metadata(_header_metadata(answer, request_id))
             return convert.count_tokens_response_to_proto(answer.json())
 
@@ -269,7 +269,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
     async def ListModels(self, request: pb.ListModelsRequest, context: Context) -> pb.ListModelsResponse:
         async def work() -> pb.ListModelsResponse:
             params = convert.list_models_request_from_proto(request)
-            models = await self._sidecar().list_models(_forward_headers(context))
+            models = await self._pipeline().list_models(_forward_headers(context))
             page = page_models(
                 models,
                 int(params.get("limit", 20)),
@@ -283,7 +283,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
 
     async def GetModel(self, request: pb.GetModelRequest, context: Context) -> pb.ModelInfo:
         async def work() -> pb.ModelInfo:
-            info = await self._sidecar().get_model(request.model_id, _forward_headers(context))
+            info = await self._pipeline().get_model(request.model_id, _forward_headers(context))
             return convert.model_info_to_proto(info)
 
         return await self._guard(context, new_request_id(), work())

@@ -63,13 +63,13 @@ class ClientGone(Exception):
 
 
 class _Request:
-    __slots__ = ("forward_headers", "header_map", "request_id", "scope", "sidecar", "started")
+    __slots__ = ("forward_headers", "header_map", "request_id", "scope", "pipeline", "started")
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.request_id = new_request_id()
         self.started = False  # the response status line has been sent
-        self.sidecar: Pipeline | None = None  # the config snapshot of a tracked API call
+        self.pipeline: Pipeline | None = None  # the config snapshot of a tracked API call
         forward: dict[str, str] = {}
         header_map: dict[bytes, bytes] = {}
         for key, value in scope["headers"]:
@@ -81,18 +81,18 @@ class _Request:
 
 
 class HttpApp:
-    """The ASGI application. ``sidecar`` is read per request, so a reload can swap it."""
+    """The ASGI application. The pipeline is read per request, so a reload can swap it."""
 
     def __init__(
         self,
-        get_sidecar: Callable[[], Pipeline],
+        get_pipeline: Callable[[], Pipeline],
         *,
         max_body: int,
         ready: Callable[[], bool],
         telemetry: Telemetry = NOOP_TELEMETRY,
         lifecycle: Lifecycle | None = None,
     ) -> None:
-        self._get_sidecar = get_sidecar
+        self._get_pipeline = get_pipeline
         self._lifecycle = lifecycle
         self.max_body = max_body
         self._ready = ready
@@ -109,7 +109,7 @@ class HttpApp:
         lifecycle = self._lifecycle if path.startswith("/v1/") else None
         if lifecycle is not None:
             # An API call: counted for the drain, pinned to the config snapshot it starts with.
-            req.sidecar = lifecycle.enter()
+            req.pipeline = lifecycle.enter()
         try:
             await self._dispatch(req, path, method, receive, send)
         finally:
@@ -251,11 +251,11 @@ class HttpApp:
         await self._race(self._answer(call, req, send), receive)
 
     async def _answer(self, call: Call, req: _Request, send: Send) -> None:
-        sidecar = req.sidecar or self._get_sidecar()
+        pipeline = req.pipeline or self._get_pipeline()
         answer = await (
-            sidecar.count_tokens(call) if call.endpoint == "count_tokens" else sidecar.messages(call)
+            pipeline.count_tokens(call) if call.endpoint == "count_tokens" else pipeline.messages(call)
         )
-        sidecar.server_timing(call, answer)
+        pipeline.server_timing(call, answer)
         if answer.events is not None:
             await self._stream(req, answer, send)
         else:
@@ -310,13 +310,13 @@ class HttpApp:
             await events.aclose()
 
     async def _models(self, req: _Request, path: str, send: Send) -> None:
-        sidecar = req.sidecar or self._get_sidecar()
+        pipeline = req.pipeline or self._get_pipeline()
         if path == "/v1/models" or path == "/v1/models/":
             query = parse_qs(req.scope.get("query_string", b"").decode("latin-1"))
             limit_text = query.get("limit", ["20"])[-1]
             if not limit_text.isdigit():
                 raise InvalidRequest("limit: Input should be a valid integer")
-            models = await sidecar.list_models(req.forward_headers)
+            models = await pipeline.list_models(req.forward_headers)
             page = page_models(
                 models,
                 int(limit_text),
@@ -326,7 +326,7 @@ class HttpApp:
             )
             await _send_json(send, 200, page, req)
         else:
-            info = await sidecar.get_model(path[len("/v1/models/") :], req.forward_headers)
+            info = await pipeline.get_model(path[len("/v1/models/") :], req.forward_headers)
             await _send_json(send, 200, info, req)
 
     async def _forward(self, req: _Request, receive: Receive, send: Send) -> None:
@@ -343,7 +343,7 @@ class HttpApp:
         await self._race(self._relay(forward, req, send), receive)
 
     async def _relay(self, forward: ForwardRequest, req: _Request, send: Send) -> None:
-        answer = await (req.sidecar or self._get_sidecar()).forward(forward)
+        answer = await (req.pipeline or self._get_pipeline()).forward(forward)
         if answer.chunks is not None:
             await _send_chunks(send, answer, req)
             return
