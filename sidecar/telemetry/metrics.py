@@ -339,10 +339,14 @@ class Cell:
     def _count(self, key: tuple[str, str, str], n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
 
-    def _observe(self, key: tuple[str, str], value: float) -> None:
+    def _hist(self, key: tuple[str, str]) -> LocalHistogram:
         hist = self.hists.get(key)
         if hist is None:
             hist = self.hists[key] = LocalHistogram(self._ins.bounds[key[0]])
+        return hist
+
+    def _observe(self, key: tuple[str, str], value: float) -> None:
+        hist = self._hist(key)
         hist.counts[bisect_left(hist.bounds, value)] += 1
         hist.total += value
 
@@ -372,10 +376,7 @@ class Cell:
 
     def tpot(self, samples: LocalHistogram) -> None:
         self._touch()
-        hist = self.hists.get(("tpot", ""))
-        if hist is None:
-            hist = self.hists[("tpot", "")] = LocalHistogram(TPOT_BOUNDS)
-        hist.merge(samples)
+        self._hist(("tpot", "")).merge(samples)
 
     def tokens_add(self, counts: tuple[int, int, int, int, int]) -> None:
         """Add token counts in ``TOKEN_TYPES`` order."""
@@ -434,13 +435,13 @@ class InFlight:
         self.delta = 0
 
     def inc(self) -> None:
-        self.delta += 1
-        if not self._pending:
-            self._pending = True
-            self._ins.pending(self)
+        self._add(1)
 
     def dec(self) -> None:
-        self.delta -= 1
+        self._add(-1)
+
+    def _add(self, n: int) -> None:
+        self.delta += n
         if not self._pending:
             self._pending = True
             self._ins.pending(self)
