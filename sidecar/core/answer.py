@@ -7,6 +7,7 @@ for whoever needs the dict (the gRPC door, usage accounting).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,10 +16,39 @@ import msgspec
 
 from ..errors import ERROR_TYPES, SidecarError
 
-__all__ = ["Answer", "EventStream", "StreamEvent", "encode_sse", "error_from_event", "event_usage"]
+__all__ = [
+    "FROM_RAW",
+    "Answer",
+    "EventStream",
+    "StreamEvent",
+    "data_lines",
+    "encode_sse",
+    "error_from_event",
+    "event_usage",
+]
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+
+
+# A relayed event whose data lines have not been looked at yet (``StreamEvent.data`` finds them).
+FROM_RAW = b"\0data lines not read yet"  # compared by identity
+_LINE = re.compile(rb"\r\n|\n|\r")
+
+
+def data_lines(raw: bytes) -> bytes | None:
+    """The text of an SSE event's ``data:`` lines, joined by newlines (None: it has none)."""
+    if raw.startswith(b"event: ") and b"\r" not in raw:
+        # The common shape, `event: NAME\ndata: JSON\n\n`, without a general line scan.
+        rest = raw[raw.find(b"\n") + 1 :]
+        if rest.startswith(b"data: ") and rest.count(b"\n") <= 2:
+            return rest[6:].rstrip(b"\n")
+    data = [
+        line[6:] if line.startswith(b"data: ") else line[5:]
+        for line in _LINE.split(raw)
+        if line.startswith(b"data:")
+    ]
+    return b"\n".join(data) if data else None
 
 
 def encode_sse(name: str, data: dict[str, Any]) -> bytes:
@@ -41,13 +71,15 @@ class StreamEvent:
     ) -> None:
         self.name = name
         self._data = data
-        # The JSON text of the data line(s), for lazy decoding.
+        # The JSON text of the data line(s), for lazy decoding; ``FROM_RAW``: still inside ``raw``.
         self._data_bytes = data_bytes
         self.raw = raw
 
     @property
     def data(self) -> dict[str, Any]:
         if self._data is None:
+            if self._data_bytes is FROM_RAW:
+                self._data_bytes = data_lines(self.raw or b"")
             if self._data_bytes is None:
                 self._data = {"type": self.name}
             else:

@@ -1,44 +1,53 @@
 """Incremental SSE framing: split a byte stream into events without altering a byte.
 
 Each event keeps its exact bytes (``raw``), terminator included, so concatenating the events
-gives back the input. The name comes from the ``event:`` line; the data lines are decoded only
-when someone asks (``StreamEvent.data``).
+gives back the input. The name comes from the ``event:`` line; the data lines are found and
+decoded only when someone asks (``StreamEvent.data``): a relayed content delta costs one
+``find`` for its end, one for its name line and the event object.
 """
 
 from __future__ import annotations
 
 import re
 
-from .answer import StreamEvent
+from .answer import FROM_RAW, StreamEvent, data_lines
 
 __all__ = ["SSESplitter", "parse_event"]
 
 _BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _LINE = re.compile(rb"\r\n|\n|\r")
+# The names the Messages API streams, as interned strings (no decode per event).
+_NAMES = {
+    name.encode(): name
+    for name in (
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+        "error",
+    )
+}
 
 
 def parse_event(raw: bytes) -> StreamEvent:
-    """One SSE event's name and data text, keeping ``raw`` as it is."""
-    name = ""
-    data: list[bytes] = []
+    """One SSE event's name (its data lines found lazily), keeping ``raw`` as it is."""
     if raw.startswith(b"event: ") and b"\r" not in raw:
-        # The common shape, `event: NAME\ndata: JSON\n\n`, without a general line scan.
+        # The common shape: `event: NAME\n` first.
         nl = raw.find(b"\n")
-        name = raw[7:nl].decode()
-        rest = raw[nl + 1 :]
-        if rest.startswith(b"data: ") and rest.count(b"\n") <= 2:
-            return StreamEvent(name, raw=raw, data_bytes=rest[6:].rstrip(b"\n"))
-        lines = _LINE.split(rest)
-    else:
-        lines = _LINE.split(raw)
-    for line in lines:
-        if line.startswith(b"data:"):
-            value = line[5:]
-            data.append(value[1:] if value.startswith(b" ") else value)
-        elif line.startswith(b"event:"):
+        token = raw[7:nl]
+        name = _NAMES.get(token)
+        if name is None:
+            name = token.decode("utf-8", "replace")
+        return StreamEvent(name, raw=raw, data_bytes=FROM_RAW)
+    name = ""
+    for line in _LINE.split(raw):
+        if line.startswith(b"event:"):
             value = line[6:]
             name = (value[1:] if value.startswith(b" ") else value).decode("utf-8", "replace")
-    return StreamEvent(name, raw=raw, data_bytes=b"\n".join(data) if data else None)
+    return StreamEvent(name, raw=raw, data_bytes=data_lines(raw))
 
 
 class SSESplitter:
@@ -51,19 +60,31 @@ class SSESplitter:
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            return self._feed_cr(buf)
+        end = buf.find(b"\n\n")
+        if end < 0:
+            self._buf = buf
+            return []
+        end += 2
+        if end == len(buf):
+            # One whole event per read: the usual shape of a relayed stream.
+            self._buf = b""
+            return [parse_event(buf)]
+        events = [parse_event(buf[:end])]
+        start = end
+        while (end := buf.find(b"\n\n", start)) >= 0:
+            events.append(parse_event(buf[start : end + 2]))
+            start = end + 2
+        self._buf = buf[start:]
+        return events
+
+    def _feed_cr(self, buf: bytes) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         start = 0
-        if b"\r" not in buf:
-            while True:
-                end = buf.find(b"\n\n", start)
-                if end < 0:
-                    break
-                events.append(parse_event(buf[start : end + 2]))
-                start = end + 2
-        else:
-            for m in _BOUNDARY.finditer(buf):
-                events.append(parse_event(buf[start : m.end()]))
-                start = m.end()
+        for m in _BOUNDARY.finditer(buf):
+            events.append(parse_event(buf[start : m.end()]))
+            start = m.end()
         self._buf = buf[start:]
         return events
 
