@@ -84,19 +84,32 @@ def _count(value: str) -> int | None:
     return number if number >= 0 else None
 
 
+# Every header name read, to its dimension and part: one dict lookup per answer header.
+_HEADER_PARTS = {
+    f"{_PREFIX}{base}-{part}": (dim, part)
+    for base, dim in _DIMENSIONS.items()
+    for part in ("limit", "remaining", "reset")
+}
+
+
 def read_ratelimit_headers(headers: Iterable[tuple[str, str]]) -> dict[str, tuple[int, int, float | None]]:
     """``{dimension: (limit, remaining, reset epoch or None)}`` of the ``anthropic-ratelimit-*``
     headers; a dimension without a readable limit and remaining is left out."""
-    found: dict[str, dict[str, str]] = {}
+    found: dict[str, dict[str, str]] | None = None
+    parts_of = _HEADER_PARTS.get
     for name, value in headers:
-        if not name.startswith(_PREFIX):
-            continue
-        rest = name[len(_PREFIX) :]
-        base, _, part = rest.rpartition("-")
-        dim = _DIMENSIONS.get(base)
-        if dim is not None and part in ("limit", "remaining", "reset"):
-            found.setdefault(dim, {})[part] = value
+        hit = parts_of(name)
+        if hit is not None:
+            if found is None:
+                found = {}
+            dim, part = hit
+            parts = found.get(dim)
+            if parts is None:
+                parts = found[dim] = {}
+            parts[part] = value
     out: dict[str, tuple[int, int, float | None]] = {}
+    if found is None:
+        return out
     for dim, parts in found.items():
         limit = _count(parts.get("limit", ""))
         remaining = _count(parts.get("remaining", ""))
@@ -165,6 +178,7 @@ class UpstreamBudget:
         # set the buckets: an answer describes the upstream after its own request, not after
         # the ones sent later, which are still to be counted against what it says.
         self.in_flight: dict[int, dict[str, int]] = {}
+        self._in_flight_costs: dict[str, int] = {}  # the sum of ``in_flight``'s costs per dimension
         self.applied = 0
         self._seq = 0
 
@@ -172,11 +186,21 @@ class UpstreamBudget:
         """An attempt goes out now with ``costs``: its ``seq`` for ``observe`` / ``done``."""
         self._seq += 1
         self.in_flight[self._seq] = costs
+        total = self._in_flight_costs
+        for dim, cost in costs.items():
+            total[dim] = total.get(dim, 0) + cost
         return self._seq
+
+    def _landed(self, seq: int) -> None:
+        costs = self.in_flight.pop(seq, None)
+        if costs is not None:
+            total = self._in_flight_costs
+            for dim, cost in costs.items():
+                total[dim] -= cost
 
     def done(self, seq: int) -> None:
         """The attempt ended without an answer to read (a connection error, a cancellation)."""
-        self.in_flight.pop(seq, None)
+        self._landed(seq)
 
     def observe(self, headers: Iterable[tuple[str, str]], status: int, seq: int | None = None) -> None:
         """Read an answer's (or an error's) headers: ratelimit state, and the ``retry-after`` of
@@ -186,20 +210,25 @@ class UpstreamBudget:
         the buckets alone; a newer one has the costs of the attempts sent after it, still in
         flight, taken off what it says.
         """
-        headers = list(headers)
+        if not isinstance(headers, list):
+            headers = list(headers)
         now = self.clock.monotonic()
         wall = self.clock.time()
         later: dict[str, float] = {}
         if seq is not None:
-            self.in_flight.pop(seq, None)
+            self._landed(seq)
             if seq < self.applied:
                 headers = [h for h in headers if not h[0].startswith(_PREFIX)]
             else:
                 self.applied = seq
+                # What was sent after this attempt: everything in flight but the few sent
+                # before it (``in_flight`` is in send order, and answers mostly come in it).
+                later = dict(self._in_flight_costs) if self.in_flight else later
                 for other, costs in self.in_flight.items():
                     if other > seq:
-                        for dim, cost in costs.items():
-                            later[dim] = later.get(dim, 0) + cost
+                        break
+                    for dim, cost in costs.items():
+                        later[dim] -= cost
         for dim, (limit, remaining, reset) in read_ratelimit_headers(headers).items():
             until = None if reset is None else reset - wall
             if until is not None and until >= _MIN_RATE_WINDOW and limit > remaining:
@@ -208,30 +237,37 @@ class UpstreamBudget:
                 rate = limit / _DEFAULT_PERIOD
             rate = min(max(rate, limit / 86_400), float(limit))
             old = self.buckets.get(dim)
-            pending = old.pending if old is not None and old.limit == limit else 0.0
-            self.buckets[dim] = Bucket(limit, remaining - pending - later.get(dim, 0), now, rate, pending)
+            if old is not None and old.limit == limit:
+                # Updated in place: one answer per request, and most keep their limits.
+                old.level = remaining - old.pending - later.get(dim, 0)
+                old.at = now
+                old.rate = rate
+            else:
+                self.buckets[dim] = Bucket(limit, remaining - later.get(dim, 0), now, rate)
         if status == 429:
             after = parse_retry_after(headers, wall)
             if after is not None and after > 0:
                 self.blocked_until = max(self.blocked_until, now + after)
 
-    def _needs(self, costs: Mapping[str, int], reserve: float) -> list[tuple[Bucket, float]]:
-        out = []
+    def delay(self, costs: Mapping[str, int], reserve: float) -> float:
+        """Seconds until ``costs`` fit (0: now), without taking anything. In each bucket a cost
+        needs itself (at least one unit) plus the ``reserve`` cushion, capped at the limit; a
+        cost above a bucket's limit can never fit there and is left for the upstream to decide."""
+        now = self.clock.monotonic()
+        wait = self.blocked_until - now
+        if wait < 0.0:
+            wait = 0.0
         for dim, bucket in self.buckets.items():
             cost = costs.get(dim, 0)
-            if cost > bucket.limit:
-                continue  # can never fit here: the upstream decides
-            cushion = reserve * bucket.limit
-            need = min(max(cost, 1) + cushion, float(bucket.limit))
-            out.append((bucket, need))
-        return out
-
-    def delay(self, costs: Mapping[str, int], reserve: float) -> float:
-        """Seconds until ``costs`` fit (0: now), without taking anything."""
-        now = self.clock.monotonic()
-        wait = max(self.blocked_until - now, 0.0)
-        for bucket, need in self._needs(costs, reserve):
-            wait = max(wait, bucket.delay(need, now))
+            limit = bucket.limit
+            if cost > limit:
+                continue
+            need = min(max(cost, 1) + reserve * limit, float(limit))
+            level = bucket.level_at(now)
+            if level < need:
+                until = (need - level) / bucket.rate if bucket.rate > 0 else math.inf
+                if until > wait:
+                    wait = until
         return wait
 
     def reserve(self, costs: Mapping[str, int], waiting: bool) -> None:
