@@ -11,7 +11,7 @@ SDK_VENVS := .venv-sdk-0.40.0/.installed .venv-sdk-1.0.0/.installed
 # Claude Code (the CLI bundled in claude-agent-sdk's wheel, a native binary) for tests/agents.
 CLAUDE_VENV := .venv-claude/.installed
 
-.PHONY: run test lint bench proto clean install
+.PHONY: run test lint bench reliability proto clean install
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -64,8 +64,8 @@ test: $(STAMP) $(CHECKOV) $(SDK_VENVS) $(CLAUDE_VENV) redis-server nginx prometh
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) $(NODE_STAMP)
-	$(BIN)/ruff check sidecar tests bench
-	$(BIN)/ruff format --check sidecar tests bench
+	$(BIN)/ruff check sidecar tests bench reliability
+	$(BIN)/ruff format --check sidecar tests bench reliability
 	$(BIN)/mypy
 	npx --no-install buf lint proto
 
@@ -75,6 +75,11 @@ proto: $(STAMP)
 
 bench: $(STAMP) nginx
 	$(BIN)/python -m bench $(ARGS)
+
+# The reliability campaigns (README "Reliability") against the sidecar as it ships; the reduced
+# sizes run in CI after `make test`, `make reliability ARGS=--full` runs the full ones.
+reliability: $(STAMP)
+	$(BIN)/python -m reliability $(ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-checkov .venv-sdk-* .venv-claude node_modules .pytest_cache .mypy_cache .ruff_cache

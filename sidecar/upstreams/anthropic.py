@@ -156,6 +156,14 @@ class AnthropicUpstream(Upstream):
                 stream = EventStream(self._events(resp), close=self._closer(resp))
                 return Answer(status=resp.status, headers=relayed, events=stream, upstream=self.name)
             raw = await resp.read()
+        except TimeoutError as exc:
+            resp.close()
+            raise Timeout(f"upstream {self.name!r} did not answer in time") from exc
+        except aiohttp.ClientError as exc:
+            # Cut mid-body (a short content-length, a broken chunk): a connection failure,
+            # retryable like one before the headers, never the sidecar's own 500.
+            resp.close()
+            raise UpstreamError(f"upstream {self.name!r} broke the connection: {exc}") from exc
         except BaseException:
             resp.close()
             raise

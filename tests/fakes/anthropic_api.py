@@ -84,6 +84,7 @@ class Plan:
     hang: bool = False  # never answer; wait for the client to close
     hang_after: int | None = None  # stream this many chunks, then hang
     reset_after: int | None = None  # stream this many chunks, then drop the connection
+    cut_body_after: int | None = None  # JSON: announce the whole length, send this many bytes, drop
     chunk_delay: float = 0.0
 
 
@@ -152,6 +153,16 @@ class FakeAnthropic(ThreadedServer):
             await asyncio.sleep(3600)
         if plan.chunks is None:
             body = plan.body if plan.body is not None else json.dumps(MESSAGE).encode()
+            if plan.cut_body_after is not None:
+                cut = web.StreamResponse(
+                    status=plan.status, headers={"content-type": "application/json", **headers}
+                )
+                cut.content_length = len(body)
+                await cut.prepare(request)
+                await cut.write(body[: plan.cut_body_after])
+                assert request.transport is not None
+                request.transport.abort()
+                return cut
             return web.Response(
                 status=plan.status, body=body, headers={"content-type": "application/json", **headers}
             )

@@ -193,6 +193,19 @@ def test_mid_stream_error_event_surfaces_in_sdk(
     assert "overloaded_error" in str(info.value) or "Overloaded" in str(info.value)
 
 
+def test_json_answer_cut_mid_body_is_a_retryable_upstream_error(
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
+) -> None:
+    # Found by the fault campaign (python -m reliability faults): a JSON answer whose connection
+    # drops before its content-length was sent became the sidecar's own 500 with a traceback.
+    upstream.reset(lambda rec: Plan(cut_body_after=40))
+    r = httpx.post(proxy_sidecar.http_url + "/v1/messages", json=BODY, headers={"x-api-key": "k"})
+    assert r.status_code == 500  # api_error, as UpstreamError maps it (not "Internal server error")
+    error = r.json()["error"]
+    assert error["type"] == "api_error"
+    assert error["message"].startswith("upstream 'default' broke the connection")
+
+
 def _split_error(received: bytes, head: bytes) -> dict[str, object]:
     assert received.startswith(head)
     tail = received[len(head) :]

@@ -1,0 +1,1 @@
+"""The reliability campaigns of `make reliability` (issue 15)."""

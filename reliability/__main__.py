@@ -1,0 +1,51 @@
+"""``python -m reliability [CAMPAIGN ...] [--full]``: the reliability campaigns (``make reliability``).
+
+Each campaign drives the sidecar as it ships (its own process, real sockets) and prints its
+figures; the command fails when any campaign finds a violation. The reduced sizes fit CI; the
+full sizes (``--full``) are what the README's Reliability table reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import uvloop
+
+from . import faults
+
+CAMPAIGNS = {
+    # name: (reduced size, full size)
+    "faults": (1_000, 10_000),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__.split("\n\n")[0])
+    parser.add_argument("campaigns", nargs="*", help=f"which ({', '.join(CAMPAIGNS)}; default all)")
+    parser.add_argument("--full", action="store_true", help="the full sizes (not in CI)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    chosen = args.campaigns or list(CAMPAIGNS)
+    unknown = set(chosen) - set(CAMPAIGNS)
+    if unknown:
+        parser.error(f"unknown campaign(s): {', '.join(sorted(unknown))}")
+    failed = False
+    print(
+        f"reliability {'full' if args.full else 'reduced'} run, {time.strftime('%Y-%m-%d %H:%M')}", flush=True
+    )
+    for name in chosen:
+        size = CAMPAIGNS[name][1 if args.full else 0]
+        if name == "faults":
+            report, violations = uvloop.run(faults.run(size, seed=args.seed, full=args.full))
+        for line in report:
+            print(line, flush=True)
+        for v in violations:
+            print(f"  VIOLATION {v}", flush=True)
+        failed = failed or bool(violations)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
