@@ -194,6 +194,7 @@ class Instruments:
             prometheus_client.ProcessCollector(registry=r)
             prometheus_client.PlatformCollector(registry=r)
             prometheus_client.GCCollector(registry=r)
+            r.register(_LoopCollector())
         # Each histogram's upper bounds (+Inf last), for the cells' local histograms.
         self.bounds: dict[str, tuple[float, ...]] = {
             name: (*buckets, float("inf"))
@@ -453,6 +454,23 @@ class InFlight:
             self.delta = 0
 
 
+class _LoopCollector:
+    """``sidecar_event_loop_tasks``: the event loop's tasks at scrape time (every request, stream
+    and listener holds some; a count that does not come back once traffic stops is a leak)."""
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        try:
+            tasks = len(asyncio.all_tasks())
+        except RuntimeError:  # no loop on this thread: nothing to report
+            return
+        family = GaugeMetricFamily("sidecar_event_loop_tasks", "Tasks on the sidecar's event loop now.")
+        family.add_metric((), tasks)
+        yield family
+
+
 class _BreakerCollector:
     """Collects breaker states from the running config snapshot at each scrape."""
 
@@ -529,6 +547,14 @@ class _AdmissionCollector:
         for key, count in sorted(admission.limiter.waiting_by_key().items()):
             waiting.add_metric((key,), count)
         yield waiting
+        leases = GaugeMetricFamily(
+            "sidecar_admission_leases",
+            "Admitted requests of this process not released yet (their concurrency leases), per key.",
+            labels=("key",),
+        )
+        for key, count in sorted(admission.limiter.held_by_key().items()):
+            leases.add_metric((key,), count)
+        yield leases
         kind = admission.backend_kind
         up = GaugeMetricFamily(
             "sidecar_admission_backend_up",

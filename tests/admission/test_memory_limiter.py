@@ -229,3 +229,22 @@ async def test_a_changed_limit_counts_the_used_units_against_the_new_one() -> No
     # Lowered: the 5 units used are 150 s of debt at 2 per minute; one more fits in 120 s.
     lowered = refused(await lim.acquire("k", Limits(requests_per_minute=2), 1))
     assert lowered.states["requests"].remaining == 0 and lowered.retry_after == pytest.approx(120.0)
+
+
+async def test_held_grants_are_counted_until_released() -> None:
+    # sidecar_admission_leases reads this: a count that stays up after traffic is a leak.
+    clock = FakeClock(start=0.0, wall=WALL, autojump=False)
+    lim = limiter(clock, max_wait=5.0)
+    limits = Limits(concurrency=1)
+    first = granted(await lim.acquire("k", limits, 10))
+    second = granted(await lim.acquire("j", limits, 10))
+    assert lim.held_by_key() == {"k": 1, "j": 1}
+    waiter = asyncio.ensure_future(lim.acquire("k", limits, 10))
+    await asyncio.sleep(0)
+    await lim.release(first)
+    await lim.release(first)  # idempotent: counted once
+    third = granted(await waiter)  # admitted after queueing: held too
+    assert lim.held_by_key() == {"k": 1, "j": 1}
+    await lim.release(third)
+    await lim.release(second)
+    assert lim.held_by_key() == {}

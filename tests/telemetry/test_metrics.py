@@ -9,6 +9,7 @@ observation per sample gives.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -430,3 +431,22 @@ async def test_ready_gauge_follows_the_runtime() -> None:
     finally:
         await runtime.stop(0)
     assert ready() == 0
+
+
+async def test_event_loop_tasks_gauge_counts_the_loops_tasks() -> None:
+    runtime = Runtime(build_config({**MOCK_CONFIG, "admin": {"enabled": False}}))
+
+    def tasks() -> float:
+        rendered = runtime.telemetry.render_metrics()
+        assert rendered is not None
+        return Metrics(rendered[0].decode()).sum("sidecar_event_loop_tasks")
+
+    before = tasks()
+    assert before == len(asyncio.all_tasks()) >= 1  # this test's own task at least
+    extra = [asyncio.ensure_future(asyncio.sleep(10)) for _ in range(3)]
+    try:
+        assert tasks() == before + 3
+    finally:
+        for task in extra:
+            task.cancel()
+    await runtime.telemetry.aclose()

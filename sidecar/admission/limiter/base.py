@@ -156,6 +156,7 @@ class Limiter:
         self.max_waiting = max_waiting
         self.clock = clock or SystemClock()
         self._waiting: dict[str, int] = {}
+        self._held: dict[str, int] = {}  # grants not released yet, per key (this process's)
         self.users = 0  # Admissions using this limiter (config snapshots across reloads)
 
     def waiting(self, key: str) -> int:
@@ -166,6 +167,15 @@ class Limiter:
         """Requests waiting in this process now, per key (for metrics)."""
         return dict(self._waiting)
 
+    def held_by_key(self) -> dict[str, int]:
+        """Grants this process holds now (admitted, not released), per key (for metrics): a
+        count that does not come back to 0 once traffic stops is a leaked lease."""
+        return {key: n for key, n in self._held.items() if n}
+
+    def _granted(self, grant: Grant) -> Grant:
+        self._held[grant.key] = self._held.get(grant.key, 0) + 1
+        return grant
+
     async def acquire(
         self, key: str, limits: Limits, input_tokens: int, *, max_wait: float | None = None
     ) -> Grant | Refusal:
@@ -175,7 +185,9 @@ class Limiter:
         wait = self.max_wait if max_wait is None else max_wait
         start = self.clock.monotonic()
         outcome = await self._try(key, limits, input_tokens)
-        if isinstance(outcome, Grant) or not outcome.retryable or wait <= 0:
+        if isinstance(outcome, Grant):
+            return self._granted(outcome)
+        if not outcome.retryable or wait <= 0:
             return outcome
         if outcome.reason != "concurrency" and outcome.retry_after > wait + EPS:
             return outcome  # known to be longer than the queue may wait
@@ -197,7 +209,7 @@ class Limiter:
                 outcome = await self._try(key, limits, input_tokens)
                 if isinstance(outcome, Grant):
                     outcome.waited = self.clock.monotonic() - start
-                    return outcome
+                    return self._granted(outcome)
                 if not outcome.retryable:
                     break
         finally:
@@ -227,6 +239,7 @@ class Limiter:
         if grant.released:
             return
         grant.released = True
+        self._held[grant.key] -= 1
         if grant.degraded:
             return
         input_delta = output_delta = 0
