@@ -13,11 +13,12 @@ import time
 
 import uvloop
 
-from . import faults
+from . import faults, storm
 
 CAMPAIGNS = {
     # name: (reduced size, full size)
     "faults": (1_000, 10_000),
+    "storm": (200, 1_000),
 }
 
 
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         size = CAMPAIGNS[name][1 if args.full else 0]
         if name == "faults":
             report, violations = uvloop.run(faults.run(size, seed=args.seed, full=args.full))
+        elif name == "storm":
+            report, violations = uvloop.run(storm.run(size, seed=args.seed))
         for line in report:
             print(line, flush=True)
         for v in violations:

@@ -13,7 +13,11 @@ the attempts (``fault_rate``, drawn from a seeded generator) fail in one of ``FA
 - ``inband_after``: a stream that sends some content deltas and then an in-band ``error``
   (a JSON request gets a 500 instead);
 - ``cut``: the connection is aborted mid-answer (a stream after some deltas, JSON mid-body);
-- ``trickle``: the whole, correct answer, slowly (a stream's events 5 ms apart).
+- ``trickle``: the whole, correct answer, slowly (a stream's events ``trickle_s`` apart).
+
+A ``chooser(key, stream, attempt)`` replaces the random draw (the cancellation storm picks its
+faults per request, ``HOLD`` included). A stalled, held or trickling answer stops as soon as
+the peer closes the connection, and is counted in ``abandoned``.
 
 It speaks HTTP/1.1 through h11 (an independent implementation), keeps connections alive, and
 counts attempts per key, faults per kind and the requests whose answer was neither finished
@@ -27,7 +31,9 @@ import contextlib
 import hashlib
 import json
 import random
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +50,9 @@ FAULTS = (
     "cut",
     "trickle",
 )
+# Not drawn at random; a chooser asks for it: a stream held after message_start (``hold_s``)
+# before its first delta, as a slow model's first token is.
+HOLD = "hold"
 _WORDS = (
     "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
     "oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu"
@@ -132,7 +141,11 @@ class FaultUpstream:
     attempts: Counter[str] = field(default_factory=Counter)  # per request key
     faults: Counter[str] = field(default_factory=Counter)  # per fault kind
     by_path: Counter[str] = field(default_factory=Counter)  # attempts per upstream path prefix
+    chooser: Callable[[str, bool, int], str | None] | None = None
+    hold_s: float = 0.5
     unfinished: int = 0  # answers being written (or stalled) right now
+    abandoned: int = 0  # answers the peer closed the connection on before they finished
+    arrivals: dict[str, list[float]] = field(default_factory=dict)  # per key, time.monotonic()
     connections: int = 0  # open connections right now
     _rng: random.Random = field(init=False)
     _server: asyncio.Server | None = field(default=None, init=False)
@@ -156,7 +169,9 @@ class FaultUpstream:
             with contextlib.suppress(BaseException):
                 await task
 
-    def _fault(self) -> str | None:
+    def _fault(self, key: str, stream: bool) -> str | None:
+        if self.chooser is not None:
+            return self.chooser(key, stream, self.attempts[key])
         if self._rng.random() >= self.fault_rate:
             return None
         return self._rng.choice(FAULTS)
@@ -172,7 +187,21 @@ class FaultUpstream:
                 request, body = await self._read_request(conn, reader)
                 if request is None:
                     return
-                keep = await self._answer(conn, writer, request, body)
+                # The peer's close, seen while an answer is stalled, held or trickling (a
+                # client of HTTP/1.1 without pipelining sends nothing more before the answer).
+                closed = asyncio.ensure_future(reader.read(1))
+                try:
+                    keep = await self._answer(conn, writer, request, body, closed)
+                finally:
+                    if not closed.done():
+                        closed.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await closed  # before the next read of this stream
+                if closed.done() and not closed.cancelled():
+                    first = closed.result()
+                    if not first:
+                        return  # the peer closed the connection
+                    conn.receive_data(first)  # the start of its next request
                 if not keep or conn.our_state is not h11.DONE:
                     return
                 conn.start_next_cycle()
@@ -205,8 +234,21 @@ class FaultUpstream:
             elif isinstance(event, h11.ConnectionClosed):
                 return None, b""
 
+    async def _pause(self, closed: asyncio.Future[bytes], seconds: float) -> bool:
+        """Wait ``seconds``; False (and counted) when the peer closed the connection first."""
+        done, _ = await asyncio.wait([closed], timeout=seconds)
+        if done and not closed.result():
+            self.abandoned += 1
+            return False
+        return True
+
     async def _answer(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, request: h11.Request, raw: bytes
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        request: h11.Request,
+        raw: bytes,
+        closed: asyncio.Future[bytes],
     ) -> bool:
         target = request.target.decode()
         if not target.endswith("/v1/messages"):
@@ -216,8 +258,9 @@ class FaultUpstream:
         key = str((body.get("metadata") or {}).get("user_id", ""))
         stream = body.get("stream") is True
         self.attempts[key] += 1
+        self.arrivals.setdefault(key, []).append(time.monotonic())
         self.by_path[target[: -len("/v1/messages")] or "/"] += 1
-        fault = self._fault()
+        fault = self._fault(key, stream)
         if fault is not None:
             self.faults[fault] += 1
         tokens = input_tokens_of(body)
@@ -233,10 +276,10 @@ class FaultUpstream:
                 writer.transport.abort()
                 return False
             if fault == "stall":
-                await asyncio.sleep(self.stall_s)
+                await self._pause(closed, self.stall_s)
                 return False
             if stream:
-                return await self._stream(conn, writer, key, tokens, fault)
+                return await self._stream(conn, writer, key, tokens, fault, closed)
             data = json.dumps(expected_message(key, tokens)).encode()
             if fault == "cut":
                 head = h11.Response(
@@ -248,15 +291,21 @@ class FaultUpstream:
                 await writer.drain()
                 writer.transport.abort()
                 return False
-            if fault == "trickle":
-                await asyncio.sleep(self.trickle_s * 4)
+            if fault in ("trickle", HOLD) and not await self._pause(closed, self.trickle_s * 4):
+                return False
             await self._send_json(conn, writer, 200, json.loads(data))
             return True
         finally:
             self.unfinished -= 1
 
     async def _stream(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, key: str, tokens: int, fault: str | None
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        key: str,
+        tokens: int,
+        fault: str | None,
+        closed: asyncio.Future[bytes],
     ) -> bool:
         events = expected_events(key, tokens)
         head = h11.Response(
@@ -285,9 +334,10 @@ class FaultUpstream:
             writer.write(conn.send(h11.Data(data=_sse(event))) or b"")
             if i == 1:
                 writer.write(conn.send(h11.Data(data=_sse({"type": "ping"}))) or b"")
-            if fault == "trickle":
+            if fault == "trickle" or (fault == HOLD and i == 1):
                 await writer.drain()
-                await asyncio.sleep(self.trickle_s)
+                if not await self._pause(closed, self.hold_s if fault == HOLD else self.trickle_s):
+                    return False
         writer.write(conn.send(h11.EndOfMessage()) or b"")
         await writer.drain()
         return True

@@ -112,7 +112,10 @@ def _judge_stream(tally: Tally, key: str, got: list[dict[str, Any]], ended_by_st
         return
     if ended_with_error and not head:
         tally.exhausted += 1
-        tally.exhausted_keys.append(key)  # every attempt failed before the first delta
+        tally.exhausted_keys.append(key)
+        tally.exhausted_by["stream: an error before any event"] += (
+            1  # every attempt failed before the first delta
+        )
         return
     tally.bad(
         key,

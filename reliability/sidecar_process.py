@@ -75,6 +75,12 @@ class SidecarProcess:
                 self.proc.kill()
                 self.proc.wait()
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the sidecar process has used so far."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def log_problems(self) -> list[str]:
         """Tracebacks and leaked secrets in the sidecar's output so far."""
         text = self.log.read_text(errors="replace")

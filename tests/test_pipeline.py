@@ -190,3 +190,19 @@ async def test_models_honour_lifecycle_and_the_upstreams_aliases() -> None:
                 assert (await stub.GetModel(pb.GetModelRequest(model_id="m-latest"))).id == "m-deprecated"
     finally:
         await p.aclose()
+
+
+async def test_a_stream_closed_before_its_first_event_releases_its_admission_lease() -> None:
+    # Found by the cancellation storm (python -m reliability storm): a client that left between
+    # the answer's start and its first event left its key's concurrency lease held for good.
+    p = gated(concurrency=1)
+    assert p.admission is not None
+    for _ in range(3):  # with the lease leaked, the second would be refused (concurrency 1)
+        call = make_call({"x-api-key": KEY}, {**BODY, "stream": True})
+        call.stream = True
+        answer = await p.messages(call)
+        assert answer.events is not None
+        assert p.admission.limiter.held_by_key() == {"a": 1}
+        await answer.events.aclose()  # never iterated
+        assert p.admission.limiter.held_by_key() == {}
+    await p.aclose()

@@ -197,7 +197,13 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             answer = await self._pipeline().messages(call)
             if answer.events is None:
                 raise UpstreamProtocolError("the upstream answered a stream request with a single JSON body")
-            await context.send_initial_metadata(_header_metadata(answer, request_id))
+            try:
+                await context.send_initial_metadata(_header_metadata(answer, request_id))
+            except BaseException:
+                # Cancelled before the first event: nobody will iterate the stream, so close
+                # it here (the upstream request, the admission lease, the attempt's telemetry).
+                await answer.events.aclose()
+                raise
             return answer.events
 
         events = await self._guard(context, request_id, start(), observer, finish=False)

@@ -67,4 +67,12 @@ def charged_stream(events: EventStream, ticket: Ticket, max_tokens: Any = None) 
         finally:
             await ticket.release()
 
-    return EventStream(batches(), events.aclose)
+    async def close() -> None:
+        # A stream closed before it was iterated (the client left between the answer's start
+        # and its first event) never runs the generator's ``finally``: release here too.
+        try:
+            await events.aclose()
+        finally:
+            await ticket.release()
+
+    return EventStream(batches(), close)

@@ -194,7 +194,7 @@ class Instruments:
             prometheus_client.ProcessCollector(registry=r)
             prometheus_client.PlatformCollector(registry=r)
             prometheus_client.GCCollector(registry=r)
-            r.register(_LoopCollector())
+            r.register(_LoopCollector(self))
         # Each histogram's upper bounds (+Inf last), for the cells' local histograms.
         self.bounds: dict[str, tuple[float, ...]] = {
             name: (*buckets, float("inf"))
@@ -208,6 +208,7 @@ class Instruments:
             )
         }
         self._pending: list[Cell | InFlight] = []
+        self.loop_tasks: int | None = None  # the event loop's tasks at the last flush
         self._flush_soon: asyncio.TimerHandle | None = None
 
     def pending(self, item: Cell | InFlight) -> None:
@@ -230,6 +231,10 @@ class Instruments:
         pending, self._pending = self._pending, []
         for item in pending:
             item.flush()
+        try:
+            self.loop_tasks = len(asyncio.all_tasks())
+        except RuntimeError:  # not on the event loop's thread
+            self.loop_tasks = None
 
     def watch_breakers(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
         """``sidecar_breaker_state{route,upstream,state}``: 1 for each target's current state,
@@ -455,16 +460,19 @@ class InFlight:
 
 
 class _LoopCollector:
-    """``sidecar_event_loop_tasks``: the event loop's tasks at scrape time (every request, stream
-    and listener holds some; a count that does not come back once traffic stops is a leak)."""
+    """``sidecar_event_loop_tasks``: the event loop's tasks, counted by the flush before each
+    scrape (on the loop's thread; rendering runs on another). Every request, stream and listener
+    holds some; a count that does not come back once traffic stops is a leak."""
+
+    def __init__(self, instruments: Instruments) -> None:
+        self._instruments = instruments
 
     def describe(self) -> list[Any]:
         return []
 
     def collect(self) -> Iterator[Any]:
-        try:
-            tasks = len(asyncio.all_tasks())
-        except RuntimeError:  # no loop on this thread: nothing to report
+        tasks = self._instruments.loop_tasks
+        if tasks is None:
             return
         family = GaugeMetricFamily("sidecar_event_loop_tasks", "Tasks on the sidecar's event loop now.")
         family.add_metric((), tasks)

@@ -437,6 +437,7 @@ async def test_event_loop_tasks_gauge_counts_the_loops_tasks() -> None:
     runtime = Runtime(build_config({**MOCK_CONFIG, "admin": {"enabled": False}}))
 
     def tasks() -> float:
+        runtime.telemetry.flush_metrics()  # as /metrics does, on the loop's thread
         rendered = runtime.telemetry.render_metrics()
         assert rendered is not None
         return Metrics(rendered[0].decode()).sum("sidecar_event_loop_tasks")
