@@ -145,7 +145,8 @@ def _check_http(where: str, up: HttpUpstreamConfig, base_url: str) -> None:
         raise ConfigError(f"{where}.base_url: must start with http:// or https://")
     if up.max_connections < 1:
         raise ConfigError(f"{where}.max_connections: must be at least 1")
-    if up.timeouts.connect <= 0 or up.timeouts.read <= 0:
+    t = up.timeouts
+    if t.connect <= 0 or t.read <= 0 or any(v is not None and v <= 0 for v in (t.first_byte, t.total)):
         raise ConfigError(f"{where}.timeouts: must be positive")
     if up.ca_bundle is not None:
         if not base_url.startswith("https://"):

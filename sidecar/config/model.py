@@ -94,6 +94,11 @@ class TelemetryConfig(_Base, frozen=True):
 class Timeouts(_Base, frozen=True):
     connect: float = 10.0  # seconds to open a connection to the upstream
     read: float = 600.0  # seconds of silence from the upstream before giving up (the SDK's default)
+    # Seconds from the request sent to the response's headers (None: `read` bounds that wait too).
+    first_byte: float | None = None
+    # Seconds for the whole exchange, connection to the body's last byte (None: no bound; a
+    # long stream may run as long as it keeps talking).
+    total: float | None = None
 
 
 class PacingConfig(_Base, frozen=True):
@@ -124,6 +129,9 @@ class HttpUpstreamConfig(_Base, frozen=True):
     # Egress proxy, http://host:port (or http://user:password@host:port): wins over HTTPS_PROXY /
     # HTTP_PROXY / NO_PROXY, which decide when this is not set.
     proxy: str | None = None
+    # The HTTP client: "native" (sidecar.http1, HTTP/1.1 on httptools) or "aiohttp" (the previous
+    # one, kept while the native client proves itself; it ignores timeouts.first_byte).
+    client: Literal["native", "aiohttp"] = "native"
 
     def tls_context(self) -> ssl.SSLContext | None:
         """The TLS context that trusts ``ca_bundle``'s CAs (None: the system's defaults).

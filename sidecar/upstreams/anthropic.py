@@ -3,8 +3,8 @@
 Pass-through by design: the client's original body bytes are sent when nothing changed them,
 ``anthropic-version``/``anthropic-beta`` and every other end-to-end header go through verbatim,
 and SSE bytes are relayed as they arrive (each event also parsed, lazily, for whoever needs it).
-The HTTP client is aiohttp (perf-facts: 0.7/0.4 ms CPU per request against httpx's 1.7/4.9 ms),
-its session built by ``sidecar.upstreams.session``; it stays behind these modules.
+The HTTP client is ``sidecar.http1.client`` (HTTP/1.1 on httptools), its pool built by
+``sidecar.upstreams.session``; the adapter sees only the session's ``UpstreamResponse``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from ..config import AnthropicUpstreamConfig
@@ -22,12 +21,11 @@ from ..core.jsonbytes import replace_member
 from ..core.sse import SSESplitter
 from ..errors import (
     SidecarError,
-    Timeout,
     UpstreamError,
     UpstreamProtocolError,
     error_type_for_status,
 )
-from .session import UpstreamSession
+from .session import ConnectionBroken, ProtocolError, ResponseTimeout, UpstreamResponse, UpstreamSession
 
 __all__ = ["AnthropicUpstream", "relay_headers"]
 
@@ -68,12 +66,6 @@ def relay_headers(headers: Any) -> list[tuple[str, str]]:
         if lk not in _DROP_RESPONSE:
             out.append((lk, value))
     return out
-
-
-def _buffered(resp: aiohttp.ClientResponse) -> list[bytes]:
-    """Bytes received but not yet read when the connection broke (aiohttp keeps them privately)."""
-    buffer = getattr(resp.content, "_buffer", None)
-    return [bytes(chunk) for chunk in buffer] if buffer else []
 
 
 # Every lifecycle stage: the sidecar filters by the client's ``lifecycle[]`` itself (spec section 7).
@@ -149,21 +141,16 @@ class AnthropicUpstream(Upstream):
         try:
             relayed = relay_headers(resp.headers)
             if resp.status >= 400:
-                data = await resp.content.read(_MAX_ERROR_BODY)
+                data = await resp.read(_MAX_ERROR_BODY)
                 raise _error_from_response(resp.status, data, relayed)
             ctype = resp.headers.get("content-type", "")
             if call.stream and ctype.startswith("text/event-stream"):
                 stream = EventStream(self._events(resp), close=self._closer(resp))
                 return Answer(status=resp.status, headers=relayed, events=stream, upstream=self.name)
             raw = await resp.read()
-        except TimeoutError as exc:
+        except (ResponseTimeout, ConnectionBroken, ProtocolError) as exc:
             resp.close()
-            raise Timeout(f"upstream {self.name!r} did not answer in time") from exc
-        except aiohttp.ClientError as exc:
-            # Cut mid-body (a short content-length, a broken chunk): a connection failure,
-            # retryable like one before the headers, never the sidecar's own 500.
-            resp.close()
-            raise UpstreamError(f"upstream {self.name!r} broke the connection: {exc}") from exc
+            raise self._body_error(exc) from exc
         except BaseException:
             resp.close()
             raise
@@ -174,24 +161,28 @@ class AnthropicUpstream(Upstream):
             )
         return Answer(status=resp.status, headers=relayed, raw=raw, upstream=self.name)
 
+    def _body_error(self, exc: SidecarError) -> SidecarError:
+        """A failure while a whole body was read, named for this upstream."""
+        if isinstance(exc, ResponseTimeout):
+            return self._http.timeout(exc, "did not answer in time")
+        return UpstreamError(f"upstream {self.name!r} broke the connection: {exc.message}")
+
     @staticmethod
-    def _closer(resp: aiohttp.ClientResponse) -> Any:
+    def _closer(resp: UpstreamResponse) -> Any:
         async def close() -> None:
-            # close(), not release(): an unfinished stream must end the upstream request now.
-            if not resp.content.at_eof():
-                resp.close()
-            else:
-                resp.release()
+            # close() ends an unfinished stream's upstream request now; a finished one is released.
+            resp.close()
 
         return close
 
-    async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[list[StreamEvent]]:
+    async def _events(self, resp: UpstreamResponse) -> AsyncIterator[list[StreamEvent]]:
         """Relay the upstream's events as they arrive; a stream that stops before its end
         (``message_stop`` or ``error``) ends with an error, so no client is left guessing."""
         splitter = SSESplitter()
         ended = False
         try:
-            async for chunk in resp.content.iter_any():
+            # The bytes that arrived before a break come first, so nothing sent is lost.
+            while chunk := await resp.read_chunk():
                 events = splitter.feed(chunk)
                 if events:
                     ended = ended or any(e.name in _TERMINAL for e in events)
@@ -200,15 +191,9 @@ class AnthropicUpstream(Upstream):
             if last is not None:
                 ended = ended or last.name in _TERMINAL
                 yield [last]
-        except TimeoutError as exc:
-            raise Timeout(f"upstream {self.name!r} went silent mid-stream") from exc
-        except aiohttp.ClientError as exc:
-            # aiohttp raises before handing over what it had already received: relay those
-            # events first, so nothing the upstream did send is lost.
-            leftover = b"".join(_buffered(resp))
-            events = splitter.feed(leftover) if leftover else []
-            if events:
-                yield events
+        except ResponseTimeout as exc:
+            raise self._http.timeout(exc, "went silent mid-stream") from exc
+        except (ConnectionBroken, ProtocolError) as exc:
             log.warning("upstream %r broke a stream: %s", self.name, exc)
             raise UpstreamError(f"upstream {self.name!r} closed the stream before it ended") from exc
         if not ended:
@@ -225,6 +210,8 @@ class AnthropicUpstream(Upstream):
                 data = await resp.read()
                 if resp.status >= 400:
                     raise _error_from_response(resp.status, data, relay_headers(resp.headers))
+            except (ResponseTimeout, ConnectionBroken, ProtocolError) as exc:
+                raise self._body_error(exc) from exc
             finally:
                 resp.release()
             try:
@@ -245,13 +232,16 @@ class AnthropicUpstream(Upstream):
         relayed = relay_headers(resp.headers)
         try:
             if resp.status >= 400:
-                raise _error_from_response(resp.status, await resp.content.read(_MAX_ERROR_BODY), relayed)
+                raise _error_from_response(resp.status, await resp.read(_MAX_ERROR_BODY), relayed)
             if resp.headers.get("content-type", "").startswith("application/json"):
                 # Small JSON answers (batches, file metadata) are read whole: the door may
                 # rewrite URLs in them.
                 data = await resp.read()
                 resp.release()
                 return Answer(status=resp.status, headers=relayed, raw=data, upstream=self.name)
+        except (ResponseTimeout, ConnectionBroken, ProtocolError) as exc:
+            resp.close()
+            raise self._body_error(exc) from exc
         except BaseException:
             resp.close()
             raise
@@ -264,13 +254,13 @@ class AnthropicUpstream(Upstream):
             upstream=self.name,
         )
 
-    async def _chunks(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async def _chunks(self, resp: UpstreamResponse) -> AsyncIterator[bytes]:
         try:
-            async for chunk in resp.content.iter_any():
+            while chunk := await resp.read_chunk():
                 yield chunk
-        except TimeoutError as exc:
-            raise Timeout(f"upstream {self.name!r} went silent mid-body") from exc
-        except aiohttp.ClientError as exc:
+        except ResponseTimeout as exc:
+            raise self._http.timeout(exc, "went silent mid-body") from exc
+        except (ConnectionBroken, ProtocolError) as exc:
             log.warning("upstream %r broke a body: %s", self.name, exc)
             raise UpstreamError(
                 f"upstream {self.name!r} closed the connection before the body ended"

@@ -24,7 +24,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from ..config.model import OpenAIUpstreamConfig
@@ -33,7 +32,6 @@ from ..core.estimate import estimate_input_tokens
 from ..errors import (
     NoRoute,
     SidecarError,
-    Timeout,
     UpstreamError,
     UpstreamProtocolError,
 )
@@ -46,7 +44,7 @@ from ..translate.openai_response import (
     sidecar_error,
 )
 from ..translate.openai_stream import CUT_MESSAGE, StreamTranslator
-from .session import UpstreamSession
+from .session import ConnectionBroken, ProtocolError, ResponseTimeout, UpstreamResponse, UpstreamSession
 
 __all__ = ["DataLines", "OpenAIUpstream", "completions_url"]
 
@@ -198,12 +196,12 @@ class OpenAIUpstream(Upstream):
                 events = EventStream(self._stream(resp, translator), close=_closer(resp))
                 return Answer(headers=limits, events=events, upstream=self.name)
             raw = await resp.read()
-        except TimeoutError as exc:
+        except ResponseTimeout as exc:
             resp.close()
-            raise Timeout(f"upstream {self.name!r} did not answer in time") from exc
-        except aiohttp.ClientError as exc:
+            raise self._http.timeout(exc, "did not answer in time") from exc
+        except (ConnectionBroken, ProtocolError) as exc:
             resp.close()
-            raise UpstreamError(f"upstream {self.name!r} broke the connection: {exc}") from exc
+            raise UpstreamError(f"upstream {self.name!r} broke the connection: {exc.message}") from exc
         except BaseException:
             resp.close()
             raise
@@ -234,8 +232,8 @@ class OpenAIUpstream(Upstream):
             )
         return value
 
-    async def _http_error(self, resp: aiohttp.ClientResponse) -> SidecarError:
-        data = await resp.content.read(_MAX_ERROR_BODY)
+    async def _http_error(self, resp: UpstreamResponse) -> SidecarError:
+        data = await resp.read(_MAX_ERROR_BODY)
         try:
             decoded = msgspec.json.decode(data)
         except msgspec.DecodeError:
@@ -248,16 +246,13 @@ class OpenAIUpstream(Upstream):
             text = data[:200].decode("utf-8", "replace").strip()
             error = f"upstream answered HTTP {resp.status}" + (f": {text}" if text else "")
         error_type, message = error_from_openai(error, resp.status)
-        headers = [(k.lower(), v) for k, v in resp.headers.items() if k.lower() in _RELAYED_ERROR_HEADERS]
+        headers = [(k, v) for k, v in resp.headers.items() if k in _RELAYED_ERROR_HEADERS]
         headers += ratelimit_headers_from_openai(resp.headers.items(), time.time())
         return sidecar_error(error_type, message, headers)
 
-    async def _stream(
-        self, resp: aiohttp.ClientResponse, tr: StreamTranslator
-    ) -> AsyncIterator[list[StreamEvent]]:
+    async def _stream(self, resp: UpstreamResponse, tr: StreamTranslator) -> AsyncIterator[list[StreamEvent]]:
         """The translated events, batch per upstream read, pings while the upstream is silent."""
         lines = DataLines()
-        content = resp.content
         interval = self.config.ping_interval
         seen_done = False
 
@@ -288,7 +283,8 @@ class OpenAIUpstream(Upstream):
                 timer = asyncio.timeout(interval)
                 try:
                     async with timer:
-                        chunk = await content.readany()
+                        # Cancelled by the ping timer, a read leaves the response as it was.
+                        chunk = await resp.read_chunk()
                 except TimeoutError:
                     if timer.expired():
                         yield [StreamEvent("ping", dict(_PING))]
@@ -299,21 +295,19 @@ class OpenAIUpstream(Upstream):
                     yield events
                 if failure is not None:
                     raise self._renamed(failure)
-        except TimeoutError as exc:
-            raise Timeout(f"upstream {self.name!r} went silent mid-stream") from exc
-        except aiohttp.ClientError as exc:
-            # aiohttp raises before handing over what it had already received: translate that
-            # first, so nothing the upstream did send is lost.
+        except ResponseTimeout as exc:
+            raise self._http.timeout(exc, "went silent mid-stream") from exc
+        except (ConnectionBroken, ProtocolError) as exc:
+            # What arrived before the break was read (and translated) before this was raised.
             log.warning("upstream %r broke a stream: %s", self.name, exc)
-            leftover = b"".join(bytes(c) for c in getattr(content, "_buffer", None) or ())
-            events, failure = _events(translate(lines.feed(leftover) + lines.flush(), True))
+            events, failure = _events(translate(lines.flush(), True))
             if events:
                 yield events
             if failure is not None:  # else the answer had ended (finish_reason seen): keep it
                 raise self._renamed(failure) from exc
             return
-        if not seen_done and not content.at_eof():
-            await _drain(content)
+        if not seen_done and not resp.at_eof:
+            await _drain(resp)
 
     def _renamed(self, failure: SidecarError) -> SidecarError:
         """A cut reported by the translator names this upstream."""
@@ -332,7 +326,7 @@ class OpenAIUpstream(Upstream):
                     if resp.status >= 400:
                         return []
                     page = msgspec.json.decode(await resp.read())
-        except (TimeoutError, aiohttp.ClientError, msgspec.DecodeError, SidecarError) as exc:
+        except (TimeoutError, msgspec.DecodeError, SidecarError) as exc:
             log.info("upstream %r lists no models: %s", self.name, exc)
             return []
         data = page.get("data") if isinstance(page, dict) else None
@@ -362,22 +356,19 @@ def _rfc3339(seconds: int) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _drain(content: aiohttp.StreamReader) -> None:
+async def _drain(resp: UpstreamResponse) -> None:
     """Read what follows ``message_stop`` (``[DONE]``, EOF) briefly, so the connection is reused."""
     try:
         async with asyncio.timeout(_DRAIN_SECONDS):
-            while await content.readany():
+            while await resp.read_chunk():
                 pass
-    except (TimeoutError, aiohttp.ClientError):
+    except (TimeoutError, SidecarError):
         pass
 
 
-def _closer(resp: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:
+def _closer(resp: UpstreamResponse) -> Callable[[], Awaitable[None]]:
     async def close() -> None:
-        # close(), not release(): an unfinished stream must end the upstream request now.
-        if resp.content.at_eof():
-            resp.release()
-        else:
-            resp.close()
+        # close() ends an unfinished stream's upstream request now; a finished one is released.
+        resp.close()
 
     return close

@@ -1,5 +1,8 @@
 """The HTTP client of the HTTP adapters (anthropic, openai): one place that turns an upstream's
-connection settings into an aiohttp session, and aiohttp's failures to connect into sidecar errors.
+connection settings into the parameters of its client (``sidecar.http1.client.HTTPClient``, our
+HTTP/1.1 pool on httptools; or aiohttp, with ``client: aiohttp``), and the client's failures into
+sidecar errors that name the upstream. Both clients present one response interface
+(``UpstreamResponse``), so the adapters never see which one served them.
 
 What it applies (``HttpUpstreamConfig``, README "Upstream connections"):
 
@@ -13,14 +16,19 @@ What it applies (``HttpUpstreamConfig``, README "Upstream connections"):
   takes host names, ``.suffix`` or ``host:port`` entries and ``*``, no CIDR ranges, and loopback
   is proxied unless listed. Not by ``trust_env`` itself: it also reads ``~/.netrc`` on every
   request and sends the upstream the credentials it finds there for its host.
-- ``timeouts``: connect and read for every request; ``connect_timeout`` (a route policy's
-  ``timeouts.connect``, carried by ``Target.connect_timeout``) replaces connect for one request.
+- ``timeouts``: connect, first_byte, read and total for every request; ``connect_timeout`` (a
+  route policy's ``timeouts.connect``, carried by ``Target.connect_timeout``) replaces connect
+  for one request.
+- Response bodies are never decompressed by the native client: both adapters ask for
+  ``accept-encoding: identity``.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import AsyncIterator
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -28,8 +36,56 @@ import aiohttp
 
 from ..config.model import HttpUpstreamConfig
 from ..errors import SidecarError, Timeout, UpstreamConnectError, UpstreamProtocolError
+from ..http1.client import (
+    ConnectFailed,
+    ConnectionBroken,
+    ConnectTimeout,
+    Headers,
+    HTTPClient,
+    ProtocolError,
+    ProxyRefused,
+    ResponseTimeout,
+    TLSFailed,
+)
 
-__all__ = ["UpstreamSession", "env_proxy"]
+__all__ = [
+    "ConnectionBroken",
+    "ProtocolError",
+    "ResponseTimeout",
+    "UpstreamResponse",
+    "UpstreamSession",
+    "env_proxy",
+]
+
+KEEPALIVE = 60.0  # seconds an idle upstream connection is kept
+
+
+class UpstreamResponse(Protocol):
+    """What the adapters use of a response (``sidecar.http1.client.Response`` is one). Body reads
+    raise ``ResponseTimeout``, ``ConnectionBroken`` (after the bytes that did arrive) or
+    ``ProtocolError``; the adapters name the upstream in what they raise instead."""
+
+    status: int
+    reason: str
+    headers: Headers
+
+    @property
+    def at_eof(self) -> bool: ...
+
+    async def read(self, limit: int | None = None) -> bytes: ...
+
+    async def read_chunk(self) -> bytes: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    async def __aenter__(self) -> UpstreamResponse: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
 
 log = logging.getLogger("sidecar.upstreams.session")
 
@@ -58,7 +114,196 @@ def _proxy_parts(proxy: str | None) -> tuple[str | None, dict[str, str] | None]:
 
 
 class UpstreamSession:
-    """The pooled aiohttp session of one upstream, built on first use (and again after a close)."""
+    """The connection pool of one upstream, built on first use (and again after a close)."""
+
+    __slots__ = ("_aiohttp", "_native", "config", "name", "url")
+
+    def __init__(
+        self,
+        name: str,
+        config: HttpUpstreamConfig,
+        url: str,
+        *,
+        auto_decompress: bool = True,
+        skip_auto_headers: tuple[str, ...] = ("User-Agent",),
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.url = url  # the upstream's base URL: the proxy the environment names depends on it
+        self._native: HTTPClient | None = None
+        self._aiohttp = (
+            _AiohttpSession(name, config, url, auto_decompress, skip_auto_headers)
+            if config.client == "aiohttp"
+            else None
+        )
+
+    def _client(self) -> HTTPClient:
+        client = self._native
+        if client is None:
+            config = self.config
+            timeouts = config.timeouts
+            client = self._native = HTTPClient(
+                ssl=config.tls_context(),
+                proxy=config.proxy or env_proxy(self.url),
+                max_connections=config.max_connections,
+                keepalive=KEEPALIVE,
+                connect_timeout=timeouts.connect,
+                first_byte_timeout=timeouts.first_byte,
+                read_timeout=timeouts.read,
+                total_timeout=timeouts.total,
+            )
+        return client
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        data: bytes | None = None,
+        connect_timeout: float | None = None,
+    ) -> UpstreamResponse:
+        """Send one request and return the response once its headers arrived. Failures before
+        that raise ``Timeout``, ``UpstreamConnectError`` (TLS and proxy failures named as such)
+        or ``UpstreamProtocolError``."""
+        if self._aiohttp is not None:
+            return await self._aiohttp.request(method, url, headers, data, connect_timeout)
+        try:
+            return await self._client().request(
+                method, url, headers=headers, body=data, connect_timeout=connect_timeout
+            )
+        except (ConnectFailed, ConnectTimeout, ResponseTimeout, ConnectionBroken, ProtocolError) as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: SidecarError) -> SidecarError:
+        name = self.name
+        if isinstance(exc, ConnectTimeout):
+            return Timeout(f"upstream {name!r}: no connection within {exc.seconds:g} s")
+        if isinstance(exc, ResponseTimeout):
+            return self.timeout(exc, "did not answer in time")
+        if isinstance(exc, TLSFailed):
+            if exc.verify_message is not None:
+                return UpstreamConnectError(
+                    f"upstream {name!r}: TLS certificate verification failed: {exc.verify_message} "
+                    "(an upstream with a private CA needs its ca_bundle)"
+                )
+            return UpstreamConnectError(f"upstream {name!r}: {exc.message}")
+        if isinstance(exc, ProxyRefused):
+            return UpstreamConnectError(f"upstream {name!r}: {exc.message}")
+        if isinstance(exc, ConnectionBroken):
+            # A connect error, as aiohttp's "Server disconnected" was.
+            return UpstreamConnectError(f"upstream {name!r} {exc.message}")
+        if isinstance(exc, ConnectFailed):
+            return UpstreamConnectError(f"upstream {name!r} unreachable: {exc.message}")
+        return UpstreamProtocolError(f"upstream {name!r}: {exc.message}")
+
+    def timeout(self, exc: ResponseTimeout, words: str) -> Timeout:
+        """A response timeout named for this upstream: ``words`` say what a silence did
+        ("went silent mid-stream"); the total timeout says itself."""
+        if exc.phase == "total":
+            return Timeout(f"upstream {self.name!r}: no complete answer within {exc.seconds:g} s")
+        return Timeout(f"upstream {self.name!r} {words}")
+
+    async def aclose(self) -> None:
+        if self._native is not None:
+            await self._native.aclose()
+            self._native = None
+        if self._aiohttp is not None:
+            await self._aiohttp.aclose()
+
+
+# ---- client: aiohttp (the previous client, behind the flag) --------------------------------------
+
+
+def _buffered(resp: aiohttp.ClientResponse) -> bytes:
+    """Bytes received but not yet read when the connection broke (aiohttp keeps them privately
+    and raises before handing them over)."""
+    buffer = getattr(resp.content, "_buffer", None)
+    return b"".join(bytes(chunk) for chunk in buffer) if buffer else b""
+
+
+class AiohttpResponse:
+    """An aiohttp response behind the ``UpstreamResponse`` interface."""
+
+    __slots__ = ("_error", "_read", "_resp", "headers", "reason", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse, read_timeout: float) -> None:
+        self._resp = resp
+        self._read = read_timeout
+        self._error: SidecarError | None = None
+        self.status = resp.status
+        self.reason = resp.reason or ""
+        self.headers = Headers([(k.lower(), v) for k, v in resp.headers.items()])
+
+    @property
+    def at_eof(self) -> bool:
+        return self._resp.content.at_eof()
+
+    async def read(self, limit: int | None = None) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while limit is None or size < limit:
+            chunk = await (self.read_chunk() if limit is None else self._limited(limit - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts)
+
+    async def _limited(self, n: int) -> bytes:
+        if self._error is None:
+            try:
+                return await self._resp.content.read(n)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                self._fail(exc)
+        return await self.read_chunk()
+
+    async def read_chunk(self) -> bytes:
+        if self._error is None:
+            try:
+                return await self._resp.content.readany()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                leftover = self._fail(exc)
+                if leftover:
+                    return leftover
+        assert self._error is not None
+        raise self._error
+
+    def _fail(self, exc: BaseException) -> bytes:
+        if isinstance(exc, TimeoutError):
+            self._error = ResponseTimeout(
+                f"no data within {self._read:g} s", phase="read", seconds=self._read
+            )
+            return b""
+        self._error = ConnectionBroken(f"the connection broke mid-body: {exc}", headers_received=True)
+        return _buffered(self._resp)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while chunk := await self.read_chunk():
+                yield chunk
+        finally:
+            if not self.at_eof:
+                self.close()
+
+    def close(self) -> None:
+        if self._resp.content.at_eof():
+            self._resp.release()
+        else:
+            self._resp.close()
+
+    def release(self) -> None:
+        self._resp.release()
+
+    async def __aenter__(self) -> AiohttpResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
+class _AiohttpSession:
+    """The pooled aiohttp session of one upstream (``client: aiohttp``)."""
 
     __slots__ = (
         "_decompress",
@@ -76,17 +321,16 @@ class UpstreamSession:
         name: str,
         config: HttpUpstreamConfig,
         url: str,
-        *,
-        auto_decompress: bool = True,
-        skip_auto_headers: tuple[str, ...] = ("User-Agent",),
+        auto_decompress: bool,
+        skip_auto_headers: tuple[str, ...],
     ) -> None:
         self.name = name
         self.config = config
-        self.url = url  # the upstream's base URL: the proxy the environment names depends on it
+        self.url = url
         self._decompress = auto_decompress
         self._skip_headers = skip_auto_headers
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=config.timeouts.connect, sock_read=config.timeouts.read
+            total=config.timeouts.total, connect=config.timeouts.connect, sock_read=config.timeouts.read
         )
         self._session: aiohttp.ClientSession | None = None
         self._proxy_headers: dict[str, str] | None = None
@@ -96,7 +340,7 @@ class UpstreamSession:
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(
                 limit=self.config.max_connections,
-                keepalive_timeout=60,
+                keepalive_timeout=KEEPALIVE,
                 enable_cleanup_closed=True,
                 ssl=self.config.tls_context() or True,
             )
@@ -115,26 +359,22 @@ class UpstreamSession:
         self,
         method: str,
         url: str,
-        *,
         headers: dict[str, str],
-        data: bytes | None = None,
-        connect_timeout: float | None = None,
-    ) -> aiohttp.ClientResponse:
-        """Send one request and return the response once its headers arrived. Failures before
-        that raise ``Timeout``, ``UpstreamConnectError`` (TLS and proxy failures named as such)
-        or ``UpstreamProtocolError``."""
+        data: bytes | None,
+        connect_timeout: float | None,
+    ) -> AiohttpResponse:
         session = self._client()
         timeout = self._timeout
         if connect_timeout is not None:
             timeout = aiohttp.ClientTimeout(
-                total=None, connect=connect_timeout, sock_read=self.config.timeouts.read
+                total=self.config.timeouts.total, connect=connect_timeout, sock_read=self.config.timeouts.read
             )
         proxy_headers = self._proxy_headers
         if proxy_headers is not None and url.startswith("http:"):
             # No tunnel: the request itself goes to the proxy, so it carries the credentials.
             headers, proxy_headers = {**headers, **proxy_headers}, None
         try:
-            return await session.request(
+            resp = await session.request(
                 method,
                 url,
                 data=data,
@@ -145,6 +385,7 @@ class UpstreamSession:
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._error(exc, connect_timeout or self.config.timeouts.connect) from exc
+        return AiohttpResponse(resp, self.config.timeouts.read)
 
     def _error(self, exc: BaseException, connect: float) -> SidecarError:
         name = self.name
