@@ -200,3 +200,16 @@ async def test_closing_a_committed_stream_early_closes_the_source() -> None:
             break
     await result.stream.aclose()
     assert fake.closed
+
+
+def test_a_deadline_timer_firing_early_without_an_idle_timeout_is_a_deadline_timeout() -> None:
+    # Found by the cancellation storm: with only a deadline (no idle timeout), a timer that
+    # fired a moment before the clock reached the deadline formatted the idle timeout, None,
+    # and the stream failed with a TypeError (an 'Internal server error' and a traceback).
+    from sidecar.routing.policy.hold import _timeout
+
+    clock = FakeClock(start=100.0)
+    error = _timeout(None, 100.001, clock, "u")
+    assert isinstance(error, Timeout)
+    assert error.message == "upstream 'u' did not finish the stream before the deadline"
+    assert _timeout(5.0, None, clock, "u").message == "upstream 'u' sent nothing for 5 s (idle timeout)"

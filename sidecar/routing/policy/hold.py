@@ -182,7 +182,9 @@ def _who(upstream: str) -> str:
 
 def _timeout(idle: float | None, deadline: float | None, clock: Clock, upstream: str) -> Timeout:
     who = _who(upstream)
-    if deadline is not None and clock.monotonic() >= deadline:
+    # Without an idle timeout only the deadline can have passed (a timer may fire a little
+    # before the clock reaches it).
+    if idle is None or (deadline is not None and clock.monotonic() >= deadline):
         return Timeout(f"{who} did not finish the stream before the deadline")
     return Timeout(f"{who} sent nothing for {idle:g} s (idle timeout)")
 
