@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("admission",),
     ("telemetry",),
     ("pipeline",),  # the one request pipeline both doors call
+    ("batches",),  # Message Batches: the store, the local runner, create/list/... for the doors
     ("lifecycle",),  # config snapshots, drain
     ("http", "grpc"),  # the two doors
     ("runtime", "kube", "client"),  # the process; `sidecar inject`; the Python gRPC client

@@ -18,6 +18,7 @@ from .policy import HopConfig, RoutePolicyConfig
 __all__ = [
     "AdminListener",
     "AnthropicUpstreamConfig",
+    "BatchesConfig",
     "Config",
     "GrpcListener",
     "HttpListener",
@@ -213,6 +214,41 @@ class LifecycleConfig(_Base, frozen=True):
     watch_interval: float = 2.0  # seconds between checks of the file
 
 
+class BatchesConfig(_Base, frozen=True):
+    """Message Batches (``sidecar.batches``): where batches are stored, and how the sidecar runs
+    the ones it does not forward (entries on OpenAI-compatible upstreams, the mock, routes with
+    a policy, mixed upstreams)."""
+
+    # The directory of the SQLite store (batches.sqlite3). None: $XDG_STATE_HOME/messages-sidecar
+    # (~/.local/state/messages-sidecar without it). The file is created at the first batch.
+    dir: str | None = None
+    # Entries of local batches in flight at once, all batches together: low, so interactive
+    # traffic keeps priority on the upstreams.
+    concurrency: int = 4
+    retention_days: float = 29.0  # results kept this long after a batch ends, then deleted
+    expiry_hours: float = 24.0  # unfinished entries expire this long after the batch's creation
+    # A claimed entry whose runner died (a SIGKILL) runs again after this many seconds; a live
+    # runner renews its leases every third of it.
+    lease_seconds: float = 60.0
+    poll_interval: float = 1.0  # seconds between looks for work (cancels, expiry, new entries)
+    max_requests: int = 100_000  # entries per batch (the API's limit)
+    max_body_bytes: int = 256 * 1024 * 1024  # a create body's size (the API's limit)
+
+    def __post_init__(self) -> None:
+        if self.dir is not None and not self.dir.strip():
+            raise ValueError("dir: must not be empty (omit it for the default)")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency: must be >= 1, got {self.concurrency}")
+        for name in ("retention_days", "expiry_hours", "lease_seconds", "poll_interval"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: must be positive, got {value!r}")
+        if not 1 <= self.max_requests <= 100_000:
+            raise ValueError(f"max_requests: must be between 1 and 100000, got {self.max_requests}")
+        if self.max_body_bytes < 1024:
+            raise ValueError(f"max_body_bytes: must be at least 1024, got {self.max_body_bytes}")
+
+
 class Config(_Base, frozen=True):
     listeners: Listeners = Listeners()
     hops: HopConfig = HopConfig()  # sidecar chains: the hop header and its limit
@@ -223,6 +259,7 @@ class Config(_Base, frozen=True):
     # choice to serve other addresses unauthenticated.
     auth: Literal["keys", "none"] | None = None
     lifecycle: LifecycleConfig = LifecycleConfig()
+    batches: BatchesConfig = BatchesConfig()  # fixed at start-up: a reload keeps the running one
     admin: AdminListener = AdminListener()
     telemetry: TelemetryConfig = TelemetryConfig()
     upstreams: dict[str, UpstreamConfig] = {}
