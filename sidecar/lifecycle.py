@@ -83,14 +83,29 @@ class Lifecycle:
         task = asyncio.current_task()
         pipeline = self._tasks.pop(task, None) if task is not None else None
         if pipeline is not None:
-            key = id(pipeline)
-            self._users[key] -= 1
-            if self._users[key] == 0 and key in self._retired:
-                del self._users[key]
-                retired = self._retired.pop(key)
-                asyncio.get_running_loop().create_task(retired.aclose())
+            self._unuse(pipeline)
         if not self._tasks:
             self._idle.set()
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[Pipeline]:
+        """The current snapshot, kept open until the block ends, for background work that is no
+        call in flight (batch entries: the drain does not wait for them, their runner stops
+        them and they resume after a restart)."""
+        pipeline = self._current
+        self._users[id(pipeline)] = self._users.get(id(pipeline), 0) + 1
+        try:
+            yield pipeline
+        finally:
+            self._unuse(pipeline)
+
+    def _unuse(self, pipeline: Pipeline) -> None:
+        key = id(pipeline)
+        self._users[key] -= 1
+        if self._users[key] == 0 and key in self._retired:
+            del self._users[key]
+            retired = self._retired.pop(key)
+            asyncio.get_running_loop().create_task(retired.aclose())
 
     def swap(self, pipeline: Pipeline) -> None:
         """New calls use ``pipeline``; the old snapshot closes once its calls are done."""

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+import msgspec
+
 from ..config.admission import AdmissionConfig
 from ..core.clock import Clock
 from ..errors import AuthenticationFailed, PermissionDenied, RateLimited, SidecarError
@@ -316,6 +318,33 @@ class Admission:
             self.stats.bump("waited", record.name)
         if outcome.degraded:
             self.stats.bump("degraded", record.name)
+        return Ticket(record=record, grant=outcome, limiter=self.limiter, shadow=self.shadow)
+
+    async def admit_batch(self, owner: str, model: str, estimated_input_tokens: int) -> Ticket:
+        """One entry of a batch created by the key whose hash is ``owner``: the model checked
+        again (the key may have changed since), then room taken under the key's *token* limits
+        only, without waiting; its request and concurrency limits are left to interactive calls.
+
+        Raises ``AuthenticationFailed`` (the key is gone or revoked), ``PermissionDenied`` or
+        ``RateLimited`` (the batch runner tries the entry again after ``retry-after``). In shadow
+        mode never raises."""
+        record = self.store.by_digest(owner)
+        if record is None or record.revoked:
+            error = AuthenticationFailed("the API key that created this batch is no longer valid")
+            return self._refuse_or_pass("authentication", error, None)
+        try:
+            record.check_model(model)
+        except PermissionDenied as exc:
+            return self._refuse_or_pass("permission", exc, record)
+        limits = msgspec.structs.replace(record.limits, requests_per_minute=None, concurrency=None)
+        if not limits.any():
+            return Ticket(record=record, grant=None, limiter=self.limiter, shadow=self.shadow)
+        outcome = await self.limiter.acquire(record.name, limits, estimated_input_tokens, max_wait=0.0)
+        if isinstance(outcome, Refusal):
+            self.stats.count(outcome.reason, shadow=self.shadow, key=record.name)
+            if self.shadow:
+                return Ticket(record=record, grant=None, limiter=self.limiter, shadow=True)
+            raise refusal_error(outcome)
         return Ticket(record=record, grant=outcome, limiter=self.limiter, shadow=self.shadow)
 
     def _refuse_or_pass(self, reason: str, error: SidecarError, record: KeyRecord | None) -> Ticket:

@@ -169,6 +169,10 @@ class KeyStore:
             return None
         return record
 
+    def by_digest(self, digest: str) -> KeyRecord | None:
+        """The record whose stored hash is ``digest`` (a batch's owner), or None."""
+        return self._by_digest.get(digest)
+
     def authenticate(self, headers: Headers) -> KeyRecord:
         """The record of the credential in ``headers``; ``AuthenticationFailed`` when missing,
         malformed, unknown or revoked. The key itself is never logged nor echoed."""

@@ -2,11 +2,14 @@
 
 - ``store``: the one interface batches live behind (``BatchStore``); ``sqlite``: its embedded
   implementation, a file under ``batches.dir``.
+- ``runner``: the ``BatchRunner`` that runs the entries of local batches through the pipeline,
+  at most ``batches.concurrency`` at once, under leases that survive a crash.
 """
 
 from __future__ import annotations
 
+from .runner import BatchRunner
 from .sqlite import SqliteStore
 from .store import BatchRecord, BatchStore
 
-__all__ = ["BatchRecord", "BatchStore", "SqliteStore"]
+__all__ = ["BatchRecord", "BatchRunner", "BatchStore", "SqliteStore"]

@@ -91,6 +91,24 @@ class Pipeline:
         validate_messages(call.body, call.headers.get("anthropic-version"))
         return await self._serve(call)
 
+    async def batch_entry(self, call: Call, owner: str | None = None) -> Answer:
+        """One entry of a batch the sidecar runs itself (``sidecar.batches``): a non-streaming
+        Messages call, validated, routed, retried, paced and observed as any. With client keys
+        it is charged to the token limits of the key whose hash is ``owner``, but takes none of
+        its request or concurrency slots (interactive calls keep them), and no key goes upstream.
+        """
+        validate_messages(call.body, call.headers.get("anthropic-version"))
+        resolved = self.router.resolve(call.model)
+        if self.admission is None or owner is None:
+            return await self._send(call, resolved)
+        ticket = await self.admission.admit_batch(owner, resolved.name, call.estimate())
+        try:
+            answer = await self._send(call, resolved)
+            await ticket.finish(answer.json().get("usage"))
+        finally:
+            await ticket.release()
+        return answer
+
     async def count_tokens(self, call: Call) -> Answer:
         """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``."""
         validate_count_tokens(call.body, call.headers.get("anthropic-version"))
