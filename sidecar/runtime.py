@@ -13,6 +13,7 @@ from typing import Any
 
 import uvicorn
 
+from .batches import Batches
 from .config import Config, load_config
 from .core import Upstream
 from .errors import ConfigError
@@ -78,6 +79,8 @@ class Runtime:
         # Breaker states of whichever config snapshot is current, read at each scrape.
         self.telemetry.watch_breakers(lambda: self.current().breaker_states())
         self.telemetry.watch_admission(lambda: (self.current().admission, self.current().pacers))
+        # Message Batches: the store and the runner outlive config snapshots (fixed at start-up).
+        self.batches = Batches(config.batches, self.lifecycle, telemetry=self.telemetry)
         self._ready = False
         self.http_port: int | None = None
         self.grpc_port: int | None = None
@@ -119,6 +122,7 @@ class Runtime:
             "listeners": new.listeners != self.config.listeners,
             "admin": new.admin != self.config.admin,
             "telemetry": new.telemetry != self.config.telemetry,
+            "batches": new.batches != self.config.batches,
         }
         for section, changed in fixed.items():
             if changed:
@@ -150,6 +154,7 @@ class Runtime:
                 AdminApp(self.telemetry, lambda: self.ready), sock, "admin"
             )
             _announce(f"sidecar admin listening on http://{_hostport(admin.host, self.admin_port)}")
+        self.batches.start()  # resumes the batches of an earlier run
         if listeners.http.enabled:
             sock = bind_socket(host, listeners.http.port)
             self.http_port = sock.getsockname()[1]
@@ -159,6 +164,7 @@ class Runtime:
                 ready=lambda: self.ready,
                 telemetry=self.telemetry,
                 lifecycle=self.lifecycle,
+                batches=self.batches,
             )
             self._http, self._http_task = await _serve_asgi(app, sock, "HTTP")
             _announce(f"sidecar http listening on http://{_hostport(host, self.http_port)}")
@@ -201,6 +207,7 @@ class Runtime:
             if not self._admin_task.done():
                 self._admin.force_exit = True
                 await self._admin_task
+        await self.batches.aclose()  # running entries give their leases back
         await self.lifecycle.close()
         await self.telemetry.aclose()
 

@@ -33,6 +33,9 @@ _ADMIN = re.compile(r"sidecar admin listening on (http://\S+)")
 STREAM_VIOLATIONS = Path(tempfile.gettempdir()) / f"sidecar-stream-violations-{os.getpid()}.log"
 # ... and so does every door driven in this process (tests/inprocess.py).
 grammar.CHECK_LOG = str(STREAM_VIOLATIONS)
+# Batches a sidecar stores without its own `batches.dir` go to this run's directory (here and in
+# the subprocesses, which inherit it), never to the user's ~/.local/state.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="sidecar-test-state-")
 
 
 class Sidecar(Protocol):

@@ -4,12 +4,15 @@
   implementation, a file under ``batches.dir``.
 - ``runner``: the ``BatchRunner`` that runs the entries of local batches through the pipeline,
   at most ``batches.concurrency`` at once, under leases that survive a crash.
+- ``service``: ``Batches``, the endpoints the doors call: create (validate every entry, route
+  it, forward or store), retrieve, list, cancel, delete, results.
 """
 
 from __future__ import annotations
 
 from .runner import BatchRunner
+from .service import PREFIX, Batches, default_dir
 from .sqlite import SqliteStore
 from .store import BatchRecord, BatchStore
 
-__all__ = ["BatchRecord", "BatchRunner", "BatchStore", "SqliteStore"]
+__all__ = ["PREFIX", "BatchRecord", "BatchRunner", "BatchStore", "Batches", "SqliteStore", "default_dir"]

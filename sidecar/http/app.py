@@ -16,6 +16,8 @@ from urllib.parse import parse_qs
 
 import msgspec
 
+from ..batches import PREFIX as BATCHES
+from ..batches import Batches
 from ..core import Answer, Call, ForwardRequest, RequestObserver, encode_sse, grammar, new_request_id
 from ..core.credentials import add_header
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError, error_body
@@ -91,8 +93,11 @@ class HttpApp:
         ready: Callable[[], bool],
         telemetry: Telemetry = NOOP_TELEMETRY,
         lifecycle: Lifecycle | None = None,
+        batches: Batches | None = None,
     ) -> None:
         self._get_pipeline = get_pipeline
+        # Message Batches run or forwarded by the sidecar; None: relayed like other endpoints.
+        self._batches = batches
         self._lifecycle = lifecycle
         self.max_body = max_body
         self._ready = ready
@@ -134,6 +139,8 @@ class HttpApp:
                         error_type="invalid_request_error",
                     )
                 await self._models(req, path, send)
+            elif self._batches is not None and (path == BATCHES or path.startswith(BATCHES + "/")):
+                await self._batch(req, self._batches, receive, send)
             elif path.startswith("/v1/"):
                 await self._forward(req, receive, send)
             elif path in HEALTH_PATHS:
@@ -341,6 +348,27 @@ class HttpApp:
             method=req.scope["method"], path=path, headers=headers, body=body, request_id=req.request_id
         )
         await self._race(self._relay(forward, req, send), receive)
+
+    async def _batch(self, req: _Request, batches: Batches, receive: Receive, send: Send) -> None:
+        body = await self._read_body(req, receive, batches.config.max_body_bytes)
+        headers = dict(req.forward_headers)
+
+        async def answer() -> None:
+            answer = await batches.handle(
+                req.pipeline or self._get_pipeline(),
+                req.scope["method"],
+                req.scope["path"],
+                req.scope.get("query_string", b"").decode("latin-1"),
+                headers,
+                body,
+                _origin(req),
+            )
+            if answer.chunks is not None:
+                await _send_chunks(send, answer, req)
+            else:
+                await _send_answer(send, answer, req)
+
+        await self._race(answer(), receive)
 
     async def _relay(self, forward: ForwardRequest, req: _Request, send: Send) -> None:
         answer = await (req.pipeline or self._get_pipeline()).forward(forward)

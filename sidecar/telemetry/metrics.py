@@ -2,7 +2,7 @@
 
 Every instrument carries the same base labels, each from a bounded set:
 
-``door``       http | grpc
+``door``       http | grpc | batch (an entry of a batch the sidecar runs)
 ``operation``  chat (Messages) | count_tokens
 ``route``      the matching route's ``match`` as written in the config ("" before routing)
 ``upstream``   the upstream's name from the config; ``provider`` its provider

@@ -46,6 +46,8 @@ _METHODS: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
     ("grpc", "CreateMessage"): _grpc("CreateMessage", "chat"),
     ("grpc", "StreamMessage"): _grpc("StreamMessage", "chat"),
     ("grpc", "CountTokens"): _grpc("CountTokens", "count_tokens"),
+    # An entry of a batch the sidecar runs (sidecar.batches): a Messages call without a client.
+    ("batch", "/v1/messages"): ("chat", "batch entry", {}),
 }
 
 _GRPC_OK, _GRPC_CANCELLED = 0, 1

@@ -231,3 +231,28 @@ async def test_a_rate_limit_waits_instead_of_failing_the_entry(store: SqliteStor
         await runner.aclose()
     assert got.counts["succeeded"] == 1 and len(calls) == 2
     assert calls[1] - calls[0] >= 0.5
+
+
+async def test_entries_are_observed_as_batch_door_calls(store: SqliteStore) -> None:
+    from sidecar.core import NOOP_REQUEST, RequestObserver
+
+    begun: list[tuple[str, str]] = []
+    finished: list[BaseException | None] = []
+
+    class Observer(RequestObserver):
+        def finish(self, error: BaseException | None = None, *, cancelled: bool = False) -> None:
+            finished.append(error)
+
+    class Tel:
+        def begin(self, door: str, method: str, headers: Any) -> RequestObserver:
+            begun.append((door, method))
+            return Observer() if door == "batch" else NOOP_REQUEST
+
+    await add_batch(store, "b1", [params(), params("[mock error=not_found_error] x")])
+    runner = await run(store, pipeline(MOCK), telemetry=Tel())  # type: ignore[arg-type]
+    try:
+        await ended(store, "b1")
+    finally:
+        await runner.aclose()
+    assert begun == [("batch", "/v1/messages")] * 2
+    assert sorted(type(e).__name__ for e in finished) == ["NoneType", "NotFound"]
