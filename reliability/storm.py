@@ -11,7 +11,8 @@ Afterwards, once the sidecar has settled: no request in flight, no admission lea
 no request queued (``sidecar_requests_in_flight``, ``sidecar_admission_leases``,
 ``sidecar_admission_waiting``), no upstream answer left running (every cancelled one was seen
 closed by the fake upstream), the event loop's task count (``sidecar_event_loop_tasks``) back to
-its value before the storm, and no traceback or key in the sidecar's log.
+its value before the storm, no upstream connection busy (``sidecar_upstream_connections``), and
+no traceback or key in the sidecar's log.
 """
 
 from __future__ import annotations
@@ -67,10 +68,11 @@ admission:
 """
 
 
-def _gauge_sum(text: str, name: str) -> float:
+def _gauge_sum(text: str, name: str, label: str = "") -> float:
+    """The sum of ``name``'s samples (those whose labels contain ``label``, e.g. 'state="busy"')."""
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(name) and (line[len(name)] in " {"):
+        if line.startswith(name) and (line[len(name)] in " {") and label in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -83,6 +85,7 @@ async def _idle_figures(admin: str) -> dict[str, float]:
         "leases": _gauge_sum(text, "sidecar_admission_leases"),
         "queued": _gauge_sum(text, "sidecar_admission_waiting"),
         "tasks": _gauge_sum(text, "sidecar_event_loop_tasks"),
+        "upstream_busy": _gauge_sum(text, "sidecar_upstream_connections", 'state="busy"'),
     }
 
 

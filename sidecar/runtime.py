@@ -79,6 +79,7 @@ class Runtime:
         # Breaker states of whichever config snapshot is current, read at each scrape.
         self.telemetry.watch_breakers(lambda: self.current().breaker_states())
         self.telemetry.watch_admission(lambda: (self.current().admission, self.current().pacers))
+        self.telemetry.watch_upstreams(lambda: self.current().upstreams.values())
         # Message Batches: the store and the runner outlive config snapshots (fixed at start-up).
         self.batches = Batches(config.batches, self.lifecycle, telemetry=self.telemetry)
         self._ready = False

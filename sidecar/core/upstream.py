@@ -54,6 +54,11 @@ class Upstream:
         """Relay another Anthropic endpoint. Only Anthropic-speaking upstreams can."""
         raise NoRoute(f"upstream {self.name!r} ({self.provider}) does not serve {request.path.split('?')[0]}")
 
+    def connections(self) -> tuple[int, int] | None:
+        """(busy, idle) HTTP connections this adapter holds to its upstream, for metrics; None
+        when it keeps none (the mock, an in-process handler) or cannot tell."""
+        return None
+
     async def aclose(self) -> None:
         """Release pooled connections."""
 

@@ -1046,6 +1046,16 @@ class HTTPClient:
                 if timer is not None:
                     timer.cancel()
 
+    def connections(self) -> tuple[int, int]:
+        """(busy, idle): connections open or opening with a request on them, and kept alive
+        for the next one, over every origin (for metrics; a busy count that stays up once
+        traffic stops is a leaked connection)."""
+        busy = idle = 0
+        for pool in set(self._pools.values()):
+            idle += len(pool.idle)
+            busy += len(pool.open) - len(pool.idle)
+        return busy, idle
+
     async def aclose(self) -> None:
         """Close every connection (unfinished responses break) and refuse further requests."""
         self._closed = True

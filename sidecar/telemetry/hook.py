@@ -15,6 +15,7 @@ from ..core import NOOP_REQUEST, RequestObserver
 if TYPE_CHECKING:
     from ..admission.gate import Admission
     from ..admission.pacing import Pacers
+    from ..core import Upstream
 
 __all__ = ["NOOP_TELEMETRY", "Telemetry"]
 
@@ -53,6 +54,10 @@ class Telemetry:
     def watch_admission(self, source: Callable[[], tuple[Admission | None, Pacers]]) -> None:
         """Report admission and upstream pacing counters at each scrape: ``source()`` gives the
         running snapshot's ``Admission`` (None when off) and the process's ``Pacers``."""
+
+    def watch_upstreams(self, source: Callable[[], Iterable[Upstream]]) -> None:
+        """Report each upstream adapter's open connections (``Upstream.connections``) at each
+        scrape: ``source()`` gives the running snapshot's adapters."""
 
     async def aclose(self) -> None:
         """Flush and stop exporters (the span queue is flushed before this returns)."""

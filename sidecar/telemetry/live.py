@@ -31,6 +31,7 @@ from .request import LiveRequest
 if TYPE_CHECKING:
     from ..admission.gate import Admission
     from ..admission.pacing import Pacers
+    from ..core import Upstream
 
 __all__ = ["LiveTelemetry"]
 
@@ -72,6 +73,10 @@ class LiveTelemetry(Registry, Telemetry):
     def watch_admission(self, source: Callable[[], tuple[Admission | None, Pacers]]) -> None:
         if self.ins is not None:
             self.ins.watch_admission(source)
+
+    def watch_upstreams(self, source: Callable[[], Iterable[Upstream]]) -> None:
+        if self.ins is not None:
+            self.ins.watch_upstreams(source)
 
     async def aclose(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
         """Flush queued spans, waiting at most ``timeout`` seconds: an unreachable collector

@@ -47,6 +47,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 if TYPE_CHECKING:
     from ..admission.gate import Admission
     from ..admission.pacing import Pacers
+    from ..core import Upstream
 
     AdmissionSource = Callable[[], tuple[Admission | None, Pacers]]
 
@@ -208,7 +209,11 @@ class Instruments:
             )
         }
         self._pending: list[Cell | InFlight] = []
-        self.loop_tasks: int | None = None  # the event loop's tasks at the last flush
+        self.loop_tasks: int | None = None
+        self._upstreams: Callable[[], Iterable[Upstream]] | None = None
+        self.upstream_connections: list[
+            tuple[str, tuple[int, int]]
+        ] = []  # the event loop's tasks at the last flush
         self._flush_soon: asyncio.TimerHandle | None = None
 
     def pending(self, item: Cell | InFlight) -> None:
@@ -235,12 +240,26 @@ class Instruments:
             self.loop_tasks = len(asyncio.all_tasks())
         except RuntimeError:  # not on the event loop's thread
             self.loop_tasks = None
+        if self._upstreams is not None:
+            # Read on the loop's thread (the pools change there), rendered on another.
+            self.upstream_connections = [
+                (upstream.name, counts)
+                for upstream in self._upstreams()
+                if (counts := upstream.connections()) is not None
+            ]
 
     def watch_breakers(self, source: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
         """``sidecar_breaker_state{route,upstream,state}``: 1 for each target's current state,
         read at scrape time (single-process mode; the state lives in this process)."""
         if self.multiprocess_dir is None:
             self.registry.register(_BreakerCollector(source))
+
+    def watch_upstreams(self, source: Callable[[], Iterable[Upstream]]) -> None:
+        """``sidecar_upstream_connections{upstream,state}``: each adapter's busy and idle HTTP
+        connections, counted by the flush before each scrape (single-process mode)."""
+        if self.multiprocess_dir is None:
+            self._upstreams = source
+            self.registry.register(_UpstreamCollector(self))
 
     def watch_admission(self, source: AdmissionSource) -> None:
         """Admission decisions per key, its queue and backend, and upstream pacing, read from
@@ -476,6 +495,27 @@ class _LoopCollector:
             return
         family = GaugeMetricFamily("sidecar_event_loop_tasks", "Tasks on the sidecar's event loop now.")
         family.add_metric((), tasks)
+        yield family
+
+
+class _UpstreamCollector:
+    """``sidecar_upstream_connections``: the counts the last flush took."""
+
+    def __init__(self, instruments: Instruments) -> None:
+        self._instruments = instruments
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        family = GaugeMetricFamily(
+            "sidecar_upstream_connections",
+            "HTTP connections to each upstream now: busy (a request on it) or idle (kept alive).",
+            labels=("upstream", "state"),
+        )
+        for name, (busy, idle) in self._instruments.upstream_connections:
+            family.add_metric((name, "busy"), busy)
+            family.add_metric((name, "idle"), idle)
         yield family
 
 

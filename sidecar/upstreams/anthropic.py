@@ -266,5 +266,8 @@ class AnthropicUpstream(Upstream):
                 f"upstream {self.name!r} closed the connection before the body ended"
             ) from exc
 
+    def connections(self) -> tuple[int, int] | None:
+        return self._http.connections()
+
     async def aclose(self) -> None:
         await self._http.aclose()

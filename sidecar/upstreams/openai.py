@@ -346,6 +346,9 @@ class OpenAIUpstream(Upstream):
                 )
         return models
 
+    def connections(self) -> tuple[int, int] | None:
+        return self._http.connections()
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

@@ -204,6 +204,10 @@ class UpstreamSession:
             return Timeout(f"upstream {self.name!r}: no complete answer within {exc.seconds:g} s")
         return Timeout(f"upstream {self.name!r} {words}")
 
+    def connections(self) -> tuple[int, int] | None:
+        """(busy, idle) connections of the native client (None: none yet, or aiohttp's)."""
+        return None if self._native is None else self._native.connections()
+
     async def aclose(self) -> None:
         if self._native is not None:
             await self._native.aclose()

@@ -135,6 +135,10 @@ def test_passthrough_json_http(observed: SidecarProcess, upstream: FakeAnthropic
     # Overhead is the request's duration minus the upstream's, so smaller than both.
     assert d("sidecar_overhead_seconds_sum", **labels) < d("sidecar_request_duration_seconds_sum", **labels)
     assert d.after.sum("sidecar_requests_in_flight", door="http") == 0
+    # The answer was read whole: its connection went back to the pool, idle (kept alive).
+    after = scrape(observed.admin_url)
+    assert after.sum("sidecar_upstream_connections", upstream="fake", state="busy") == 0
+    assert after.sum("sidecar_upstream_connections", upstream="fake", state="idle") >= 1
 
 
 def test_passthrough_stream_http_every_token_type(observed: SidecarProcess, upstream: FakeAnthropic) -> None:
