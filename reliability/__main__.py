@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             report, violations = uvloop.run(faults.run(size, seed=args.seed, full=args.full))
         elif name == "storm":
             report, violations = uvloop.run(storm.run(size, seed=args.seed))
+
         for line in report:
             print(line, flush=True)
         for v in violations:

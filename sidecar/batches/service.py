@@ -32,6 +32,7 @@ import msgspec
 from ..config.model import BatchesConfig
 from ..core import Answer, ForwardRequest, new_request_id
 from ..core.credentials import CREDENTIAL_HEADERS
+from ..core.jsonbytes import BAD_JSON
 from ..core.validate import validate_messages
 from ..errors import InvalidRequest, NoRoute, NotFound, PermissionDenied, RequestTooLarge, SidecarError
 from ..pipeline import Pipeline
@@ -261,7 +262,7 @@ class Batches:
     def _requests(self, body: bytes) -> list[Any]:
         try:
             data = _decode(body)
-        except msgspec.DecodeError as exc:
+        except BAD_JSON as exc:
             raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise InvalidRequest("request body must be a JSON object")

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from ..errors import ERROR_TYPES, SidecarError
+from .jsonbytes import BAD_JSON
 
 __all__ = [
     "FROM_RAW",
@@ -85,7 +86,7 @@ class StreamEvent:
             else:
                 try:
                     value = _decode(self._data_bytes)
-                except msgspec.DecodeError:
+                except BAD_JSON:
                     value = None
                 # An event whose data is not a JSON object is kept as text so nothing is lost.
                 self._data = (

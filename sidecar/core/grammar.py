@@ -42,6 +42,7 @@ from typing import Any
 import msgspec
 
 from .answer import StreamEvent
+from .jsonbytes import BAD_JSON
 from .sse import SSESplitter
 
 __all__ = ["CHECK_LOG", "GrammarChecker", "StreamCheck", "check_events", "check_sse", "stream_check"]
@@ -263,7 +264,7 @@ class GrammarChecker:
             return out
         try:
             decoded = msgspec.json.decode(b"\n".join(data)) if data else None
-        except msgspec.DecodeError:
+        except BAD_JSON:
             decoded = None
         return self.feed_event(name, decoded)
 

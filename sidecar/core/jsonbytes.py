@@ -11,7 +11,12 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["replace_member"]
+__all__ = ["BAD_JSON", "replace_member"]
+
+#: What decoding JSON bytes from outside (a client, an upstream) may raise: msgspec's DecodeError,
+#: UnicodeDecodeError for invalid UTF-8 inside a string, and RecursionError for arrays or objects
+#: nested deeper than the interpreter's stack allows (all three are bad input, never our 500).
+BAD_JSON: tuple[type[Exception], ...] = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 _decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _encode = msgspec.json.encode

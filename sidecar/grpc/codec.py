@@ -35,6 +35,7 @@ import msgspec
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from sidecar.core.jsonbytes import BAD_JSON
 from sidecar.messages.v1 import options_pb2
 
 __all__ = ["NOFIT", "BadProto", "Plan", "plan_for"]
@@ -47,7 +48,7 @@ _DIGITS = "0123456789"
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
-_DecodeError = msgspec.DecodeError
+_DecodeError = BAD_JSON  # msgspec's, invalid UTF-8, nesting too deep
 
 ToHandler = Callable[[Any, dict[str, Any]], bool]
 FromHandler = Callable[[Any, dict[str, Any]], None]

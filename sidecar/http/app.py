@@ -20,6 +20,7 @@ from ..batches import PREFIX as BATCHES
 from ..batches import Batches
 from ..core import Answer, Call, ForwardRequest, RequestObserver, encode_sse, grammar, new_request_id
 from ..core.credentials import add_header
+from ..core.jsonbytes import BAD_JSON
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError, error_body
 from ..lifecycle import Lifecycle, shutdown_error
 from ..pipeline import Pipeline, page_models
@@ -233,7 +234,9 @@ class HttpApp:
         raw = await self._read_body(req, receive, self.max_body)
         try:
             body = _decode(raw)
-        except msgspec.DecodeError as exc:
+        except RecursionError:
+            raise InvalidRequest("request body is not valid JSON: nested too deeply") from None
+        except BAD_JSON as exc:
             raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise InvalidRequest("request body must be a JSON object")
@@ -406,7 +409,7 @@ def _rewrite_results_url(raw: bytes, origin: str) -> bytes:
         return raw
     try:
         data = _decode(raw)
-    except msgspec.DecodeError:
+    except BAD_JSON:
         return raw
     listed = data.get("data") if isinstance(data, dict) else None
     items: list[Any] = listed if isinstance(listed, list) else [data]

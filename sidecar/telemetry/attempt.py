@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import msgspec
 
 from ..core import Answer, AttemptObserver, Call, EventStream, StreamEvent, Target, UpstreamInfo, event_usage
+from ..core.jsonbytes import BAD_JSON
 from .metrics import TPOT_BOUNDS, Cell, LocalHistogram
 from .outcomes import CANCELLED, SUCCESS, Failure, failure_of, failure_of_type
 from .registry import Registry
@@ -282,7 +283,7 @@ class LiveAttempt(AttemptObserver):
             return
         try:
             msg = _decode_message(answer.raw)
-        except msgspec.DecodeError:
+        except BAD_JSON:
             return
         self.response_id, self.response_model, self.finish_reason = msg.id, msg.model, msg.stop_reason
         u = msg.usage

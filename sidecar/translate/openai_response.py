@@ -23,6 +23,7 @@ import msgspec
 
 from ..core import new_request_id
 from ..core.estimate import TextCounter
+from ..core.jsonbytes import BAD_JSON
 from ..errors import ERROR_TYPES, SidecarError, UpstreamProtocolError, error_type_for_status
 
 __all__ = [
@@ -228,7 +229,7 @@ def parse_arguments(arguments: str, where: str) -> dict[str, Any]:
         return {}
     try:
         value = msgspec.json.decode(arguments)
-    except msgspec.DecodeError:
+    except BAD_JSON:
         value = None
     if not isinstance(value, dict):
         raise UpstreamProtocolError(f"{where}: the upstream sent tool arguments that are not a JSON object")

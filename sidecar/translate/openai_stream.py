@@ -36,6 +36,7 @@ from typing import Any
 import msgspec
 
 from ..core.estimate import TextCounter
+from ..core.jsonbytes import BAD_JSON
 from ..errors import UpstreamProtocolError
 from .openai_response import (
     ResponseOptions,
@@ -67,7 +68,7 @@ class _Tool:
             self.checked = len(self.args)
             try:
                 self.complete = isinstance(msgspec.json.decode("".join(self.args)), dict)
-            except msgspec.DecodeError:
+            except BAD_JSON:
                 self.complete = False
         return self.complete
 

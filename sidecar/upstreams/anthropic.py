@@ -17,7 +17,7 @@ import msgspec
 
 from ..config import AnthropicUpstreamConfig
 from ..core import Answer, Call, EventStream, ForwardRequest, StreamEvent, Target, Upstream
-from ..core.jsonbytes import replace_member
+from ..core.jsonbytes import BAD_JSON, replace_member
 from ..core.sse import SSESplitter
 from ..errors import (
     SidecarError,
@@ -53,6 +53,7 @@ _DROP_RESPONSE = frozenset(
     }
 )
 _MAX_ERROR_BODY = 1 << 20
+_BAD_PAGE: tuple[type[Exception], ...] = (*BAD_JSON, KeyError, TypeError)  # a model list page
 _TERMINAL = frozenset({"message_stop", "error"})
 _DEFAULT_VERSION = "2023-06-01"
 _ENDPOINT_PATHS = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}
@@ -79,7 +80,7 @@ def _error_from_response(status: int, body: bytes, headers: list[tuple[str, str]
     details = None
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except BAD_JSON:
         decoded = None
     if isinstance(decoded, dict) and isinstance(decoded.get("error"), dict):
         err = decoded["error"]
@@ -217,7 +218,7 @@ class AnthropicUpstream(Upstream):
             try:
                 page = msgspec.json.decode(data)
                 models.extend(m for m in page["data"] if isinstance(m, dict))
-            except (msgspec.DecodeError, KeyError, TypeError) as exc:
+            except _BAD_PAGE as exc:
                 raise UpstreamProtocolError(f"upstream {self.name!r} sent a malformed model list") from exc
             if not page.get("has_more") or not page.get("last_id"):
                 break

@@ -29,6 +29,7 @@ import msgspec
 from ..config.model import OpenAIUpstreamConfig
 from ..core import Answer, Call, EventStream, StreamEvent, Target, Upstream, new_request_id
 from ..core.estimate import estimate_input_tokens
+from ..core.jsonbytes import BAD_JSON
 from ..errors import (
     NoRoute,
     SidecarError,
@@ -54,6 +55,7 @@ _MAX_ERROR_BODY = 1 << 20
 _RELAYED_ERROR_HEADERS = ("retry-after", "retry-after-ms")
 _VERSIONED = re.compile(r"/v\d+[a-z0-9]*$")
 _DRAIN_SECONDS = 0.5  # after message_stop, how long to wait for [DONE]/EOF to keep the connection
+_MODELS_FAILED: tuple[type[Exception], ...] = (TimeoutError, *BAD_JSON, SidecarError)
 
 
 def completions_url(base_url: str) -> str:
@@ -224,7 +226,7 @@ class OpenAIUpstream(Upstream):
     def _decode(self, raw: bytes, ctype: str) -> dict[str, Any]:
         try:
             value = msgspec.json.decode(raw)
-        except msgspec.DecodeError:
+        except BAD_JSON:
             value = None
         if not isinstance(value, dict):
             raise UpstreamProtocolError(
@@ -236,7 +238,7 @@ class OpenAIUpstream(Upstream):
         data = await resp.read(_MAX_ERROR_BODY)
         try:
             decoded = msgspec.json.decode(data)
-        except msgspec.DecodeError:
+        except BAD_JSON:
             decoded = None
         if isinstance(decoded, dict) and "error" in decoded:
             error: object = decoded["error"]
@@ -266,7 +268,7 @@ class OpenAIUpstream(Upstream):
                     break
                 try:
                     value = msgspec.json.decode(payload)
-                except msgspec.DecodeError:
+                except BAD_JSON:
                     out.extend(
                         tr.fail("api_error", f"upstream {self.name!r} sent a stream chunk that is not JSON")
                     )
@@ -326,7 +328,7 @@ class OpenAIUpstream(Upstream):
                     if resp.status >= 400:
                         return []
                     page = msgspec.json.decode(await resp.read())
-        except (TimeoutError, msgspec.DecodeError, SidecarError) as exc:
+        except _MODELS_FAILED as exc:
             log.info("upstream %r lists no models: %s", self.name, exc)
             return []
         data = page.get("data") if isinstance(page, dict) else None

@@ -257,7 +257,8 @@ def test_errors_are_statuses_with_anthropic_trailers(
     assert (r.json()["error"]["type"], r.json()["error"]["message"]) == (err.type, err.message)
 
 
-def test_invalid_json_text_in_proto_names_the_field(mock_sidecar: ThreadedSidecar) -> None:
+@pytest.mark.parametrize("text", ["{not json", "[" * 5000 + "]" * 5000])
+def test_invalid_json_text_in_proto_names_the_field(mock_sidecar: ThreadedSidecar, text: str) -> None:
     assistant = {
         "role": "assistant",
         "content": [{"type": "tool_use", "id": "toolu_1", "name": "t", "input": {}}],
@@ -270,7 +271,8 @@ def test_invalid_json_text_in_proto_names_the_field(mock_sidecar: ThreadedSideca
         }
     )
     # Corrupt the JSON text of the tool input.
-    request.messages[1].content_blocks.items[0].tool_use.input = "{not json"
+    # Corrupt the JSON text of the tool input (nesting too deep was an unmapped RecursionError).
+    request.messages[1].content_blocks.items[0].tool_use.input = text
     with grpc.insecure_channel(mock_sidecar.grpc_target) as channel:
         with pytest.raises(grpc.RpcError) as info:
             pb_grpc.MessagesStub(channel).CreateMessage(request)

@@ -34,6 +34,9 @@ def _envelope(r: httpx.Response, status: int, etype: str, *words: str) -> None:
         (b'{"model": "x", "max_tokens": 1, "messages": [', ("not valid JSON",)),
         (b"[1, 2]", ("JSON object",)),
         (b"", ("not valid JSON",)),
+        # Found by the HTTP fuzz campaign (python -m reliability http_fuzz): both were 500s.
+        (b'{"model": "x", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", ("nested too deeply",)),
+        (b'{"model": "\xed\xa0\x80", "max_tokens": 1, "messages": []}', ("not valid JSON", "utf-8")),
     ],
 )
 def test_malformed_json(
