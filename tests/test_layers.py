@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("upstreams", "routing", "hops"),  # adapters; route lookup and policies; sidecar chains
     ("admission",),
     ("telemetry",),
+    ("files",),  # the Files API stored by the sidecar; file references resolved into sources
     ("pipeline",),  # the one request pipeline both doors call
     ("batches",),  # Message Batches: the store, the local runner, create/list/... for the doors
     ("lifecycle",),  # config snapshots, drain

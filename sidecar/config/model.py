@@ -20,6 +20,7 @@ __all__ = [
     "AnthropicUpstreamConfig",
     "BatchesConfig",
     "Config",
+    "FilesConfig",
     "GrpcListener",
     "HttpListener",
     "HttpUpstreamConfig",
@@ -249,6 +250,26 @@ class BatchesConfig(_Base, frozen=True):
             raise ValueError(f"max_body_bytes: must be at least 1024, got {self.max_body_bytes}")
 
 
+class FilesConfig(_Base, frozen=True):
+    """The Files API (``sidecar.files``): stored by the sidecar, or forwarded to an Anthropic
+    upstream as any other endpoint."""
+
+    # "local": the sidecar stores uploads itself (metadata in the batches database, contents on
+    # disk) and resolves file references on every route; "upstream": /v1/files goes to the
+    # Anthropic upstream. None: "local" when the catch-all route ("*") has no Anthropic
+    # upstream, else "upstream".
+    store: Literal["local", "upstream"] | None = None
+    # The directory of the file contents. None: files/ under the batches directory.
+    dir: str | None = None
+    max_bytes: int = 500 * 1024 * 1024  # the largest upload (the API's limit), enforced while reading
+
+    def __post_init__(self) -> None:
+        if self.dir is not None and not self.dir.strip():
+            raise ValueError("dir: must not be empty (omit it for the default)")
+        if self.max_bytes < 1:
+            raise ValueError(f"max_bytes: must be >= 1, got {self.max_bytes}")
+
+
 class Config(_Base, frozen=True):
     listeners: Listeners = Listeners()
     hops: HopConfig = HopConfig()  # sidecar chains: the hop header and its limit
@@ -260,6 +281,7 @@ class Config(_Base, frozen=True):
     auth: Literal["keys", "none"] | None = None
     lifecycle: LifecycleConfig = LifecycleConfig()
     batches: BatchesConfig = BatchesConfig()  # fixed at start-up: a reload keeps the running one
+    files: FilesConfig = FilesConfig()  # fixed at start-up, like batches
     admin: AdminListener = AdminListener()
     telemetry: TelemetryConfig = TelemetryConfig()
     upstreams: dict[str, UpstreamConfig] = {}

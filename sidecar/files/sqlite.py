@@ -1,0 +1,155 @@
+"""``SqliteFileStore``: file metadata as a table (``files``) of the batches' SQLite database.
+
+Its own connection and thread (the event loop never waits on the disk), WAL mode like the batch
+store, so both share the file without blocking each other's readers. Each method is one
+statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .store import FilePage, FileRecord, FileStore
+
+__all__ = ["SqliteFileStore"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    mime_type TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    downloadable INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner, created_at, id);
+CREATE INDEX IF NOT EXISTS files_by_time ON files (created_at, id);
+"""
+_COLUMNS = "id, owner, filename, mime_type, size_bytes, created_at, downloadable"
+
+
+def _record(row: tuple[Any, ...]) -> FileRecord:
+    return FileRecord(
+        id=row[0],
+        owner=row[1],
+        filename=row[2],
+        mime_type=row[3],
+        size_bytes=row[4],
+        created_at=row[5],
+        downloadable=bool(row[6]),
+    )
+
+
+class SqliteFileStore(FileStore):
+    """A ``FileStore`` in one SQLite file (``":memory:"``: a private in-memory database)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sidecar-files")
+        self._db: sqlite3.Connection = self._pool.submit(self._connect).result()
+        self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.executescript(_SCHEMA)
+        return db
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def create(self, record: FileRecord) -> None:
+        await self._run(
+            self._db.execute,
+            f"INSERT INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.owner,
+                record.filename,
+                record.mime_type,
+                record.size_bytes,
+                record.created_at,
+                int(record.downloadable),
+            ),
+        )
+
+    async def get(self, file_id: str) -> FileRecord | None:
+        return await self._run(self._get, file_id)
+
+    def _get(self, file_id: str) -> FileRecord | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,)).fetchone()
+        return _record(row) if row is not None else None
+
+    async def delete(self, file_id: str) -> bool:
+        return await self._run(self._delete, file_id)
+
+    def _delete(self, file_id: str) -> bool:
+        return self._db.execute("DELETE FROM files WHERE id = ?", (file_id,)).rowcount > 0
+
+    async def page(
+        self,
+        owner: str | None,
+        limit: int,
+        *,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> FilePage:
+        return await self._run(self._page, owner, limit, after_id, before_id, ids)
+
+    def _page(
+        self,
+        owner: str | None,
+        limit: int,
+        after_id: str | None,
+        before_id: str | None,
+        ids: Sequence[str] | None,
+    ) -> FilePage:
+        where = ["1"] if owner is None else ["owner = ?"]
+        args: list[Any] = [] if owner is None else [owner]
+        if ids is not None:
+            if not ids:
+                return FilePage([], False)
+            where.append(f"id IN ({', '.join('?' * len(ids))})")
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM files WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC",
+                (*args, *ids),
+            ).fetchall()
+            return FilePage([_record(r) for r in rows], False)
+        cursor_id = after_id if after_id is not None else before_id
+        newer = after_id is None and before_id is not None
+        if cursor_id is not None:
+            cursor = self._get(cursor_id)
+            if cursor is None or (owner is not None and cursor.owner != owner):
+                return FilePage([], False)
+            where.append("(created_at, id) > (?, ?)" if newer else "(created_at, id) < (?, ?)")
+            args += [cursor.created_at, cursor.id]
+        order = "ASC" if newer else "DESC"
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM files WHERE {' AND '.join(where)} "
+            f"ORDER BY created_at {order}, id {order} LIMIT ?",
+            (*args, limit + 1),
+        ).fetchall()
+        records = [_record(r) for r in rows[:limit]]
+        if newer:
+            records.reverse()
+        return FilePage(records, len(rows) > limit)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._run(self._db.close)
+        self._pool.shutdown(wait=False)
