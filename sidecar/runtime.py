@@ -13,10 +13,11 @@ from typing import Any
 
 import uvicorn
 
-from .batches import Batches
+from .batches import Batches, database_path
 from .config import Config, load_config
 from .core import Upstream
 from .errors import ConfigError
+from .files import Files
 from .http.admin import AdminApp
 from .http.app import HttpApp
 from .lifecycle import ConfigWatcher, Lifecycle
@@ -73,7 +74,9 @@ class Runtime:
         # Adapters given in process (``sidecar.upstreams.handler``) replace the configured ones,
         # in every config snapshot.
         self._adapters = adapters
-        self.lifecycle = Lifecycle(Pipeline(config, adapters=adapters))
+        # Files API: the sidecar's own store (metadata beside the batches), fixed at start-up.
+        self.files = Files(config.files, database=database_path(config.batches))
+        self.lifecycle = Lifecycle(Pipeline(config, adapters=adapters, files=self.files))
         # Process-wide (it outlives config snapshots): metrics, traces, or the no-op.
         self.telemetry: Telemetry = build_telemetry(config)
         # Breaker states of whichever config snapshot is current, read at each scrape.
@@ -124,6 +127,7 @@ class Runtime:
             "admin": new.admin != self.config.admin,
             "telemetry": new.telemetry != self.config.telemetry,
             "batches": new.batches != self.config.batches,
+            "files": new.files != self.config.files,
         }
         for section, changed in fixed.items():
             if changed:
@@ -166,6 +170,7 @@ class Runtime:
                 telemetry=self.telemetry,
                 lifecycle=self.lifecycle,
                 batches=self.batches,
+                files=self.files,
             )
             self._http, self._http_task = await _serve_asgi(app, sock, "HTTP")
             _announce(f"sidecar http listening on http://{_hostport(host, self.http_port)}")
@@ -209,6 +214,7 @@ class Runtime:
                 self._admin.force_exit = True
                 await self._admin_task
         await self.batches.aclose()  # running entries give their leases back
+        await self.files.aclose()
         await self.lifecycle.close()
         await self.telemetry.aclose()
 

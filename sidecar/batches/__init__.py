@@ -11,8 +11,17 @@
 from __future__ import annotations
 
 from .runner import BatchRunner
-from .service import PREFIX, Batches, default_dir
+from .service import PREFIX, Batches, database_path, default_dir
 from .sqlite import SqliteStore
 from .store import BatchRecord, BatchStore
 
-__all__ = ["PREFIX", "BatchRecord", "BatchRunner", "BatchStore", "Batches", "SqliteStore", "default_dir"]
+__all__ = [
+    "PREFIX",
+    "BatchRecord",
+    "BatchRunner",
+    "BatchStore",
+    "Batches",
+    "SqliteStore",
+    "database_path",
+    "default_dir",
+]

@@ -44,7 +44,7 @@ from .store import BatchRecord, BatchStore, NewEntry
 if TYPE_CHECKING:
     from ..admission.keys import KeyRecord
 
-__all__ = ["PREFIX", "Batches", "default_dir"]
+__all__ = ["PREFIX", "Batches", "database_path", "default_dir"]
 
 PREFIX = "/v1/messages/batches"
 _CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -59,6 +59,11 @@ def default_dir() -> Path:
     """``$XDG_STATE_HOME/messages-sidecar`` (``~/.local/state/messages-sidecar`` without it)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "messages-sidecar"
+
+
+def database_path(config: BatchesConfig) -> Path:
+    """The SQLite file batches (and the sidecar's file metadata) are stored in."""
+    return (Path(config.dir) if config.dir is not None else default_dir()) / _FILE
 
 
 def _rfc3339(t: float | None) -> str | None:
@@ -101,7 +106,7 @@ class Batches:
     ) -> None:
         """``store``: one to use instead of the SQLite file under ``config.dir`` (tests)."""
         self.config = config
-        self.path = Path(config.dir) / _FILE if config.dir is not None else default_dir() / _FILE
+        self.path = database_path(config)
         self._snapshots = snapshots
         self._telemetry = telemetry
         self._store = store

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,6 +22,8 @@ from ..core import Answer, Call, ForwardRequest, RequestObserver, encode_sse, gr
 from ..core.credentials import add_header
 from ..core.jsonbytes import BAD_JSON
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError, error_body
+from ..files import PREFIX as FILES
+from ..files import Files
 from ..lifecycle import Lifecycle, shutdown_error
 from ..pipeline import Pipeline, page_models
 from ..telemetry import NOOP_TELEMETRY, Telemetry
@@ -95,10 +97,13 @@ class HttpApp:
         telemetry: Telemetry = NOOP_TELEMETRY,
         lifecycle: Lifecycle | None = None,
         batches: Batches | None = None,
+        files: Files | None = None,
     ) -> None:
         self._get_pipeline = get_pipeline
         # Message Batches run or forwarded by the sidecar; None: relayed like other endpoints.
         self._batches = batches
+        # The Files API stored by the sidecar (when the config's files.store is local).
+        self._files = files
         self._lifecycle = lifecycle
         self.max_body = max_body
         self._ready = ready
@@ -142,6 +147,12 @@ class HttpApp:
                 await self._models(req, path, send)
             elif self._batches is not None and (path == BATCHES or path.startswith(BATCHES + "/")):
                 await self._batch(req, self._batches, receive, send)
+            elif (
+                self._files is not None
+                and (path == FILES or path.startswith(FILES + "/"))
+                and (req.pipeline or self._get_pipeline()).files_local
+            ):
+                await self._file(req, self._files, receive, send)
             elif path.startswith("/v1/"):
                 await self._forward(req, receive, send)
             elif path in HEALTH_PATHS:
@@ -373,6 +384,36 @@ class HttpApp:
 
         await self._race(answer(), receive)
 
+    async def _file(self, req: _Request, files: Files, receive: Receive, send: Send) -> None:
+        headers = dict(req.forward_headers)
+        for name in (b"content-type", b"content-length"):
+            value = req.header_map.get(name)
+            if value is not None:
+                headers[name.decode()] = value.decode("latin-1")
+        pipeline = req.pipeline or self._get_pipeline()
+        method: str = req.scope["method"]
+        query = req.scope.get("query_string", b"").decode("latin-1")
+        if method == "POST" and req.scope["path"].rstrip("/") == FILES:
+            # An upload goes to disk as it arrives, never whole in memory; a disconnect while
+            # it is read ends it (ClientGone) with nothing stored.
+            uploaded = await files.handle(
+                pipeline.admission, method, req.scope["path"], query, headers, _body_chunks(receive)
+            )
+            await _send_answer(send, uploaded, req)
+            return
+        await self._read_body(req, receive, 1 << 20)
+
+        async def answer() -> None:
+            answer = await files.handle(
+                pipeline.admission, method, req.scope["path"], query, headers, _body_chunks(None)
+            )
+            if answer.chunks is not None:
+                await _send_chunks(send, answer, req)
+            else:
+                await _send_answer(send, answer, req)
+
+        await self._race(answer(), receive)
+
     async def _relay(self, forward: ForwardRequest, req: _Request, send: Send) -> None:
         answer = await (req.pipeline or self._get_pipeline()).forward(forward)
         if answer.chunks is not None:
@@ -381,6 +422,19 @@ class HttpApp:
         if req.scope["path"].startswith("/v1/messages/batches") and answer.raw:
             answer.raw = _rewrite_results_url(answer.raw, _origin(req))
         await _send_answer(send, answer, req)
+
+
+async def _body_chunks(receive: Receive | None) -> AsyncIterator[bytes]:
+    """The request body as it arrives (``None``: a body already read, nothing more)."""
+    while receive is not None:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
 
 
 def _client_deadline(value: bytes | None) -> float | None:

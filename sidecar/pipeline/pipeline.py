@@ -19,6 +19,7 @@ from ..core import Answer, Call, ForwardRequest, Upstream, new_request_id
 from ..core.credentials import CREDENTIAL_HEADERS
 from ..core.validate import validate_count_tokens, validate_messages
 from ..errors import NotFound, PermissionDenied, SidecarError
+from ..files import Files
 from ..hops import add_server_timing, check_hops, forward_hops, server_timing_entry
 from ..routing import Resolved, Router
 from ..routing.policy import RoutePlan, execute
@@ -41,13 +42,18 @@ class Pipeline:
         previous: Pipeline | None = None,
         *,
         adapters: Mapping[str, Upstream] | None = None,
+        files: Files | None = None,
     ) -> None:
         """One config snapshot. ``previous`` is the snapshot a reload replaces: the upstream
         budgets, admission counters and (unless its backend changed) the limiter carry over.
         ``adapters`` replace the adapters the config would build, by upstream name (the
-        in-process seam, ``sidecar.upstreams.handler``)."""
+        in-process seam, ``sidecar.upstreams.handler``). ``files``: the process's file store
+        (a reload keeps ``previous``'s), which file references in requests resolve against."""
         self.config = config
         self.router = Router(config.routes, config.aliases)
+        self.files: Files | None = (
+            files if files is not None else (previous.files if previous is not None else None)
+        )
         self.pacers: Pacers = previous.pacers if previous is not None else Pacers()
         given = adapters or {}
         self.upstreams: dict[str, Upstream] = {
@@ -72,6 +78,8 @@ class Pipeline:
             for route in config.routes
             if route.policy is not None
         }
+        # Files API: served from the sidecar's own store, or forwarded (``files.store``).
+        self.files_local = _files_local(config, self.router, self.upstreams)
         # Last: a reload hands the limiter over only once nothing else here can fail.
         self.admission: Admission | None = None
         if config.admission is not None:
@@ -277,7 +285,20 @@ class Pipeline:
         return await self.upstreams[chosen].forward(request)
 
     async def aclose(self) -> None:
+        # The file store is the process's (the runtime closes it), not this snapshot's.
         if self.admission is not None:
             await self.admission.close()
         for upstream in self.upstreams.values():
             await upstream.aclose()
+
+
+def _files_local(config: Config, router: Router, upstreams: Mapping[str, Upstream]) -> bool:
+    """``files.store`` is local: as configured, else when the catch-all route ("*") has no
+    Anthropic upstream (where it has one, /v1/files keeps going there)."""
+    if config.files.store is not None:
+        return config.files.store == "local"
+    route = router.resolve("*").route
+    if route is None:
+        return True
+    names = route.policy.upstream_names() if route.policy is not None else [route.upstream or ""]
+    return not any(name in upstreams and upstreams[name].provider == "anthropic" for name in names)

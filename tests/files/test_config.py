@@ -1,14 +1,20 @@
-"""The ``files`` config section: defaults, and rejections naming the field."""
+"""The ``files`` config section: defaults, rejections naming the field, and which store the
+default picks (local unless the catch-all route goes to an Anthropic upstream)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from sidecar.config import build_config
 from sidecar.config.model import FilesConfig
 from sidecar.errors import ConfigError
+from tests.inprocess import pipeline
 
 MOCK = {"upstreams": {"m": {"provider": "mock"}}, "routes": [{"match": "*", "upstream": "m"}]}
+ANTHROPIC = {"provider": "anthropic", "base_url": "http://127.0.0.1:9"}
+OPENAI = {"provider": "openai", "base_url": "http://127.0.0.1:9"}
 
 
 def test_defaults() -> None:
@@ -30,3 +36,28 @@ def test_rejections_name_the_field(section: dict[str, object], where: str) -> No
     with pytest.raises(ConfigError) as info:
         build_config({**MOCK, "files": section})
     assert str(info.value).startswith(where)
+
+
+@pytest.mark.parametrize(
+    ("upstreams", "routes", "files", "local"),
+    [
+        ({"m": {"provider": "mock"}}, [{"match": "*", "upstream": "m"}], {}, True),
+        ({"o": OPENAI}, [{"match": "*", "upstream": "o"}], {}, True),
+        ({"a": ANTHROPIC}, [{"match": "*", "upstream": "a"}], {}, False),
+        # Only the catch-all decides: an Anthropic route for some models does not.
+        (
+            {"a": ANTHROPIC, "o": OPENAI},
+            [{"match": "claude-*", "upstream": "a"}, {"match": "*", "upstream": "o"}],
+            {},
+            True,
+        ),
+        ({"a": ANTHROPIC}, [{"match": "claude-*", "upstream": "a"}], {}, True),
+        ({"a": ANTHROPIC}, [{"match": "*", "upstream": "a"}], {"store": "local"}, True),
+        ({"m": {"provider": "mock"}}, [{"match": "*", "upstream": "m"}], {"store": "upstream"}, False),
+    ],
+)
+def test_which_store(
+    upstreams: dict[str, Any], routes: list[Any], files: dict[str, Any], local: bool
+) -> None:
+    p = pipeline({"upstreams": upstreams, "routes": routes, "files": files})
+    assert p.files_local is local

@@ -1,0 +1,222 @@
+"""The official SDK drives the Files API through the sidecar's own store (files.upload / list /
+retrieve_metadata / delete, and download answered 400 file_not_downloadable), on the built-in mock
+and on the strict fake OpenAI server. Bad input is a 4xx envelope with nothing stored half-way."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+from tests.fakes.anthropic_api import FakeAnthropic
+from tests.fakes.openai_api import FakeOpenAI
+from tests.inprocess import ThreadedSidecar
+
+BETA = "files-api-2025-04-14"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+TEXT = "The sidecar stores this text.\n"
+
+
+def start(tmp: Path, config: str, files: str = "") -> ThreadedSidecar:
+    path = tmp / "sidecar.yaml"
+    path.write_text(
+        config + f"\nbatches: {{dir: '{tmp / 'state'}'}}\n" + (f"files: {{{files}}}\n" if files else "")
+    )
+    return ThreadedSidecar("--config", str(path), "--no-grpc")
+
+
+def on_disk(tmp: Path) -> list[str]:
+    folder = tmp / "state" / "files"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def user(*blocks: Any) -> list[Any]:
+    return [{"role": "user", "content": [*blocks, {"type": "text", "text": "[mock echo] describe"}]}]
+
+
+def ref(kind: str, file_id: str) -> dict[str, Any]:
+    return {"type": kind, "source": {"type": "file", "file_id": file_id}}
+
+
+MOCK = """
+upstreams:
+  m: {provider: mock}
+routes:
+  - {match: "*", upstream: m}
+"""
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("files")
+
+
+@pytest.fixture(scope="module")
+def mock_sidecar(state: Path) -> Iterator[ThreadedSidecar]:
+    sc = start(state, MOCK, "max_bytes: 4096")
+    yield sc
+    sc.stop()
+
+
+@pytest.fixture()
+def client(mock_sidecar: ThreadedSidecar) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=mock_sidecar.http_url, api_key="any-key", max_retries=0)
+
+
+def test_upload_list_retrieve_delete_download_on_the_mock(client: anthropic.Anthropic, state: Path) -> None:
+    first = client.beta.files.upload(file=("notes.txt", TEXT.encode(), "text/plain"), betas=[BETA])
+    assert first.id.startswith("file_") and first.type == "file"
+    assert (first.filename, first.mime_type, first.size_bytes) == ("notes.txt", "text/plain", len(TEXT))
+    assert first.downloadable is False
+    # The MIME type is detected from the bytes, whatever the client called them.
+    image = client.files.upload(file=("pic", io.BytesIO(PNG), "application/octet-stream"))
+    assert image.mime_type == "image/png" and image.size_bytes == len(PNG)
+    assert client.beta.files.retrieve_metadata(first.id, betas=[BETA]) == first
+    assert client.files.retrieve_metadata(image.id).filename == "pic"
+    assert {first.id, image.id} <= set(on_disk(state))
+
+    # Both paging shapes: the cursor (next_page) the SDK follows, and the ids of older SDKs.
+    ids = [f.id for f in client.files.list(limit=1)]
+    assert ids[:2] == [image.id, first.id]
+    raw = httpx.get(f"{client.base_url}/v1/files", params={"limit": 1}, headers={"x-api-key": "k"}).json()
+    assert raw["data"][0]["id"] == image.id and raw["has_more"] is True
+    assert raw["first_id"] == raw["last_id"] == image.id and raw["next_page"] == f"page_{image.id}"
+    older = httpx.get(f"{client.base_url}/v1/files", params={"after_id": image.id, "limit": 1}).json()
+    assert older["data"][0]["id"] == first.id
+    newer = httpx.get(f"{client.base_url}/v1/files", params={"before_id": first.id, "limit": 5}).json()
+    assert [f["id"] for f in newer["data"]] == [image.id] and newer["has_more"] is False
+    only = client.files.list(ids=[first.id, "file_nope"])
+    assert [f.id for f in only] == [first.id]
+
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.beta.files.download(first.id, betas=[BETA])
+    assert info.value.status_code == 400 and "file_not_downloadable" in str(info.value)
+    assert info.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+
+    deleted = client.beta.files.delete(first.id, betas=[BETA])
+    assert (deleted.id, deleted.type) == (first.id, "file_deleted")
+    assert first.id not in on_disk(state)
+    for call in (client.files.retrieve_metadata, client.files.delete, client.files.download):
+        with pytest.raises(anthropic.NotFoundError) as missing:
+            call(first.id)
+        assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    client.files.delete(image.id)
+
+
+def test_bad_uploads_are_4xx_envelopes_with_nothing_stored(client: anthropic.Anthropic, state: Path) -> None:
+    before = on_disk(state)
+    listed = [f.id for f in client.files.list()]
+    url = f"{client.base_url}/v1/files"
+    # Over the limit (4096 here), announced or not: 413, refused while reading.
+    with pytest.raises(anthropic.APIStatusError) as info:
+        client.files.upload(file=("big.bin", b"x" * 5000, "application/octet-stream"))
+    assert info.value.status_code == 413
+    assert info.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+
+    def chunked() -> Iterator[bytes]:
+        yield b'--b\r\ncontent-disposition: form-data; name="file"; filename="a"\r\n\r\n'
+        for _ in range(10):
+            yield b"y" * 1000
+        yield b"\r\n--b--\r\n"
+
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        (
+            {"content": chunked(), "headers": {"content-type": "multipart/form-data; boundary=b"}},
+            413,
+            "request_too_large",
+        ),
+        ({"files": {"other": ("a.txt", b"hi")}}, 400, "file: Field required"),
+        ({"data": {"purpose": "x"}, "files": {"upload": ("a", b"hi")}}, 400, "file: Field required"),
+        ({"json": {"file": "x"}}, 400, "multipart/form-data"),
+        (
+            {
+                "content": b'--b\r\ncontent-disposition: form-data; name="file"; filename="a"\r\n\r\nabc',
+                "headers": {"content-type": "multipart/form-data; boundary=b"},
+            },
+            400,
+            "closing boundary",
+        ),
+    ]
+    for kwargs, status, says in cases:
+        got = httpx.post(url, **kwargs)
+        assert got.status_code == status, got.text
+        assert got.json()["type"] == "error" and says in got.text
+    assert on_disk(state) == before
+    assert [f.id for f in client.files.list()] == listed
+
+
+def test_client_keys_see_only_their_own_files(tmp_path: Path) -> None:
+    def sha(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    config = (
+        MOCK
+        + f"""
+admission:
+  tiers: {{all: {{}}}}
+  keys:
+    - {{name: a, sha256: {sha("sk-a")}, tier: all}}
+    - {{name: b, sha256: {sha("sk-b")}, tier: all}}
+"""
+    )
+    sc = start(tmp_path, config)
+    try:
+        a = anthropic.Anthropic(base_url=sc.http_url, api_key="sk-a", max_retries=0)
+        b = anthropic.Anthropic(base_url=sc.http_url, api_key="sk-b", max_retries=0)
+        mine = a.files.upload(file=("a.txt", b"for a", "text/plain"))
+        assert [f.id for f in a.files.list()] == [mine.id]
+        assert list(b.files.list()) == []
+        for call in (b.files.retrieve_metadata, b.files.delete):
+            with pytest.raises(anthropic.NotFoundError):
+                call(mine.id)
+        assert httpx.get(sc.http_url + "/v1/files").status_code == 401
+    finally:
+        sc.stop()
+
+
+def test_on_the_strict_fake_openai_server(tmp_path: Path) -> None:
+    fake = FakeOpenAI().start()
+    config = f"""
+upstreams:
+  oa: {{provider: openai, base_url: "{fake.base_url}", api_key: sk-oa, send_pdf: true}}
+routes:
+  - {{match: "*", upstream: oa}}
+"""
+    sc = start(tmp_path, config)
+    try:
+        client = anthropic.Anthropic(base_url=sc.http_url, api_key="k", max_retries=0)
+        image = client.beta.files.upload(file=("pic.png", PNG, "image/png"), betas=[BETA])
+        pdf = client.beta.files.upload(file=("doc.pdf", PDF, "application/pdf"), betas=[BETA])
+        text = client.files.upload(file=("notes.txt", TEXT.encode(), "text/plain"))
+        assert [f.id for f in client.beta.files.list(betas=[BETA])] == [text.id, pdf.id, image.id]
+        with pytest.raises(anthropic.BadRequestError, match="file_not_downloadable"):
+            client.files.download(pdf.id)
+    finally:
+        sc.stop()
+        fake.stop()
+
+
+def test_the_default_with_an_anthropic_catch_all_forwards_files(
+    tmp_path: Path, upstream: FakeAnthropic
+) -> None:
+    config = f"""
+upstreams:
+  an: {{provider: anthropic, base_url: "{upstream.base_url}", api_key: sk-up}}
+routes:
+  - {{match: "*", upstream: an}}
+"""
+    sc = start(tmp_path, config)
+    try:
+        httpx.get(sc.http_url + "/v1/files", headers={"anthropic-beta": BETA})
+        assert [r.path for r in upstream.requests] == ["/v1/files"]
+        assert upstream.requests[0].headers.get("anthropic-beta") == BETA
+        assert not (tmp_path / "state").exists()
+    finally:
+        sc.stop()
