@@ -15,11 +15,11 @@ from urllib.parse import quote
 
 from ..admission.pacing import Pacers
 from ..config import Config
-from ..core import Answer, Call, ForwardRequest, Upstream, new_request_id
+from ..core import Answer, Call, ForwardRequest, Target, Upstream, new_request_id
 from ..core.credentials import CREDENTIAL_HEADERS
 from ..core.validate import validate_count_tokens, validate_messages
 from ..errors import NotFound, PermissionDenied, SidecarError
-from ..files import Files
+from ..files import Files, has_file_sources, inline_files
 from ..hops import add_server_timing, check_hops, forward_hops, server_timing_entry
 from ..routing import Resolved, Router
 from ..routing.policy import RoutePlan, execute
@@ -29,6 +29,7 @@ from .filters import Send, compose
 if TYPE_CHECKING:  # imported when a config has an admission section (see __init__, _admitted)
     from ..admission.gate import Admission
     from ..admission.keys import KeyRecord
+    from ..files import FileRecord
 
 __all__ = ["Pipeline"]
 
@@ -111,7 +112,7 @@ class Pipeline:
             return await self._send(call, resolved)
         ticket = await self.admission.admit_batch(owner, resolved.name, call.estimate())
         try:
-            answer = await self._send(call, resolved)
+            answer = await self._send(call, resolved, owner)
             await ticket.finish(answer.json().get("usage"))
         finally:
             await ticket.release()
@@ -140,7 +141,8 @@ class Pipeline:
         assert self.admission is not None
         ticket = await self.admission.admit(call.headers, resolved.name, call.estimate())
         try:
-            answer = await self._send(call, resolved)
+            owner = ticket.record.digest if ticket.record is not None else ""
+            answer = await self._send(call, resolved, owner)
         except BaseException as exc:
             await ticket.release()
             if isinstance(exc, SidecarError):
@@ -175,16 +177,50 @@ class Pipeline:
             )
         return record
 
-    async def _send(self, call: Call, resolved: Resolved) -> Answer:
+    async def _send(self, call: Call, resolved: Resolved, owner: str | None = None) -> Answer:
+        """``owner``: whose files the call may reference (the key's hash; None: anyone's)."""
         route, target = resolved.require()
+        unknown = await self._inline_files(call, owner) if has_file_sources(call.body, call.raw) else []
         plan = self.plans.get(route.match)
         if plan is None:
+            if unknown:
+                self._check_files(target, unknown)
             return await self._send_to[target.upstream](call, target)
         # Weighted targets, retries (invisible on streams until the first content delta),
         # fallbacks, breakers: sidecar.routing.policy.
+        if unknown:
+            return await execute(
+                call, plan, lambda target: self._attempt(call, target, unknown), model=resolved.name
+            )
         return await execute(
             call, plan, lambda target: self._send_to[target.upstream](call, target), model=resolved.name
         )
+
+    async def _attempt(self, call: Call, target: Target, unknown: list[tuple[str, str]]) -> Answer:
+        self._check_files(target, unknown)
+        return await self._send_to[target.upstream](call, target)
+
+    async def _inline_files(self, call: Call, owner: str | None) -> list[tuple[str, str]]:
+        """Inline the file references the sidecar's store holds (and ``owner`` may read) into
+        ``call.body``; returns the (path, id) of the others."""
+        files = self.files if self.files_local else None
+
+        async def lookup(file_id: str) -> tuple[FileRecord, bytes] | None:
+            record = await files.get(owner, file_id) if files is not None else None
+            content = await files.read(record) if files is not None and record is not None else None
+            return (record, content) if record is not None and content is not None else None
+
+        body, unknown = await inline_files(call.body, lookup)
+        if body is not call.body:
+            call.body, call.raw, call.input_estimate = body, None, None
+        return unknown
+
+    def _check_files(self, target: Target, unknown: list[tuple[str, str]]) -> None:
+        """File ids the sidecar does not know: an Anthropic upstream may (they go there as
+        they are); any other upstream cannot read them (404, as the API answers)."""
+        if self.upstreams[target.upstream].provider != "anthropic":
+            path, file_id = unknown[0]
+            raise NotFound(f"{path}.source.file_id: File not found: {file_id}")
 
     def server_timing(self, call: Call, answer: Answer) -> None:
         """Add this hop's time (without the upstream wait) in front of ``server-timing``, so a

@@ -194,6 +194,17 @@ def test_every_tool_choice(
     assert sent["tool_choice"] == expected and "parallel_tool_calls" not in sent
 
 
+def test_a_file_the_sidecar_does_not_hold_is_404(openai_sidecar: ThreadedSidecar) -> None:
+    # Files the sidecar stores are sent inline (tests/files); any other id cannot be read here.
+    image = {"type": "image", "source": {"type": "file", "file_id": "file_1"}}
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [image]}]}
+    r = _post(openai_sidecar, body)
+    assert r.status_code == 404, r.text
+    error = r.json()["error"]
+    assert error["type"] == "not_found_error"
+    assert error["message"] == "messages.0.content.0.source.file_id: File not found: file_1"
+
+
 @pytest.mark.parametrize(
     ("patch", "field"),
     [
@@ -219,17 +230,6 @@ def test_every_tool_choice(
                 ]
             },
             "messages.0.content.0",
-        ),
-        (
-            {
-                "messages": [
-                    {
-                        "role": "user",
-                        "content": [{"type": "image", "source": {"type": "file", "file_id": "file_1"}}],
-                    }
-                ]
-            },
-            "messages.0.content.0.source.type",
         ),
         (
             {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "{"}]},

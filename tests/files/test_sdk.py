@@ -1,11 +1,15 @@
 """The official SDK drives the Files API through the sidecar's own store (files.upload / list /
 retrieve_metadata / delete, and download answered 400 file_not_downloadable), on the built-in mock
-and on the strict fake OpenAI server. Bad input is a 4xx envelope with nothing stored half-way."""
+and on the strict fake OpenAI server; file references in messages are resolved inline on
+translated routes and on the mock, and a local id is sent inline to an Anthropic upstream. Bad
+input is a 4xx envelope with nothing stored half-way."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +114,33 @@ def test_upload_list_retrieve_delete_download_on_the_mock(client: anthropic.Anth
     client.files.delete(image.id)
 
 
+def test_file_references_resolve_on_the_mock(client: anthropic.Anthropic) -> None:
+    text = client.files.upload(file=("notes.txt", TEXT.encode(), "text/plain"))
+    image = client.files.upload(file=("pic.png", PNG, "image/png"))
+    pdf = client.files.upload(file=("doc.pdf", PDF, "application/pdf"))
+    answer = client.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=20,
+        messages=user(ref("image", image.id), ref("document", pdf.id), ref("document", text.id)),  # type: ignore[arg-type]
+    )
+    assert answer.content[0].text == "describe"  # type: ignore[union-attr]
+    # The mock counts the inline sources: an image and a PDF 1600 tokens each, the text its own.
+    counted = client.messages.count_tokens(
+        model="claude-sonnet-4-6",
+        messages=user(ref("image", image.id), ref("document", pdf.id)),  # type: ignore[arg-type]
+    )
+    assert counted.input_tokens >= 3200
+    client.files.delete(pdf.id)
+    for gone in (pdf.id, "file_unknown0001"):
+        with pytest.raises(anthropic.NotFoundError) as info:
+            client.messages.create(
+                model="claude-sonnet-4-6", max_tokens=5, messages=user(ref("document", gone))
+            )  # type: ignore[arg-type]
+        assert f"messages.0.content.0.source.file_id: File not found: {gone}" in str(info.value)
+    with pytest.raises(anthropic.BadRequestError, match="an image block takes"):
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=user(ref("image", text.id)))  # type: ignore[arg-type]
+
+
 def test_bad_uploads_are_4xx_envelopes_with_nothing_stored(client: anthropic.Anthropic, state: Path) -> None:
     before = on_disk(state)
     listed = [f.id for f in client.files.list()]
@@ -176,6 +207,9 @@ admission:
         for call in (b.files.retrieve_metadata, b.files.delete):
             with pytest.raises(anthropic.NotFoundError):
                 call(mine.id)
+        with pytest.raises(anthropic.NotFoundError):
+            b.messages.create(model="m", max_tokens=5, messages=user(ref("document", mine.id)))  # type: ignore[arg-type]
+        assert a.messages.create(model="m", max_tokens=5, messages=user(ref("document", mine.id))).content
         assert httpx.get(sc.http_url + "/v1/files").status_code == 401
     finally:
         sc.stop()
@@ -198,9 +232,80 @@ routes:
         assert [f.id for f in client.beta.files.list(betas=[BETA])] == [text.id, pdf.id, image.id]
         with pytest.raises(anthropic.BadRequestError, match="file_not_downloadable"):
             client.files.download(pdf.id)
+        fake.reset()
+        client.messages.create(
+            model="gpt-4o",
+            max_tokens=20,
+            messages=user(ref("image", image.id), ref("document", pdf.id), ref("document", text.id)),  # type: ignore[arg-type]
+        )
+        assert fake.rejected == []
+        parts = fake.requests[-1].json()["messages"][-1]["content"]
+        assert parts[0] == {
+            "type": "image_url",
+            "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()},
+        }
+        assert parts[1]["type"] == "file"
+        assert (
+            parts[1]["file"]["file_data"] == "data:application/pdf;base64," + base64.b64encode(PDF).decode()
+        )
+        assert parts[2] == {"type": "text", "text": TEXT}
+        # In a batch entry too.
+        batch = client.messages.batches.create(
+            requests=[
+                {
+                    "custom_id": "a",
+                    "params": {"model": "gpt-4o", "max_tokens": 5, "messages": user(ref("image", image.id))},
+                }
+            ]  # type: ignore[list-item,typeddict-item]
+        )
+        import time
+
+        deadline = time.monotonic() + 20
+        while client.messages.batches.retrieve(batch.id).processing_status != "ended":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        result = next(iter(client.messages.batches.results(batch.id)))
+        assert result.result.type == "succeeded"
+        assert fake.rejected == []
+        fake.reset()
+        with pytest.raises(anthropic.NotFoundError, match="File not found: file_theirs"):
+            client.messages.create(model="gpt-4o", max_tokens=5, messages=user(ref("image", "file_theirs")))  # type: ignore[arg-type]
+        assert fake.requests == []
     finally:
         sc.stop()
         fake.stop()
+
+
+def test_local_ids_go_inline_to_an_anthropic_upstream(tmp_path: Path, upstream: FakeAnthropic) -> None:
+    # The catch-all is Anthropic, so files are forwarded unless the store is set local.
+    config = f"""
+upstreams:
+  an: {{provider: anthropic, base_url: "{upstream.base_url}", api_key: sk-up}}
+routes:
+  - {{match: "*", upstream: an}}
+"""
+    sc = start(tmp_path, config, "store: local")
+    try:
+        client = anthropic.Anthropic(base_url=sc.http_url, api_key="k", max_retries=0)
+        pdf = client.files.upload(file=("doc.pdf", PDF, "application/pdf"))
+        assert not [r for r in upstream.requests if r.path.startswith("/v1/files")]
+        client.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=5,
+            messages=user(ref("document", pdf.id), ref("image", "file_upstreams0wn")),  # type: ignore[arg-type]
+        )
+        sent = [r for r in upstream.requests if r.path == "/v1/messages"][-1].json()
+        blocks = sent["messages"][0]["content"]
+        assert blocks[0]["source"] == {
+            "type": "base64",
+            "media_type": "application/pdf",
+            "data": base64.b64encode(PDF).decode(),
+        }
+        # An id the sidecar does not know may be the upstream's own: it goes as it is.
+        assert blocks[1] == ref("image", "file_upstreams0wn")
+        assert pdf.id not in json.dumps(sent)
+    finally:
+        sc.stop()
 
 
 def test_the_default_with_an_anthropic_catch_all_forwards_files(
