@@ -6,8 +6,10 @@ a List of them), and writes them back with, in each pod template:
 - the sidecar as a native sidecar (an init container with ``restartPolicy: Always``, Kubernetes
   1.29+), or with ``classic=True`` as the first regular container with a ``postStart`` hook that
   waits for readiness, so the app does not start before the sidecar can answer;
-- its config volume (a ConfigMap) and an ``emptyDir`` for ``/tmp`` (the root filesystem is
-  read-only), the upstream keys from a Secret (optional), OTLP settings from an optional ConfigMap;
+- its config volume (a ConfigMap), an ``emptyDir`` for ``/tmp`` and one for its state directory
+  (``STATE_DIR``: the batches and files stores; ``XDG_STATE_HOME`` points there), as the root
+  filesystem is read-only (a PersistentVolumeClaim of that name, already in the pod, is kept: the
+  README shows one for durable batches and files), the upstream keys from a Secret (optional), OTLP settings from an optional ConfigMap;
 - probes on the admin port (startup, readiness, liveness), resources, and a restricted
   ``securityContext`` (non-root, read-only root filesystem, no privilege escalation, all
   capabilities dropped, the runtime's seccomp profile);
@@ -31,6 +33,9 @@ __all__ = ["CONTAINER_NAME", "InjectError", "InjectOptions", "inject_documents",
 CONTAINER_NAME = "messages-sidecar"
 CONFIG_VOLUME = "messages-sidecar-config"
 TMP_VOLUME = "messages-sidecar-tmp"
+STATE_VOLUME = "messages-sidecar-state"
+# The batches database and the files store (the default dir is $XDG_STATE_HOME/messages-sidecar).
+STATE_DIR = "/var/lib/messages-sidecar"
 CONFIG_DIR = "/etc/messages-sidecar"
 INJECTED_ANNOTATION = "sidecar.messages.dev/injected"
 # Where each workload kind keeps its pod template.
@@ -110,6 +115,7 @@ def _sidecar(options: InjectOptions, http: int, grpc: int, admin: int) -> dict[s
     probe = {"httpGet": {"path": "/readyz", "port": "sidecar-admin"}, "periodSeconds": 5, "timeoutSeconds": 2}
     env: list[dict[str, Any]] = [
         {"name": "SIDECAR_DRAIN_TIMEOUT", "value": str(options.drain_timeout)},
+        {"name": "XDG_STATE_HOME", "value": STATE_DIR.rsplit("/", 1)[0]},
         {
             "name": "ANTHROPIC_API_KEY",
             "valueFrom": {
@@ -166,6 +172,7 @@ def _sidecar(options: InjectOptions, http: int, grpc: int, admin: int) -> dict[s
         "volumeMounts": [
             {"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": TMP_VOLUME, "mountPath": "/tmp"},
+            {"name": STATE_VOLUME, "mountPath": STATE_DIR},
         ],
     }
     if options.classic:
@@ -227,13 +234,19 @@ def _inject_template(template: dict[str, Any], options: InjectOptions) -> None:
         # Native sidecars start in order: first, so other init containers can use it too.
         spec["initContainers"] = [sidecar, *init_containers]
         spec["containers"] = containers
+    existing = {v.get("name"): v for v in spec.get("volumes") or [] if isinstance(v, dict)}
+    state = existing.get(STATE_VOLUME)
     volumes = [
         v
         for v in spec.get("volumes") or []
-        if not (isinstance(v, dict) and v.get("name") in (CONFIG_VOLUME, TMP_VOLUME))
+        if not (isinstance(v, dict) and v.get("name") in (CONFIG_VOLUME, TMP_VOLUME, STATE_VOLUME))
     ]
     volumes.append({"name": CONFIG_VOLUME, "configMap": {"name": options.config_map}})
     volumes.append({"name": TMP_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}})
+    # On the node's disk by default (lost with the pod); a claim the workload names is kept.
+    if state is None or "persistentVolumeClaim" not in state:
+        state = {"name": STATE_VOLUME, "emptyDir": {}}
+    volumes.append(state)
     spec["volumes"] = volumes
     grace = options.drain_timeout + 15
     current = spec.get("terminationGracePeriodSeconds")

@@ -301,3 +301,22 @@ def test_checkov_static_security_scan() -> None:
     assert not failed, failed
     passed = sum(report.get("summary", {}).get("passed", 0) for report in reports)
     assert passed >= CHECKOV_MIN_PASSED, (passed, r.stderr[-2000:])
+
+
+def test_the_state_volume_is_an_empty_dir_unless_the_app_gives_a_claim() -> None:
+    app = _docs(DEPLOY / "examples" / "app-deployment.yaml")[1]
+    spec = _pod_spec(inject_documents([app], InjectOptions())[0])
+    sidecar = spec["initContainers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in sidecar["volumeMounts"]}
+    assert mounts["messages-sidecar-state"] == "/var/lib/messages-sidecar"
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    assert env["XDG_STATE_HOME"] + "/messages-sidecar" == mounts["messages-sidecar-state"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["messages-sidecar-state"] == {"name": "messages-sidecar-state", "emptyDir": {}}
+    # A PersistentVolumeClaim under that name (durable batches and files) is kept, once.
+    claim = {"name": "messages-sidecar-state", "persistentVolumeClaim": {"claimName": "sidecar-state"}}
+    app["spec"]["template"]["spec"]["volumes"].append(claim)
+    once = inject_documents([app], InjectOptions())
+    spec = _pod_spec(once[0])
+    assert [v for v in spec["volumes"] if v["name"] == "messages-sidecar-state"] == [claim]
+    assert inject_documents(once, InjectOptions()) == once
