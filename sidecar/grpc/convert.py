@@ -21,15 +21,28 @@ from google.protobuf.message import Message as _ProtoMessage
 
 from sidecar.errors import InvalidRequest
 from sidecar.grpc.codec import NOFIT, BadProto, Plan, plan_for
+from sidecar.messages.v1 import batches_pb2 as bpb
 from sidecar.messages.v1 import messages_pb2 as pb
 
 __all__ = [
+    "batch_from_proto",
+    "batch_result_from_proto",
+    "batch_result_to_proto",
+    "batch_to_proto",
     "count_tokens_request_from_proto",
     "count_tokens_request_to_proto",
     "count_tokens_response_from_proto",
     "count_tokens_response_to_proto",
+    "create_batch_request_from_proto",
+    "create_batch_request_to_proto",
+    "deleted_batch_from_proto",
+    "deleted_batch_to_proto",
     "event_from_proto",
     "event_to_proto",
+    "list_batches_request_from_proto",
+    "list_batches_request_to_proto",
+    "list_batches_response_from_proto",
+    "list_batches_response_to_proto",
     "list_models_request_from_proto",
     "list_models_request_to_proto",
     "list_models_response_from_proto",
@@ -57,6 +70,12 @@ _COUNT_RESPONSE = _plan(pb.CountTokensResponse)
 _MODEL_INFO = _plan(pb.ModelInfo)
 _LIST_REQUEST = _plan(pb.ListModelsRequest)
 _LIST_RESPONSE = _plan(pb.ListModelsResponse)
+_CREATE_BATCH = _plan(bpb.CreateBatchRequest)
+_BATCH = _plan(bpb.MessageBatch)
+_LIST_BATCHES_REQUEST = _plan(bpb.ListBatchesRequest)
+_LIST_BATCHES_RESPONSE = _plan(bpb.ListBatchesResponse)
+_DELETED_BATCH = _plan(bpb.DeletedMessageBatch)
+_BATCH_RESULT = _plan(bpb.MessageBatchIndividualResponse)
 
 
 def _kwargs(plan: Plan, value: Any, what: str) -> dict[str, Any]:
@@ -157,3 +176,59 @@ def list_models_response_to_proto(d: dict[str, Any]) -> pb.ListModelsResponse:
 
 def list_models_response_from_proto(m: pb.ListModelsResponse) -> dict[str, Any]:
     return _json(_LIST_RESPONSE, m)
+
+
+# --- /v1/messages/batches ------------------------------------------------------------------------
+
+
+def create_batch_request_to_proto(body: dict[str, Any]) -> bpb.CreateBatchRequest:
+    """A batch creation body (``{"requests": [{custom_id, params}]}``) -> CreateBatchRequest."""
+    return bpb.CreateBatchRequest(**_kwargs(_CREATE_BATCH, body, "the request body"))
+
+
+def create_batch_request_from_proto(m: bpb.CreateBatchRequest) -> dict[str, Any]:
+    """CreateBatchRequest -> the batch creation body (errors name ``requests.N.params...``)."""
+    return _json(_CREATE_BATCH, m)
+
+
+def batch_to_proto(d: dict[str, Any]) -> bpb.MessageBatch:
+    return bpb.MessageBatch(**_kwargs(_BATCH, d, "a MessageBatch"))
+
+
+def batch_from_proto(m: bpb.MessageBatch) -> dict[str, Any]:
+    return _json(_BATCH, m)
+
+
+def list_batches_request_to_proto(params: dict[str, Any]) -> bpb.ListBatchesRequest:
+    """Query parameters as JSON values (``{"limit": 20, "after_id": "msgbatch_..."}``)."""
+    return bpb.ListBatchesRequest(**_kwargs(_LIST_BATCHES_REQUEST, params, "the list parameters"))
+
+
+def list_batches_request_from_proto(m: bpb.ListBatchesRequest) -> dict[str, Any]:
+    """ListBatchesRequest -> the query parameters that are set, as JSON values."""
+    return _json(_LIST_BATCHES_REQUEST, m)
+
+
+def list_batches_response_to_proto(d: dict[str, Any]) -> bpb.ListBatchesResponse:
+    return bpb.ListBatchesResponse(**_kwargs(_LIST_BATCHES_RESPONSE, d, "a batch list"))
+
+
+def list_batches_response_from_proto(m: bpb.ListBatchesResponse) -> dict[str, Any]:
+    return _json(_LIST_BATCHES_RESPONSE, m)
+
+
+def deleted_batch_to_proto(d: dict[str, Any]) -> bpb.DeletedMessageBatch:
+    return bpb.DeletedMessageBatch(**_kwargs(_DELETED_BATCH, d, "a deleted batch"))
+
+
+def deleted_batch_from_proto(m: bpb.DeletedMessageBatch) -> dict[str, Any]:
+    return _json(_DELETED_BATCH, m)
+
+
+def batch_result_to_proto(d: dict[str, Any]) -> bpb.MessageBatchIndividualResponse:
+    """One line of a batch's results (``{"custom_id", "result"}``)."""
+    return bpb.MessageBatchIndividualResponse(**_kwargs(_BATCH_RESULT, d, "a batch result"))
+
+
+def batch_result_from_proto(m: bpb.MessageBatchIndividualResponse) -> dict[str, Any]:
+    return _json(_BATCH_RESULT, m)
