@@ -178,7 +178,12 @@ class Runtime:
             from .grpc.listener import start_grpc
 
             self._grpc, self.grpc_port = await start_grpc(
-                self.lifecycle, self.telemetry, host, listeners.grpc.port, listeners.max_body_bytes
+                self.lifecycle,
+                self.telemetry,
+                host,
+                listeners.grpc.port,
+                listeners.max_body_bytes,
+                batches=self.batches,
             )
             _announce(f"sidecar grpc listening on {_hostport(host, self.grpc_port)}")
         if self.current().uses_mock:

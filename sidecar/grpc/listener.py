@@ -1,4 +1,5 @@
-"""The gRPC listener: grpc.aio serving the Messages servicer, grpc.health.v1 and reflection."""
+"""The gRPC listener: grpc.aio serving the Messages and Batches servicers, grpc.health.v1 and
+reflection."""
 
 from __future__ import annotations
 
@@ -9,17 +10,26 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from ..batches import Batches
 from ..lifecycle import Lifecycle
 from ..telemetry import Telemetry
+from .batches import add_batches_service
 from .servicer import add_messages_service
 
 __all__ = ["start_grpc"]
 
 
 async def start_grpc(
-    lifecycle: Lifecycle, telemetry: Telemetry, host: str, port: int, max_message: int
+    lifecycle: Lifecycle,
+    telemetry: Telemetry,
+    host: str,
+    port: int,
+    max_message: int,
+    *,
+    batches: Batches | None = None,
 ) -> tuple[Any, int]:
-    """Start grpc.aio on the running loop; returns the server and the bound port."""
+    """Start grpc.aio on the running loop; returns the server and the bound port. ``batches``:
+    the process's Message Batches (the HTTP door's), served as the Batches service."""
     # Accept messages as large as the HTTP door does (gRPC's default 4 MB would refuse them).
     options = [
         ("grpc.max_receive_message_length", max_message),
@@ -31,6 +41,8 @@ async def start_grpc(
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services.append(add_messages_service(server, lifecycle, telemetry))
+    if batches is not None:
+        services.append(add_batches_service(server, batches, lifecycle))
     reflection.enable_server_reflection(services, server)
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(target)
