@@ -1,39 +1,41 @@
-"""One process, two doors: uvicorn (HTTP) and grpc.aio (gRPC) on the same event loop."""
+"""One process, two doors: our HTTP/1.1 server (``sidecar.http1``; uvicorn behind
+``listeners.http.server: uvicorn``) and grpc.aio (gRPC) on the same event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
 import sys
 from collections.abc import Callable, Generator, Mapping
-from typing import Any
-
-import uvicorn
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .batches import Batches, database_path
 from .config import Config, load_config
+from .config.model import HttpListener
 from .core import Upstream
 from .errors import ConfigError
 from .files import Files
 from .http.admin import AdminApp
 from .http.app import HttpApp
+from .http1.server import HttpServer, ServerLimits
 from .lifecycle import ConfigWatcher, Lifecycle
 from .pipeline import Pipeline
 from .telemetry import Telemetry, build_telemetry
 
 __all__ = ["Runtime", "bind_socket", "serve"]
 
+if TYPE_CHECKING:
+    import uvicorn
+
 log = logging.getLogger("sidecar")
 
 
-class _Uvicorn(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        # The runtime owns the signals (drain, reload); uvicorn must not take them.
-        yield
+class _Listener(Protocol):
+    async def shutdown(self, grace: float) -> None: ...
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -89,10 +91,8 @@ class Runtime:
         self.http_port: int | None = None
         self.grpc_port: int | None = None
         self.admin_port: int | None = None
-        self._http: _Uvicorn | None = None
-        self._http_task: asyncio.Task[None] | None = None
-        self._admin: _Uvicorn | None = None
-        self._admin_task: asyncio.Task[None] | None = None
+        self._http: _Listener | None = None
+        self._admin: _Listener | None = None
         self._grpc: Any = None
         self._stop = asyncio.Event()
 
@@ -155,8 +155,8 @@ class Runtime:
                 where = _hostport(admin.host, admin.port)
                 raise OSError(exc.errno, f"admin listener {where}: {exc.strerror or exc}") from None
             self.admin_port = sock.getsockname()[1]
-            self._admin, self._admin_task = await _serve_asgi(
-                AdminApp(self.telemetry, lambda: self.ready), sock, "admin"
+            self._admin = await _serve_asgi(
+                AdminApp(self.telemetry, lambda: self.ready), sock, "admin", listeners.http
             )
             _announce(f"sidecar admin listening on http://{_hostport(admin.host, self.admin_port)}")
         self.batches.start()  # resumes the batches of an earlier run
@@ -172,7 +172,9 @@ class Runtime:
                 batches=self.batches,
                 files=self.files,
             )
-            self._http, self._http_task = await _serve_asgi(app, sock, "HTTP")
+            self._http = await _serve_asgi(
+                app, sock, "HTTP", listeners.http, max_body=app.max_request_body, cancel_on_disconnect=True
+            )
             _announce(f"sidecar http listening on http://{_hostport(host, self.http_port)}")
         if listeners.grpc.enabled:
             from .grpc.listener import start_grpc
@@ -203,49 +205,93 @@ class Runtime:
         self.ready = False
         if self._grpc is not None:
             await self._grpc.stop(grace)
-        if self._http is not None and self._http_task is not None:
-            self._http.should_exit = True
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._http_task), grace + 1)
-            if not self._http_task.done():
-                self._http.force_exit = True
-                await self._http_task
-        if self._admin is not None and self._admin_task is not None:
+        if self._http is not None:
+            # Stops accepting, closes idle connections, lets answers in flight finish (busy
+            # keep-alive connections close after theirs), cuts what remains after the grace.
+            await self._http.shutdown(grace + 1)
+        if self._admin is not None:
             # Last: readiness says 503 through the drain above.
-            self._admin.should_exit = True
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._admin_task), 2)
-            if not self._admin_task.done():
-                self._admin.force_exit = True
-                await self._admin_task
+            await self._admin.shutdown(2)
         await self.batches.aclose()  # running entries give their leases back
         await self.files.aclose()
         await self.lifecycle.close()
         await self.telemetry.aclose()
 
 
-async def _serve_asgi(app: Any, sock: socket.socket, what: str) -> tuple[_Uvicorn, asyncio.Task[None]]:
-    """Serve ``app`` with uvicorn on ``sock`` (on this loop); returns once it accepts."""
-    config = uvicorn.Config(
-        app,
-        interface="asgi3",
-        http="httptools",
-        loop="none",
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        timeout_keep_alive=75,
+async def _serve_asgi(
+    app: Any,
+    sock: socket.socket,
+    what: str,
+    settings: HttpListener,
+    *,
+    max_body: int | None = None,
+    cancel_on_disconnect: bool = False,
+) -> _Listener:
+    """Serve ``app`` on ``sock`` (on this loop) with the server ``settings`` name; returns once
+    it accepts."""
+    if settings.server == "uvicorn":
+        return await _UvicornListener.start(app, sock, what, settings)
+    limits = ServerLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        keep_alive_timeout=settings.keep_alive_timeout,
+        max_in_flight=settings.max_in_flight,
     )
-    server = _Uvicorn(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError(f"the {what} listener stopped during start-up")
-        await asyncio.sleep(0.005)
-    return server, task
+    if max_body is not None:
+        limits = dataclasses.replace(limits, max_body_bytes=max_body)
+    server = HttpServer(app, limits, cancel_on_disconnect=cancel_on_disconnect)
+    await server.start(sock)
+    return server
+
+
+class _UvicornListener:
+    """uvicorn on this loop (``listeners.http.server: uvicorn``), imported only then."""
+
+    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+        self._server = server
+        self._task = task
+
+    @classmethod
+    async def start(
+        cls, app: Any, sock: socket.socket, what: str, settings: HttpListener
+    ) -> _UvicornListener:
+        import uvicorn
+
+        class _Uvicorn(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Generator[None, None, None]:
+                # The runtime owns the signals (drain, reload); uvicorn must not take them.
+                yield
+
+        config = uvicorn.Config(
+            app,
+            interface="asgi3",
+            http="httptools",
+            loop="none",
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,
+            timeout_keep_alive=int(settings.keep_alive_timeout),
+        )
+        server = _Uvicorn(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"the {what} listener stopped during start-up")
+            await asyncio.sleep(0.005)
+        return cls(server, task)
+
+    async def shutdown(self, grace: float) -> None:
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        if not self._task.done():
+            self._server.force_exit = True
+            await self._task
 
 
 def _hostport(host: str, port: int | None) -> str:

@@ -43,3 +43,43 @@ def test_what_a_config_names_is_loaded(tmp_path: Path) -> None:
         "admission: {tiers: {t: {}}, keys: [{name: a, sha256: '" + "0" * 64 + "', tier: t}]}\n"
     )
     assert loaded("--config", str(config)) == set(HEAVY)
+
+
+SERVE = """
+import asyncio, json, sys
+from sidecar.cli import config_from_argv
+from sidecar.runtime import Runtime
+
+async def main():
+    rt = Runtime(config_from_argv(["--http-port", "0", "--grpc-port", "0", "--admin-port", "0", *sys.argv[1:]]))
+    await rt.start()
+    answers = []
+    for port in (rt.http_port, rt.admin_port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\\r\\nHost: t\\r\\nConnection: close\\r\\n\\r\\n")
+        answers.append((await reader.read()).split(b"\\r\\n", 1)[0].decode())
+        writer.close()
+    await rt.stop(0)
+    print(json.dumps({"answers": answers, "uvicorn": "uvicorn" in sys.modules}))
+
+asyncio.run(main())
+"""
+
+
+def test_uvicorn_is_loaded_only_when_the_config_asks_for_it(tmp_path: Path) -> None:
+    config = tmp_path / "sidecar.yaml"
+    config.write_text(
+        "upstreams: {m: {provider: mock}}\nroutes: [{match: '*', upstream: m}]\n"
+        "listeners: {http: {server: uvicorn}}\n"
+    )
+    for args, uvicorn in (((), False), (("--config", str(config)), True)):
+        run = subprocess.run(
+            [sys.executable, "-c", SERVE, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        assert result == {"answers": ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"], "uvicorn": uvicorn}, args

@@ -44,10 +44,37 @@ class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 
 
 class HttpListener(_Base, frozen=True):
-    """The HTTP door: the Anthropic API on ``host:port`` (port 0 picks a free port)."""
+    """The HTTP door: the Anthropic API on ``host:port`` (port 0 picks a free port), and the
+    limits of the HTTP/1.1 server that serves it (``sidecar.http1.server``; the admin listener
+    uses the same server with the same settings)."""
 
     enabled: bool = True
     port: int = 8080
+    # "native": our own HTTP/1.1 server on httptools (sidecar.http1); "uvicorn": the previous
+    # server, kept as a fallback while the native one proves itself (the limits below are then
+    # uvicorn's own, except keep_alive_timeout).
+    server: Literal["native", "uvicorn"] = "native"
+    # Request line + header block, in bytes; larger: 431. SDK requests carry about 1 KiB of
+    # headers; 16 KiB is h11's and Node's default (nginx takes 8 KiB per line, 32 KiB in all).
+    max_header_bytes: int = 16384
+    header_timeout: float = 10.0  # seconds for a request's whole header block (a drip is cut: 408)
+    body_timeout: float = 30.0  # seconds of silence between request body chunks (408, then closed)
+    keep_alive_timeout: float = 75.0  # seconds an idle keep-alive connection is kept open
+    # API calls in flight on this listener; beyond it 529 overloaded_error with retry-after,
+    # answered without running the request.
+    max_in_flight: int = 1024
+
+    def __post_init__(self) -> None:
+        if not 512 <= self.max_header_bytes <= 1024 * 1024:
+            raise ValueError(
+                f"max_header_bytes: must be between 512 and 1048576, got {self.max_header_bytes!r}"
+            )
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: must be a positive number of seconds, got {value!r}")
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight: must be at least 1, got {self.max_in_flight!r}")
 
 
 class GrpcListener(_Base, frozen=True):

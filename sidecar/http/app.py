@@ -24,6 +24,7 @@ from ..core.jsonbytes import BAD_JSON
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError, error_body
 from ..files import PREFIX as FILES
 from ..files import Files
+from ..http1.server import CANCEL_ON_DISCONNECT
 from ..lifecycle import Lifecycle, shutdown_error
 from ..pipeline import Pipeline, page_models
 from ..telemetry import NOOP_TELEMETRY, Telemetry
@@ -109,6 +110,12 @@ class HttpApp:
         self._ready = ready
         self._telemetry = telemetry
 
+    @property
+    def max_request_body(self) -> int:
+        """The largest body any route accepts: the server refuses a larger content-length
+        before reading it (each route checks its own limit)."""
+        return max(self.max_body, _FORWARD_MAX_BODY)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
@@ -170,14 +177,27 @@ class HttpApp:
             if not req.started:
                 await _send_error(send, SidecarError("Internal server error"), req)
 
-    async def _race(self, work: Awaitable[None], receive: Receive) -> None:
+    async def _race(self, work: Awaitable[None], req: _Request, receive: Receive) -> None:
         """Await ``work``; if the client disconnects first, cancel it (closing the upstream).
 
-        Only once the body has been read: the watcher is then the only reader of ``receive``.
-        One watcher task per request, which cancels this task when the client goes away.
+        Under our own server (scope extension ``sidecar.cancel_on_disconnect``) the server
+        cancels this task when the client goes away. Elsewhere (uvicorn, httpx's ASGITransport),
+        once the body has been read, one watcher task per request, the only reader of
+        ``receive`` then, cancels this task when the client goes away.
         """
         task = asyncio.current_task()
         assert task is not None
+        extensions = req.scope.get("extensions")
+        if extensions and CANCEL_ON_DISCONNECT in extensions:
+            try:
+                await work
+            except asyncio.CancelledError:
+                if self._lifecycle is not None and self._lifecycle.cut and task.cancelling() == 1:
+                    # The drain deadline passed before an answer: a retryable 529.
+                    task.uncancel()
+                    raise shutdown_error() from None
+                raise
+            return
         gone = False
 
         async def watch() -> None:
@@ -269,7 +289,7 @@ class HttpApp:
             if body.get("stream") is True
             else _client_deadline(req.header_map.get(b"x-stainless-timeout")),
         )
-        await self._race(self._answer(call, req, send), receive)
+        await self._race(self._answer(call, req, send), req, receive)
 
     async def _answer(self, call: Call, req: _Request, send: Send) -> None:
         pipeline = req.pipeline or self._get_pipeline()
@@ -361,7 +381,7 @@ class HttpApp:
         forward = ForwardRequest(
             method=req.scope["method"], path=path, headers=headers, body=body, request_id=req.request_id
         )
-        await self._race(self._relay(forward, req, send), receive)
+        await self._race(self._relay(forward, req, send), req, receive)
 
     async def _batch(self, req: _Request, batches: Batches, receive: Receive, send: Send) -> None:
         body = await self._read_body(req, receive, batches.config.max_body_bytes)
@@ -382,7 +402,7 @@ class HttpApp:
             else:
                 await _send_answer(send, answer, req)
 
-        await self._race(answer(), receive)
+        await self._race(answer(), req, receive)
 
     async def _file(self, req: _Request, files: Files, receive: Receive, send: Send) -> None:
         headers = dict(req.forward_headers)
@@ -412,7 +432,7 @@ class HttpApp:
             else:
                 await _send_answer(send, answer, req)
 
-        await self._race(answer(), receive)
+        await self._race(answer(), req, receive)
 
     async def _relay(self, forward: ForwardRequest, req: _Request, send: Send) -> None:
         answer = await (req.pipeline or self._get_pipeline()).forward(forward)
