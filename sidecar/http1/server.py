@@ -70,6 +70,9 @@ _LINGER = 2.0  # seconds a closing connection keeps reading (and dropping) what 
 _DISCONNECT: Message = {"type": "http.disconnect"}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NO_BODY_STATUS = frozenset({204, 304})
+_FRAMING = frozenset({b"content-length", b"connection", b"transfer-encoding", b"date"})
+# Request headers looked at while they are parsed.
+_WATCHED = frozenset({b"content-length", b"transfer-encoding", b"expect"})
 _encode = msgspec.json.encode
 
 
@@ -246,24 +249,28 @@ class _Cycle:
 
     def _start(self, status: int, headers: Any) -> None:
         conn = self.conn
-        head = [_STATUS_LINES.get(status) or _STATUS_LINES.setdefault(status, _status_line(status))]
+        lines: list[bytes] = []
         length = -1
         have_date = False
         for name, value in headers:
             name = name.lower()
-            if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name or b":" in name:
-                raise RuntimeError(f"invalid response header {name!r}: {value!r}")
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"connection":
-                if b"close" in value.lower():
-                    self.keep_alive = False
-                continue
-            elif name == b"transfer-encoding":
-                continue  # the framing is decided here
-            elif name == b"date":
-                have_date = True
-            head.append(name + b": " + value + b"\r\n")
+            if name in _FRAMING:
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection":
+                    if b"close" in value.lower():
+                        self.keep_alive = False
+                    continue
+                elif name == b"transfer-encoding":
+                    continue  # the framing is decided here
+                else:
+                    have_date = True
+            lines.append(name + b": " + value + b"\r\n")
+        block = b"".join(lines)
+        if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
+            # A line break inside a name or value would split the head (response splitting).
+            raise RuntimeError(f"a response header holds a line break: {block!r}")
+        head = [_STATUS_LINES.get(status) or _STATUS_LINES.setdefault(status, _status_line(status)), block]
         if not have_date:
             head.append(_date_line())
         if self.more_body:
@@ -344,8 +351,15 @@ class _Connection(asyncio.Protocol):
         self.queue: deque[_Cycle] = deque()  # parsed (pipelined), waiting for their turn
         self.parsing: _Cycle | None = None  # the request whose body the parser is reading
         self.in_head = False  # between a request's first byte and the end of its header block
-        self.head_bytes = 0  # raw bytes read while in a header block (bounded before parsing)
-        self.head_size = 0  # the header block's size, as the callbacks report it
+        # Raw bytes read since the last header block ended, counting only reads that began outside
+        # a body: an upper bound on the header block's size unless it began after another message
+        # in the same read (``exact`` then: it is measured from its parts).
+        self.head_bytes = 0
+        self.after_message = False  # within a read, after a message ended
+        self.exact = False
+        self.length = 0  # the request's content-length
+        self.transfer_encoding = False
+        self.expect_100 = False
         self.head_start = 0.0
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -432,6 +446,7 @@ class _Connection(asyncio.Protocol):
             return  # lingering, or after an error: what follows is dropped
         if self.parsing is None:
             self.head_bytes += len(data)
+        self.after_message = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -454,7 +469,9 @@ class _Connection(asyncio.Protocol):
         self.in_head = True
         self.url = b""
         self.headers = []
-        self.head_size = 0
+        self.exact = self.after_message
+        self.length = 0
+        self.transfer_encoding = self.expect_100 = False
         self.upgrade = False
         now = self.loop.time()
         self.head_start = now
@@ -463,36 +480,37 @@ class _Connection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        self.head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
-        self.head_size += len(name) + len(value) + 4
+        name = name.lower()
+        self.headers.append((name, value))
+        if name in _WATCHED:
+            if name == b"content-length":
+                self.length = int(value)  # llhttp has checked it: digits, only one
+            elif name == b"transfer-encoding":
+                self.transfer_encoding = True
+            else:
+                self.expect_100 = value.lower() == b"100-continue"
 
     def on_headers_complete(self) -> None:
         self.in_head = False
-        self.head_bytes = 0
         limits = self.limits
-        if self.head_size > limits.max_header_bytes:
-            raise _Refuse(431, self.too_large_head())
+        if self.exact or self.head_bytes > limits.max_header_bytes:
+            size = len(self.url) + sum([len(k) + len(v) + 4 for k, v in self.headers])
+            if size > limits.max_header_bytes:
+                raise _Refuse(431, self.too_large_head())
+        self.head_bytes = 0
         parser = self.parser
         method = parser.get_method().decode("ascii")
         if method == "CONNECT":
             raise _Refuse(400, "CONNECT is not supported: this is not a forward proxy")
         version = parser.get_http_version()
-        if version != "1.1" and version != "1.0":
-            raise _Refuse(400, f"HTTP/{version} is not supported; use HTTP/1.1")
-        expect_100 = False
-        length = 0
-        for name, value in self.headers:
-            if name == b"content-length":
-                length = int(value)  # llhttp has checked it: digits, only one
-            elif name == b"transfer-encoding":
-                if version != "1.1":
-                    raise _Refuse(400, f"transfer-encoding is not allowed in HTTP/{version}")
-            elif name == b"expect":
-                expect_100 = value.lower() == b"100-continue"
-        if length > limits.max_body_bytes:
+        if version != "1.1":
+            if version != "1.0":
+                raise _Refuse(400, f"HTTP/{version} is not supported; use HTTP/1.1")
+            if self.transfer_encoding:
+                raise _Refuse(400, "transfer-encoding is not allowed in HTTP/1.0")
+        if self.length > limits.max_body_bytes:
             raise _Refuse(
                 413, f"Request exceeds the maximum allowed number of bytes ({limits.max_body_bytes})"
             )
@@ -534,7 +552,7 @@ class _Connection(asyncio.Protocol):
             "extensions": self.server.extensions,
         }
         cycle = _Cycle(self, scope, keep_alive)
-        cycle.expect_100 = expect_100 and version == "1.1"
+        cycle.expect_100 = self.expect_100 and version == "1.1"
         self.parsing = cycle
         if upgrade:
             self.upgrade_cycle = cycle
@@ -564,6 +582,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         cycle = self.parsing
         self.parsing = None
+        self.after_message = True
         if cycle is not None:
             cycle.more_body = False
             if cycle.local is not None and cycle is self.cycle and not cycle.complete:
