@@ -199,7 +199,11 @@ class _Cycle:
         if self.expect_100:
             self.expect_100 = False
             if not self.started and not self.gone:
-                self.conn.transport.write(_CONTINUE)
+                conn = self.conn
+                conn.transport.write(_CONTINUE)
+                if conn.parsing is self:  # the client sends its body now: the body timeout runs
+                    conn.activity = conn.loop.time()
+                    conn.arm(conn.activity + conn.limits.body_timeout)
         while True:
             if self.gone or self.complete:
                 return _DISCONNECT
@@ -828,8 +832,8 @@ class _Connection(asyncio.Protocol):
             return self.linger_until, "linger"
         parsing = self.parsing
         if parsing is not None:
-            if self.read_paused or parsing is not self.cycle:
-                return _INF, ""  # waiting on the app, not on the client
+            if self.read_paused or parsing is not self.cycle or parsing.expect_100:
+                return _INF, ""  # waiting on the app (to read, or to say 100 Continue)
             return self.activity + limits.body_timeout, "body"
         if self.in_head:
             if self.cycle is not None:

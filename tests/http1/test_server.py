@@ -317,7 +317,8 @@ async def test_reading_pauses_while_the_app_does_not_take_the_body(served: Serve
     size = 16 * 1024 * 1024
     writer.write(f"POST /slowread HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n".encode())
     sending = asyncio.create_task(_send_body(writer, size))
-    await asyncio.sleep(0.5)
+    await wait_for(lambda: any(c.read_paused for c in served.server.connections))
+    await asyncio.sleep(0.3)
     (conn,) = served.server.connections
     assert conn.read_paused
     cycle = conn.parsing
@@ -720,4 +721,17 @@ async def test_a_response_header_with_a_line_break_is_never_written(served: Serv
     assert b"evil" not in data
     (r,) = parse_responses(data, ["GET"])
     _envelope(r, 500, "api_error")
+    writer.close()
+
+
+@pytest.mark.parametrize("limits", [ServerLimits(body_timeout=1.0)])
+async def test_the_body_timeout_waits_for_100_continue(served: Served) -> None:
+    reader, writer = await served.open()
+    writer.write(b"POST /slowread HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    await asyncio.sleep(1.5)  # the app has not read yet: the client is right to wait
+    served.rec.release.set()
+    assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"ok")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 200 ")
     writer.close()
