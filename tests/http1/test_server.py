@@ -7,21 +7,69 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import h11
 import pytest
 
 from sidecar.http1.server import HttpServer, ServerLimits
-from tests.http1.conftest import (
+from tests.http1.server_peers import (
     H11Client,
+    Recorder,
     Served,
     make_app,
     parse_responses,
     read_until_closed,
     wait_for,
 )
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def limits() -> ServerLimits:
+    return ServerLimits(header_timeout=2.0, body_timeout=2.0, keep_alive_timeout=5.0)
+
+
+@pytest.fixture
+def cancel_on_disconnect() -> bool:
+    return True
+
+
+@pytest.fixture
+async def served(limits: ServerLimits, cancel_on_disconnect: bool) -> AsyncIterator[Served]:
+    rec = Recorder()
+    server = HttpServer(make_app(rec), limits, cancel_on_disconnect=cancel_on_disconnect)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    await server.start(sock)
+    try:
+        yield Served(server, sock.getsockname()[1], rec)
+    finally:
+        rec.release.set()
+        await server.shutdown(0.5)
+
+
+@pytest.fixture
+def app_bug() -> None:
+    """Requested by the tests that make the app fail on purpose: errors are logged then."""
+
+
+@pytest.fixture(autouse=True)
+def no_tracebacks(caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest) -> Iterator[None]:
+    """No client mistake may log an error or a traceback."""
+    caplog.set_level(logging.DEBUG, logger="sidecar.http1")
+    yield
+    if "app_bug" in request.fixturenames:
+        return
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bad, [r.getMessage() for r in bad]
+
 
 # --- framing ------------------------------------------------------------------------------------
 
@@ -576,7 +624,7 @@ async def test_upgrade_requests_get_a_plain_answer(served: Served, request_bytes
 # --- app failures -------------------------------------------------------------------------------
 
 
-@pytest.mark.app_bug
+@pytest.mark.usefixtures("app_bug")
 @pytest.mark.parametrize("path", ["/raise", "/empty"])
 async def test_an_app_failing_before_its_answer_gets_500(served: Served, path: str) -> None:
     client = await H11Client.connect(served)
@@ -586,7 +634,7 @@ async def test_an_app_failing_before_its_answer_gets_500(served: Served, path: s
     client.close()
 
 
-@pytest.mark.app_bug
+@pytest.mark.usefixtures("app_bug")
 async def test_an_app_failing_mid_answer_closes_the_connection(served: Served) -> None:
     reader, writer = await served.open()
     writer.write(b"GET /raise-late HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -708,7 +756,7 @@ def test_make_app_paths_are_documented() -> None:
     assert make_app.__doc__ and "/echo" in make_app.__doc__
 
 
-@pytest.mark.app_bug
+@pytest.mark.usefixtures("app_bug")
 async def test_a_response_header_with_a_line_break_is_never_written(served: Served) -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"x-a", b"v\r\nx-b: evil")]})

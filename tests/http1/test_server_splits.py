@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sidecar.http1.server import HttpServer, ServerLimits, _Connection
-from tests.http1.conftest import Recorder, make_app, parse_responses
+from tests.http1.server_peers import Recorder, make_app, parse_responses
 
 REQUESTS = (
     b"POST /echo?1 HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world"
