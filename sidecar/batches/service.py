@@ -29,7 +29,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from ..config.model import BatchesConfig
+from ..config.model import BatchesConfig, RedisBatchStore
 from ..core import Answer, ForwardRequest, new_request_id
 from ..core.credentials import CREDENTIAL_HEADERS
 from ..core.jsonbytes import BAD_JSON
@@ -37,6 +37,7 @@ from ..core.validate import validate_messages
 from ..errors import InvalidRequest, NoRoute, NotFound, PermissionDenied, RequestTooLarge, SidecarError
 from ..pipeline import Pipeline
 from ..telemetry import NOOP_TELEMETRY, Telemetry
+from .redis import RedisStore
 from .runner import BatchRunner, Snapshots
 from .sqlite import SqliteStore
 from .store import BatchRecord, BatchStore, NewEntry
@@ -104,11 +105,17 @@ class Batches:
         telemetry: Telemetry = NOOP_TELEMETRY,
         store: BatchStore | None = None,
     ) -> None:
-        """``store``: one to use instead of the SQLite file under ``config.dir`` (tests)."""
+        """``store``: one to use instead of the configured one (tests). A Redis store
+        (``batches.store.kind: redis``) is made here, connected at first use, and its runner
+        starts with ``start``: every replica runs the shared batches."""
         self.config = config
         self.path = database_path(config)
         self._snapshots = snapshots
         self._telemetry = telemetry
+        spec = config.store
+        if store is None and isinstance(spec, RedisBatchStore):
+            assert spec.url is not None, "build_config fills batches.store.url"
+            store = RedisStore.from_url(spec.url, key_prefix=spec.key_prefix, timeout=spec.timeout)
         self._store = store
         self._runner: BatchRunner | None = None
         if store is not None:

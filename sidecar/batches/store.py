@@ -1,7 +1,7 @@
 """The batch store interface: where batches, their entries and their results live.
 
-One small base class (``BatchStore``) with the embedded SQLite implementation beside it
-(``sidecar.batches.sqlite``); a shared one (Redis, across replicas) implements the same methods.
+One small base class (``BatchStore``) with its two implementations beside it: the embedded
+SQLite one (``sidecar.batches.sqlite``) and the one replicas share (``sidecar.batches.redis``).
 The contract a runner relies on:
 
 - ``create`` stores a batch and all its entries at once, or nothing.

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from ..errors import ConfigError
-from .admission import build_admission_config
+from .admission import RedisBackend, build_admission_config
 from .convert import convert
 from .model import (
     AnthropicUpstreamConfig,
@@ -26,6 +26,7 @@ from .model import (
     Listeners,
     MockUpstreamConfig,
     OpenAIUpstreamConfig,
+    RedisBatchStore,
     Route,
     UpstreamConfig,
 )
@@ -136,6 +137,17 @@ def _check(config: Config, admission: dict[str, Any] | None = None) -> Config:
     endpoint = config.telemetry.traces.endpoint
     if endpoint is not None and not endpoint.strip():
         raise ConfigError("telemetry.traces.endpoint: must not be empty (omit it to use OTEL_*)")
+    store = config.batches.store
+    if isinstance(store, RedisBatchStore) and store.url is None:
+        # The same Redis as admission's limits, unless the store names its own.
+        backend = config.admission.backend if config.admission is not None else None
+        if not isinstance(backend, RedisBackend):
+            raise ConfigError(
+                "batches.store.url: required with kind redis (or set admission.backend "
+                "{kind: redis, url}, whose Redis the batches then share)"
+            )
+        store = msgspec.structs.replace(store, url=backend.url)
+        config = msgspec.structs.replace(config, batches=msgspec.structs.replace(config.batches, store=store))
     return config
 
 

@@ -18,6 +18,7 @@ from .policy import HopConfig, RoutePolicyConfig
 __all__ = [
     "AdminListener",
     "AnthropicUpstreamConfig",
+    "BatchStoreConfig",
     "BatchesConfig",
     "Config",
     "FilesConfig",
@@ -29,7 +30,9 @@ __all__ = [
     "MockUpstreamConfig",
     "OpenAIUpstreamConfig",
     "PacingConfig",
+    "RedisBatchStore",
     "Route",
+    "SqliteBatchStore",
     "TelemetryConfig",
     "Timeouts",
     "TracesConfig",
@@ -242,13 +245,43 @@ class LifecycleConfig(_Base, frozen=True):
     watch_interval: float = 2.0  # seconds between checks of the file
 
 
+class SqliteBatchStore(_Base, frozen=True, tag_field="kind", tag="sqlite"):
+    """Batches in one SQLite file under ``batches.dir``: one sidecar process (and its restarts)."""
+
+
+class RedisBatchStore(_Base, frozen=True, tag_field="kind", tag="redis"):
+    """Batches in Redis, shared by every replica pointing at the same ``url`` and ``key_prefix``."""
+
+    # redis://, rediss:// (TLS) or unix://. None: admission.backend's url (kind: redis), filled
+    # in at load; without one it is required.
+    url: str | None = None
+    timeout: float = 5.0  # seconds for one Redis call (a create sends 1,000 entries per call)
+    # Every Redis key starts with it; on a Redis Cluster put a hash tag in it ("{batches}:").
+    key_prefix: str = "sidecar:batches:"
+
+    def __post_init__(self) -> None:
+        if self.url is not None and not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"url: must start with redis://, rediss:// or unix://, got {self.url!r}")
+        if not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise ValueError(f"timeout: must be positive, got {self.timeout!r}")
+        if not self.key_prefix:
+            raise ValueError("key_prefix: must not be empty")
+
+
+BatchStoreConfig = SqliteBatchStore | RedisBatchStore
+
+
 class BatchesConfig(_Base, frozen=True):
     """Message Batches (``sidecar.batches``): where batches are stored, and how the sidecar runs
     the ones it does not forward (entries on OpenAI-compatible upstreams, the mock, routes with
     a policy, mixed upstreams)."""
 
-    # The directory of the SQLite store (batches.sqlite3). None: $XDG_STATE_HOME/messages-sidecar
-    # (~/.local/state/messages-sidecar without it). The file is created at the first batch.
+    # Where batches live: {kind: sqlite} (a file under `dir`, one process) or {kind: redis, url,
+    # timeout, key_prefix} (shared by every replica; url defaults to admission.backend's).
+    store: BatchStoreConfig = SqliteBatchStore()
+    # The directory of the SQLite file (batches.sqlite3: batches with store kind sqlite, and the
+    # Files API's metadata either way). None: $XDG_STATE_HOME/messages-sidecar
+    # (~/.local/state/messages-sidecar without it). The file is created at first use.
     dir: str | None = None
     # Entries of local batches in flight at once, all batches together: low, so interactive
     # traffic keeps priority on the upstreams.

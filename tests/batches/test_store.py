@@ -1,16 +1,22 @@
-"""The SQLite batch store: atomic create, leases that expire, one result per entry, settling
-(cancel, expiry, end, retention), paging both ways, results streamed in pages, a reopened file."""
+"""The batch store contract, run against both stores (SQLite, and Redis on a real redis-server):
+atomic create, leases that expire, one result per entry, settling (cancel, expiry, end,
+retention), paging both ways, results streamed in pages; then what each adds (a reopened SQLite
+file, two Redis clients sharing the batches)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from sidecar.batches.redis import RedisStore
 from sidecar.batches.sqlite import SqliteStore
-from sidecar.batches.store import BatchRecord, EntryKey, NewEntry
+from sidecar.batches.store import BatchRecord, BatchStore, EntryKey, NewEntry
+from tests.admission.conftest import RedisServer
 
 T0 = 1_800_000_000.0
 DAY = 86400.0
@@ -24,19 +30,28 @@ def batch(
     return record, entries
 
 
-@pytest.fixture()
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "batches.sqlite3")
+def redis_store(server: RedisServer, prefix: str) -> RedisStore:
+    return RedisStore.from_url(server.url, key_prefix=prefix, timeout=10.0)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BatchStore]:
+    s: BatchStore
+    if request.param == "sqlite":
+        s = SqliteStore(tmp_path / "batches.sqlite3")
+    else:
+        # Each test its own keys on the module's redis-server.
+        s = redis_store(request.getfixturevalue("redis_server"), f"t:{uuid.uuid4().hex}:")
     yield s
     await s.aclose()
 
 
-async def lines(store: SqliteStore, batch_id: str) -> list[dict[str, object]]:
+async def lines(store: BatchStore, batch_id: str) -> list[dict[str, object]]:
     out = b"".join([chunk async for chunk in store.results(batch_id)])
     return [json.loads(line) for line in out.splitlines()]
 
 
-async def test_create_claim_finish_end(store: SqliteStore) -> None:
+async def test_create_claim_finish_end(store: BatchStore) -> None:
     await store.create(*batch("b1"))
     got = await store.get("b1")
     assert got is not None and got.status == "in_progress" and got.processing == 3
@@ -63,7 +78,7 @@ async def test_create_claim_finish_end(store: SqliteStore) -> None:
     ]
 
 
-async def test_an_expired_lease_is_claimed_again_and_release_delays(store: SqliteStore) -> None:
+async def test_an_expired_lease_is_claimed_again_and_release_delays(store: BatchStore) -> None:
     await store.create(*batch("b1", 2))
     first = await store.claim("dead", 2, lease=10, now=T0)
     assert len(first) == 2
@@ -79,7 +94,7 @@ async def test_an_expired_lease_is_claimed_again_and_release_delays(store: Sqlit
     assert [c.key.index for c in await store.claim("w3", 2, lease=10, now=T0 + 50)] == [1]
 
 
-async def test_cancel_settles_waiting_entries_and_lets_running_ones_finish(store: SqliteStore) -> None:
+async def test_cancel_settles_waiting_entries_and_lets_running_ones_finish(store: BatchStore) -> None:
     await store.create(*batch("b1", 3))
     running = await store.claim("w", 1, lease=60, now=T0)
     canceled = await store.cancel("b1", T0 + 1)
@@ -94,7 +109,7 @@ async def test_cancel_settles_waiting_entries_and_lets_running_ones_finish(store
     assert again is not None and again.status == "ended" and again.cancel_initiated_at == T0 + 1
 
 
-async def test_expiry_and_retention(store: SqliteStore) -> None:
+async def test_expiry_and_retention(store: BatchStore) -> None:
     await store.create(*batch("b1", 2))
     claimed = await store.claim("w", 1, lease=60, now=T0)
     assert await store.finish(claimed[0].key, "succeeded", b'{"type":"succeeded"}', now=T0 + 1)
@@ -111,7 +126,7 @@ async def test_expiry_and_retention(store: SqliteStore) -> None:
     assert await lines(store, "b1") == []
 
 
-async def test_pages_newest_first_both_ways_and_per_owner(store: SqliteStore) -> None:
+async def test_pages_newest_first_both_ways_and_per_owner(store: BatchStore) -> None:
     for i in range(5):
         await store.create(*batch(f"b{i}", 1, owner="k1" if i != 2 else "k2", at=T0 + i))
     first = await store.page("k1", 2)
@@ -124,7 +139,7 @@ async def test_pages_newest_first_both_ways_and_per_owner(store: SqliteStore) ->
     assert (await store.page("k1", 10, after_id="b2")).records == []  # not k1's batch
 
 
-async def test_results_stream_in_pages_and_delete(store: SqliteStore) -> None:
+async def test_results_stream_in_pages_and_delete(store: BatchStore) -> None:
     record, entries = batch("big", 2500)
     await store.create(record, entries)
     for claim in await store.claim("w", 2500, lease=60, now=T0):
@@ -134,7 +149,7 @@ async def test_results_stream_in_pages_and_delete(store: SqliteStore) -> None:
     assert await store.delete("big") and await store.get("big") is None and not await store.delete("big")
 
 
-async def test_create_is_atomic(store: SqliteStore) -> None:
+async def test_create_is_atomic(store: BatchStore) -> None:
     await store.create(*batch("b1", 1))
     with pytest.raises(Exception):  # noqa: B017 - the id is taken: nothing of the second is stored
         await store.create(*batch("b1", 4))
@@ -155,3 +170,75 @@ async def test_what_was_committed_survives_a_reopen(tmp_path: Path) -> None:
         assert [c.key.index for c in claims] == [1]
     finally:
         await second.aclose()
+
+
+async def test_two_redis_clients_share_batches_and_never_claim_an_entry_twice(
+    redis_server: RedisServer,
+) -> None:
+    prefix = f"t:{uuid.uuid4().hex}:"
+    a, b = redis_store(redis_server, prefix), redis_store(redis_server, prefix)
+    try:
+        await a.create(*batch("b1", 40, owner="k1"))
+        await b.create(*batch("b2", 40, owner="k2", at=T0 + 1))
+        # Either replica answers for either batch, and lists both.
+        got = await b.get("b1")
+        assert got is not None and got.owner == "k1" and got.total == 40
+        assert [r.id for r in (await a.page(None, 10)).records] == ["b2", "b1"]
+        # Claims racing on one Redis: each entry goes to one of them, oldest batch first.
+        claims = await asyncio.gather(
+            *(s.claim(f"w{i}", 7, lease=30, now=T0 + 2) for i, s in enumerate([a, b] * 6))
+        )
+        keys = [c.key for group in claims for c in group]
+        assert len(keys) == 80 and len(set(keys)) == 80
+        assert sorted(keys, key=lambda k: (k.batch_id, k.index))[:40] == [
+            EntryKey("b1", i) for i in range(40)
+        ]
+        # Finishes racing for one entry: exactly one result is stored and counted.
+        won = await asyncio.gather(
+            *(
+                s.finish(EntryKey("b1", 0), "succeeded", b'{"type":"succeeded"}', now=T0 + 3)
+                for s in [a, b] * 4
+            )
+        )
+        assert sum(won) == 1
+        got = await a.get("b1")
+        assert got is not None and got.counts["succeeded"] == 1 and got.processing == 39
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_redis_create_is_all_or_nothing_and_exact(redis_server: RedisServer) -> None:
+    store = redis_store(redis_server, f"t:{uuid.uuid4().hex}:")
+    try:
+        record, entries = batch("b1", 3, owner="k")
+        record.created_at = T0 + 0.123456789
+        record.headers = {"anthropic-version": "2023-06-01"}
+        await store.create(record, entries)
+        got = await store.get("b1")
+        assert got == record  # times come back exactly (a float's repr), headers too
+        big = [NewEntry(f"e{i}", b'{"text":"%s"}' % (b"x" * 1000)) for i in range(5000)]
+        with pytest.raises(Exception):  # noqa: B017 - the id is taken
+            await store.create(
+                BatchRecord(id="b1", owner="k", created_at=T0, expires_at=T0 + DAY, total=5000), big
+            )
+        got = await store.get("b1")
+        assert got is not None and got.total == 3
+        # Its entries went up in chunks to staging keys, dropped when the create failed.
+        assert await store.client.call("KEYS", f"{store.prefix}stage:*") == []
+        await store.create(
+            BatchRecord(id="b2", owner="k", created_at=T0, expires_at=T0 + DAY, total=5000), big
+        )
+        claims = await store.claim("w", 10_000, lease=30, now=T0)
+        assert len(claims) == 5003 and {len(c.params) for c in claims if c.key.batch_id == "b2"} == {1011}
+        # A forwarded batch: recorded with its snapshot, never claimed or settled.
+        fwd = BatchRecord(
+            id="f1", owner="k", location="up", created_at=T0 + 5, expires_at=T0 + DAY, snapshot=b"{}"
+        )
+        await store.create(fwd, [])
+        await store.update_snapshot("f1", b'{"x":1}', "ended")
+        got = await store.get("f1")
+        assert got is not None and got.snapshot == b'{"x":1}' and got.status == "ended" and not got.local
+        assert await store.claim("w", 10, lease=30, now=T0 + 10) == []
+    finally:
+        await store.aclose()
