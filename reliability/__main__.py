@@ -13,12 +13,14 @@ import time
 
 import uvloop
 
-from . import faults, storm
+from . import faults, http_fuzz, overload, storm
 
 CAMPAIGNS = {
     # name: (reduced size, full size)
     "faults": (1_000, 10_000),
     "storm": (200, 1_000),
+    "http_fuzz": (8_000, 1_000_000),
+    "overload": (15, 60),  # seconds of overload (plus a third of it before and after)
 }
 
 
@@ -42,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
             report, violations = uvloop.run(faults.run(size, seed=args.seed, full=args.full))
         elif name == "storm":
             report, violations = uvloop.run(storm.run(size, seed=args.seed))
+        elif name == "http_fuzz":
+            report, violations = uvloop.run(http_fuzz.run(size, seed=args.seed))
+        elif name == "overload":
+            report, violations = uvloop.run(overload.run(size, seed=args.seed))
 
         for line in report:
             print(line, flush=True)

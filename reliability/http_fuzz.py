@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from .sidecar_process import SidecarProcess
 
-INPUT_TIMEOUT_S = 5.0
+INPUT_TIMEOUT_S = 3.0  # the server's header and body timeouts are 1 s here
 VALID = b'{"model":"claude-sonnet-4-6","max_tokens":16,"messages":[{"role":"user","content":"Hello"}]}'
 
 
@@ -295,24 +295,25 @@ class Response:
     body: bytes
 
 
-def parse_responses(data: bytes) -> tuple[list[Response], bytes]:
-    """Complete HTTP/1.1 responses (content-length or chunked) at the start of ``data``."""
+def parse_responses(data: bytes, head: bool = False) -> tuple[list[Response], bytes]:
+    """Complete HTTP/1.1 responses (content-length or chunked) at the start of ``data``
+    (``head``: answers to HEAD, which have no body whatever their headers say)."""
     out: list[Response] = []
     while data:
         end = data.find(b"\r\n\r\n")
         if end < 0:
             break
-        head = data[:end].decode("latin-1").split("\r\n")
-        parts = head[0].split(" ", 2)
+        lines = data[:end].decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise ValueError(f"not a status line: {head[0][:80]!r}")
+            raise ValueError(f"not a status line: {lines[0][:80]!r}")
         headers = {}
-        for line in head[1:]:
+        for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         rest = data[end + 4 :]
         status = int(parts[1])
-        if status < 200 or status in (204, 304):
+        if status < 200 or status in (204, 304) or head:
             body, data = b"", rest
         elif "content-length" in headers:
             n = int(headers["content-length"])
@@ -347,8 +348,14 @@ def parse_responses(data: bytes) -> tuple[list[Response], bytes]:
 
 
 def judge(inp: Input, responses: list[Response], closed: bool, timed_out: bool) -> str | None:
-    """None when the server's behaviour for ``inp`` is acceptable, else what is wrong."""
+    """None when the server's behaviour for ``inp`` is acceptable, else what is wrong. An answer
+    to HEAD has no body to check: its content-type must still say JSON."""
+    head = inp.data.startswith(b"HEAD ")
     for r in responses:
+        if head and 400 <= r.status < 500:
+            if not r.headers.get("content-type", "").startswith("application/json"):
+                return f"HTTP {r.status} to HEAD without a JSON content-type"
+            continue
         if r.status >= 500 and not (r.status == 529 and "retry-after" in r.headers):
             return f"HTTP {r.status}: {r.body[:200]!r}"
         if 400 <= r.status < 500:
@@ -375,6 +382,7 @@ def judge(inp: Input, responses: list[Response], closed: bool, timed_out: bool) 
 
 async def _send_one(port: int, inp: Input) -> tuple[list[Response], bool, bool]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = inp.data.startswith(b"HEAD ")
     try:
         writer.write(inp.data)
         await writer.drain()
@@ -399,10 +407,10 @@ async def _send_one(port: int, inp: Input) -> tuple[list[Response], bool, bool]:
                 closed = True
                 break
             data += chunk
-            responses, _ = parse_responses(data)
+            responses, _ = parse_responses(data, head)
             if len(responses) >= max(inp.answers, 1):
                 break
-        responses, _ = parse_responses(data)
+        responses, _ = parse_responses(data, head)
         return responses, closed, timed_out
     finally:
         writer.transport.abort()
@@ -410,7 +418,9 @@ async def _send_one(port: int, inp: Input) -> tuple[list[Response], bool, bool]:
 
 def config(admin_port: int, http_port: int, grpc_port: int) -> str:
     return f"""
-listeners: {{http: {{port: {http_port}}}, grpc: {{port: {grpc_port}}}}}
+listeners:
+  http: {{port: {http_port}, header_timeout: 1.0, body_timeout: 1.0}}
+  grpc: {{port: {grpc_port}}}
 admin: {{port: {admin_port}}}
 upstreams: {{m: {{provider: mock}}}}
 routes: [{{match: "*", upstream: m}}]
@@ -424,7 +434,7 @@ class Tally:
     violations: list[str] = field(default_factory=list)
 
 
-async def run(inputs: int, seed: int = 5, concurrency: int = 8) -> tuple[list[str], list[str]]:
+async def run(inputs: int, seed: int = 5, concurrency: int = 48) -> tuple[list[str], list[str]]:
     rng = random.Random(seed)
     tally = Tally()
     names = list(GENERATORS)
@@ -456,7 +466,14 @@ async def run(inputs: int, seed: int = 5, concurrency: int = 8) -> tuple[list[st
         # Still serving?
         ok = await _send_one(port, Input(_post(VALID), framing_broken=False))
         if not ok[0] or ok[0][0].status != 200:
-            tally.violations.append("the sidecar no longer answers a valid request after the fuzzing")
+            got = (
+                f"HTTP {ok[0][0].status}: {ok[0][0].body[:200]!r}"
+                if ok[0]
+                else f"closed={ok[1]} timed out={ok[2]}"
+            )
+            tally.violations.append(
+                f"the sidecar no longer answers a valid request after the fuzzing ({got})"
+            )
         tally.violations += sidecar.log_problems()
     report = [
         f"http_fuzz: {inputs} inputs in {elapsed:.1f} s ({inputs / elapsed:.0f}/s, c={concurrency}): "

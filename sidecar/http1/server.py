@@ -378,6 +378,7 @@ class _Connection(asyncio.Protocol):
         self.drain_waiter: asyncio.Future[None] | None = None
         self.activity = 0.0  # last request body bytes (for the body timeout)
         self.idle_since = 0.0
+        self.fresh = True  # no request has begun yet: the header timeout covers the wait for one
         self.linger_until = 0.0
         self.upgrade_cycle: _Cycle | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -397,7 +398,8 @@ class _Connection(asyncio.Protocol):
         self.local_addr = tuple(local[:2]) if isinstance(local, tuple) else None
         self.server.connections.add(self)
         self.idle_since = self.loop.time()
-        self.arm(self.idle_since + limits.keep_alive_timeout)
+        # A client that connects and sends nothing is cut like one that drips its headers.
+        self.arm(self.idle_since + min(limits.header_timeout, limits.keep_alive_timeout))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -470,6 +472,7 @@ class _Connection(asyncio.Protocol):
     # --- parser callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self.fresh = False
         self.in_head = True
         self.url = b""
         self.headers = []
@@ -623,6 +626,9 @@ class _Connection(asyncio.Protocol):
             return
         server.in_flight += 1
         cycle.task = self.loop.create_task(self.run(cycle))
+        # Counted down when the task is done, however: a task cancelled before its first step
+        # (the client left at once) never runs the body of ``run``, its ``finally`` included.
+        cycle.task.add_done_callback(server.call_done)
 
     def write_local(self, cycle: _Cycle) -> None:
         assert cycle.local is not None
@@ -652,8 +658,6 @@ class _Connection(asyncio.Protocol):
                     "the app returned without a complete response to %s %s", scope["method"], scope["path"]
                 )
                 self.failed(cycle)
-        finally:
-            server.in_flight -= 1
 
     def failed(self, cycle: _Cycle) -> None:
         """The app raised or returned early: a 500 envelope if nothing was sent, else a cut."""
@@ -841,6 +845,8 @@ class _Connection(asyncio.Protocol):
             return self.head_start + limits.header_timeout, "head"
         if self.cycle is not None or self.broken:
             return _INF, ""
+        if self.fresh:
+            return self.idle_since + min(limits.header_timeout, limits.keep_alive_timeout), "idle"
         return self.idle_since + limits.keep_alive_timeout, "idle"
 
     def on_timer(self) -> None:
@@ -898,11 +904,15 @@ class HttpServer:
         self.asgi = {"version": "3.0", "spec_version": "2.3"}
         self.connections: set[_Connection] = set()
         self.idle = asyncio.Event()
-        self.in_flight = 0
+        self.in_flight = 0  # app calls running (counted down by ``call_done``)
         self.refused = 0  # answered 529 because max_in_flight calls were running
         self.draining = False
         self._server: asyncio.AbstractServer | None = None
         self.loop: asyncio.AbstractEventLoop
+
+    def call_done(self, task: asyncio.Task[None]) -> None:
+        """An app call's task is done (finished, failed or cancelled, even before it started)."""
+        self.in_flight -= 1
 
     async def start(self, sock: socket.socket) -> None:
         self.loop = asyncio.get_running_loop()

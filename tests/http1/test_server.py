@@ -486,6 +486,33 @@ async def test_a_connection_that_never_sends_is_closed(served: Served) -> None:
     writer.close()
 
 
+@pytest.mark.parametrize("limits", [ServerLimits(header_timeout=0.3, keep_alive_timeout=60)])
+async def test_a_new_connection_gets_the_header_timeout_to_begin_its_request(served: Served) -> None:
+    # Found by the HTTP fuzz campaign: a connection that sent nothing was kept for the keep-alive
+    # timeout (75 s by default), so idle sockets could pile up; it now has the header timeout.
+    reader, writer = await served.open()
+    started = asyncio.get_running_loop().time()
+    assert await read_until_closed(reader, 5) == b""
+    assert asyncio.get_running_loop().time() - started < 3
+    writer.close()
+
+
+async def test_a_client_gone_before_its_call_started_leaves_nothing_in_flight(served: Served) -> None:
+    # Found by the HTTP fuzz campaign: a request whose connection dropped in the same read as it
+    # arrived had its task cancelled before its first step, so the count of calls in flight never
+    # came down, and after enough of them every request got 529.
+    reader, writer = await served.open()
+    await wait_for(lambda: len(served.server.connections) == 1)
+    (conn,) = served.server.connections
+    # The request and the connection's loss in one turn of the loop, as one read can bring both.
+    conn.data_received(b"GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert served.server.in_flight == 1
+    conn.connection_lost(None)
+    writer.transport.abort()
+    await wait_for(lambda: served.server.in_flight == 0)
+    assert served.rec.calls == []  # the app never ran
+
+
 @pytest.mark.parametrize("limits", [ServerLimits(max_body_bytes=1000)])
 async def test_a_content_length_over_the_limit_gets_413_unread(served: Served) -> None:
     reader, writer = await served.open()
