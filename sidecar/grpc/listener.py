@@ -3,9 +3,11 @@ reflection."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from grpc import aio as grpc_aio
+from grpc._cython import cygrpc  # type: ignore[attr-defined]  # untyped
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -16,7 +18,22 @@ from ..telemetry import Telemetry
 from .batches import add_batches_service
 from .servicer import add_messages_service
 
-__all__ = ["start_grpc"]
+__all__ = ["CallEndedFilter", "start_grpc"]
+
+
+class CallEndedFilter(logging.Filter):
+    """grpcio logs an ERROR with a traceback when a handler's last send fails because the call
+    already ended: its deadline passed or its client left just as the handler finished (a race
+    the handler cannot close). Nothing is wrong on our side then: one line at DEBUG instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, cygrpc.ExecuteBatchError):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.msg, record.args = "a call ended before its answer was sent: %s", (record.getMessage(),)
+            record.exc_info, record.exc_text = None, None
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
 
 
 async def start_grpc(
@@ -31,6 +48,9 @@ async def start_grpc(
     """Start grpc.aio on the running loop; returns the server and the bound port. ``batches``:
     the process's Message Batches (the HTTP door's), served as the Batches service."""
     # Accept messages as large as the HTTP door does (gRPC's default 4 MB would refuse them).
+    grpc_log = logging.getLogger("grpc._cython.cygrpc")
+    if not any(isinstance(f, CallEndedFilter) for f in grpc_log.filters):
+        grpc_log.addFilter(CallEndedFilter())
     options = [
         ("grpc.max_receive_message_length", max_message),
         ("grpc.max_send_message_length", max_message),

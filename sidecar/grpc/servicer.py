@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
+import grpc
+from google.protobuf.message import DecodeError
 from grpc import aio as grpc_aio
 
 from ..core import (
@@ -56,22 +58,69 @@ def _forward_headers(context: Context) -> dict[str, str]:
     return headers
 
 
+# The longest error message a status carries (gRPC refuses metadata over 16 KB outright, and a
+# message may quote client input: a model id, a field's value).
+MAX_ERROR_MESSAGE = 1024
+
+
+def metadata_value(text: str, limit: int = MAX_ERROR_MESSAGE) -> str:
+    """``text`` as a legal gRPC metadata value: printable ASCII (anything else escaped the way a
+    Python literal would be: ``\\n``, ``\\xe9``), at most ``limit`` characters. gRPC ends a call
+    whose trailers hold anything else with INTERNAL "Invalid metadata", losing the error."""
+    if not (text.isascii() and text.isprintable()):
+        text = text.encode("unicode_escape").decode("ascii")
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
 async def _abort(context: Context, exc: SidecarError, request_id: str) -> NoReturn:
     rid = exc.request_id or request_id
+    message = metadata_value(exc.message)
     trailing = [
-        ("anthropic-error-type", exc.error_type),
-        ("anthropic-error-message", exc.message),
-        ("request-id", rid),
+        ("anthropic-error-type", metadata_value(exc.error_type, 100)),
+        ("anthropic-error-message", message),
+        ("request-id", metadata_value(rid, 200)),
         ("sidecar-request-id", request_id),
     ]
     for key, value in exc.headers:
         if key in ("retry-after", "retry-after-ms", "x-should-retry") or key.startswith(
             "anthropic-ratelimit-"
         ):
-            trailing.append((key, value))
+            trailing.append((key, metadata_value(value, 200)))
     context.set_trailing_metadata(tuple(trailing))
-    await context.abort(exc.grpc_code, exc.message)
+    await context.abort(exc.grpc_code, message)
     raise AssertionError("abort returned")  # pragma: no cover - abort always raises
+
+
+class Undecodable:
+    """A request whose bytes do not decode as its message. grpcio itself would end such a call
+    with UNKNOWN and log a traceback; the handler answers INVALID_ARGUMENT instead."""
+
+    __slots__ = ("message_type",)
+
+    def __init__(self, message_type: str) -> None:
+        self.message_type = message_type
+
+
+def tolerant_deserializer(cls: Any) -> Callable[[bytes], Any]:
+    """``cls.FromString``, but an undecodable request becomes an ``Undecodable``."""
+    parse = cls.FromString
+    name = cls.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError:
+            return Undecodable(name)
+
+    return deserialize
+
+
+def _decoded(request: T | Undecodable) -> T:
+    if isinstance(request, Undecodable):
+        raise InvalidRequest(f"the request is not a valid {request.message_type} protobuf message")
+    return request
 
 
 def _header_metadata(answer: Answer, request_id: str) -> tuple[tuple[str, str], ...]:
@@ -166,7 +215,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         observer.identify(request_id)
 
         async def work() -> pb.Message:
-            body = convert.request_from_proto(request)
+            body = convert.request_from_proto(_decoded(request))
             if body.get("stream") is True:
                 raise InvalidRequest("stream: CreateMessage answers one Message; use StreamMessage to stream")
             call = self._call(body, context, "messages", request_id, headers, observer)
@@ -193,7 +242,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         observer.identify(request_id)
 
         async def start() -> EventStream:
-            body = convert.request_from_proto(request)
+            body = convert.request_from_proto(_decoded(request))
             body["stream"] = True
             call = self._call(body, context, "messages", request_id, headers, observer)
             answer = await self._pipeline().messages(call)
@@ -266,7 +315,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         observer.identify(request_id)
 
         async def work() -> pb.CountTokensResponse:
-            body = convert.count_tokens_request_from_proto(request)
+            body = convert.count_tokens_request_from_proto(_decoded(request))
             call = self._call(body, context, "count_tokens", request_id, headers, observer)
             answer = await self._pipeline().count_tokens(call)
             context.set_trailing_metadata(_header_metadata(answer, request_id))
@@ -276,7 +325,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
 
     async def ListModels(self, request: pb.ListModelsRequest, context: Context) -> pb.ListModelsResponse:
         async def work() -> pb.ListModelsResponse:
-            params = convert.list_models_request_from_proto(request)
+            params = convert.list_models_request_from_proto(_decoded(request))
             models = await self._pipeline().list_models(_forward_headers(context))
             page = page_models(
                 models,
@@ -291,13 +340,45 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
 
     async def GetModel(self, request: pb.GetModelRequest, context: Context) -> pb.ModelInfo:
         async def work() -> pb.ModelInfo:
-            info = await self._pipeline().get_model(request.model_id, _forward_headers(context))
+            info = await self._pipeline().get_model(_decoded(request).model_id, _forward_headers(context))
             return convert.model_info_to_proto(info)
 
         return await self._guard(context, new_request_id(), work())
 
 
 def add_messages_service(server: grpc_aio.Server, lifecycle: Lifecycle, telemetry: Telemetry) -> str:
-    """Register the service; returns its full name (for health and reflection)."""
-    pb_grpc.add_MessagesServicer_to_server(MessagesService(lifecycle, telemetry), server)
-    return pb.DESCRIPTOR.services_by_name["Messages"].full_name
+    """Register the service; returns its full name (for health and reflection).
+
+    As ``pb_grpc.add_MessagesServicer_to_server`` does, but with ``tolerant_deserializer``s."""
+    service = MessagesService(lifecycle, telemetry)
+    name: str = pb.DESCRIPTOR.services_by_name["Messages"].full_name
+    handlers = {
+        "CreateMessage": grpc.unary_unary_rpc_method_handler(
+            service.CreateMessage,
+            request_deserializer=tolerant_deserializer(pb.CreateMessageRequest),
+            response_serializer=pb.Message.SerializeToString,
+        ),
+        "StreamMessage": grpc.unary_stream_rpc_method_handler(
+            service.StreamMessage,
+            request_deserializer=tolerant_deserializer(pb.CreateMessageRequest),
+            response_serializer=pb.StreamEvent.SerializeToString,
+        ),
+        "CountTokens": grpc.unary_unary_rpc_method_handler(
+            service.CountTokens,
+            request_deserializer=tolerant_deserializer(pb.CountTokensRequest),
+            response_serializer=pb.CountTokensResponse.SerializeToString,
+        ),
+        "ListModels": grpc.unary_unary_rpc_method_handler(
+            service.ListModels,
+            request_deserializer=tolerant_deserializer(pb.ListModelsRequest),
+            response_serializer=pb.ListModelsResponse.SerializeToString,
+        ),
+        "GetModel": grpc.unary_unary_rpc_method_handler(
+            service.GetModel,
+            request_deserializer=tolerant_deserializer(pb.GetModelRequest),
+            response_serializer=pb.ModelInfo.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)  # type: ignore[attr-defined]  # untyped
+    return name

@@ -1283,3 +1283,21 @@ def test_any_json_object_round_trips(value: dict[str, Any]) -> None:
     roundtrip(convert.request_to_proto, convert.request_from_proto, value)
     roundtrip(convert.message_to_proto, convert.message_from_proto, value)
     roundtrip(convert.event_to_proto, convert.event_from_proto, value)
+
+
+def test_json_text_nested_deeper_than_the_decoder_recurses_is_invalid() -> None:
+    # msgspec raises RecursionError there (found by the grpc_fuzz campaign): an InvalidRequest
+    # naming the field, like any other invalid JSON text.
+    from sidecar.messages.v1 import messages_pb2 as pb
+
+    deep = "[" * 100_000 + "]" * 100_000
+    for message in (
+        pb.CreateMessageRequest(model="m", context_management=deep),
+        pb.CreateMessageRequest(model="m", extra_json='{"a":' * 50_000 + "1" + "}" * 50_000),
+    ):
+        with pytest.raises(InvalidRequest, match="invalid JSON text"):
+            convert.request_from_proto(message)
+    request = pb.CreateMessageRequest(model="m")
+    request.tools.add().unknown_json = deep
+    with pytest.raises(InvalidRequest, match=r"tools\.0\.unknown_json: invalid JSON text"):
+        convert.request_from_proto(request)

@@ -419,3 +419,65 @@ def test_answers_name_their_request_ids(proxy_sidecar: ThreadedSidecar, upstream
         assert initial["request-id"] == "req_fake_upstream"
         assert initial["sidecar-request-id"].startswith("req_")
         assert [e.WhichOneof("event") for e in stream][-1] == "message_stop"
+
+
+# Found by the grpc_fuzz reliability campaign.
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["CreateMessage", "StreamMessage", "CountTokens", "ListModels", "GetModel"],
+)
+def test_undecodable_protobuf_is_invalid_argument_with_trailers(
+    mock_sidecar: ThreadedSidecar, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Field 1 (a string) declared 100 bytes long, 2 given: no message type decodes that.
+    # grpcio itself answered UNKNOWN ("Unexpected DecodeError") and logged a traceback.
+    with grpc.insecure_channel(mock_sidecar.grpc_target) as channel:
+        path = f"/sidecar.messages.v1.Messages/{method}"
+        if method == "StreamMessage":
+            call = channel.unary_stream(path, request_serializer=None, response_deserializer=None)
+            with pytest.raises(grpc.RpcError) as info:
+                list(call(b"\x0a\x64ab", timeout=10))
+        else:
+            unary = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
+            with pytest.raises(grpc.RpcError) as info:
+                unary(b"\x0a\x64ab", timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    trailers = dict(info.value.trailing_metadata())  # type: ignore[attr-defined]
+    assert trailers["anthropic-error-type"] == "invalid_request_error"
+    assert "not a valid sidecar.messages.v1." in trailers["anthropic-error-message"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_json_text_nested_too_deep_is_invalid_argument(mock_sidecar: ThreadedSidecar) -> None:
+    # msgspec raises RecursionError past ~1,000 levels: it was the sidecar's own INTERNAL
+    # "Internal server error", with a traceback.
+    request = convert.request_to_proto(
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    request.context_management = "[" * 100_000 + "]" * 100_000
+    with grpc.insecure_channel(mock_sidecar.grpc_target) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.MessagesStub(channel).CreateMessage(request, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    trailers = dict(info.value.trailing_metadata())  # type: ignore[attr-defined]
+    assert trailers["anthropic-error-message"] == "context_management: invalid JSON text"
+
+
+@pytest.mark.parametrize("model_id", ["modèle-☃", "a\r\nb", "m" * 100_000])
+def test_an_error_quoting_any_input_keeps_its_status_and_trailers(
+    mock_sidecar: ThreadedSidecar, model_id: str
+) -> None:
+    # The error message quotes the model id: non-ASCII or CR/LF in a trailer made gRPC end the
+    # call INTERNAL "Invalid metadata", and 100 KB went over gRPC's 16 KB metadata limit.
+    from sidecar.messages.v1 import messages_pb2 as pb
+
+    with grpc.insecure_channel(mock_sidecar.grpc_target) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.MessagesStub(channel).GetModel(pb.GetModelRequest(model_id=model_id), timeout=10)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    trailers = dict(info.value.trailing_metadata())  # type: ignore[attr-defined]
+    assert trailers["anthropic-error-type"] == "not_found_error"
+    message = trailers["anthropic-error-message"]
+    assert message.isascii() and message.isprintable() and len(message) <= 1024

@@ -37,6 +37,10 @@ def _envelope(r: httpx.Response, status: int, etype: str, *words: str) -> None:
         # Found by the HTTP fuzz campaign (python -m reliability http_fuzz): both were 500s.
         (b'{"model": "x", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", ("nested too deeply",)),
         (b'{"model": "\xed\xa0\x80", "max_tokens": 1, "messages": []}', ("not valid JSON", "utf-8")),
+        # Nested past msgspec's recursion limit: it was the sidecar's own 500 with a traceback
+        # (found by the grpc_fuzz campaign, in the gRPC door's JSON text fields first).
+        (b"[" * 100_000 + b"]" * 100_000, ("not valid JSON", "nested too deeply")),
+        (b'{"model": "m", "metadata": ' + b'{"a":' * 50_000 + b"1" + b"}" * 50_001, ("nested too deeply",)),
     ],
 )
 def test_malformed_json(
