@@ -168,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return (inject_main if argv[0] == "inject" else wait_ready_main)(argv[1:])
     args = _parser().parse_args(argv)
+    if os.environ.get("SIDECAR_TRACEMALLOC") == "1":
+        # Opt-in (soak tests): trace Python allocations, served as sidecar_traced_memory_bytes.
+        # It slows allocation-heavy code down severalfold: never on by default.
+        import tracemalloc
+
+        tracemalloc.start()
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -196,6 +196,8 @@ class Instruments:
             prometheus_client.PlatformCollector(registry=r)
             prometheus_client.GCCollector(registry=r)
             r.register(_LoopCollector(self))
+            if os.environ.get("SIDECAR_TRACEMALLOC") == "1":
+                r.register(_TracedMemoryCollector())
         # Each histogram's upper bounds (+Inf last), for the cells' local histograms.
         self.bounds: dict[str, tuple[float, ...]] = {
             name: (*buckets, float("inf"))
@@ -516,6 +518,26 @@ class _UpstreamCollector:
         for name, (busy, idle) in self._instruments.upstream_connections:
             family.add_metric((name, "busy"), busy)
             family.add_metric((name, "idle"), idle)
+        yield family
+
+
+class _TracedMemoryCollector:
+    """``sidecar_traced_memory_bytes``: Python memory allocated now and not freed, as tracemalloc
+    counts it. Only with ``SIDECAR_TRACEMALLOC=1`` (set before start), which starts tracing."""
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        import tracemalloc
+
+        if not tracemalloc.is_tracing():
+            return
+        family = GaugeMetricFamily(
+            "sidecar_traced_memory_bytes",
+            "Python memory allocated and not freed now (tracemalloc; SIDECAR_TRACEMALLOC=1 only).",
+        )
+        family.add_metric((), tracemalloc.get_traced_memory()[0])
         yield family
 
 

@@ -455,3 +455,21 @@ async def test_event_loop_tasks_gauge_counts_the_loops_tasks() -> None:
         for task in extra:
             task.cancel()
     await runtime.telemetry.aclose()
+
+
+def test_traced_memory_gauge_only_when_opted_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    # SIDECAR_TRACEMALLOC=1 (the soak campaign sets it) starts tracemalloc at start-up and adds
+    # sidecar_traced_memory_bytes; without it, no such series.
+    import tracemalloc
+
+    from sidecar.telemetry.metrics import Instruments
+
+    assert b"sidecar_traced_memory_bytes" not in Instruments().render()[0]
+    monkeypatch.setenv("SIDECAR_TRACEMALLOC", "1")
+    tracemalloc.start()
+    try:
+        text = Instruments().render()[0].decode()
+    finally:
+        tracemalloc.stop()
+    value = next(ln for ln in text.splitlines() if ln.startswith("sidecar_traced_memory_bytes "))
+    assert float(value.split()[1]) > 0
