@@ -18,7 +18,21 @@ from .metrics import Cell, InFlight, Instruments
 if TYPE_CHECKING:
     from .tracing import Tracing
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "labelable"]
+
+_MAX_MODEL_LABEL = 128
+
+
+def labelable(model: str) -> bool:
+    """Whether a client's model name may be a label value as it is: printable ASCII without
+    spaces, quotes or backslashes, at most 128 characters. Anything else (CR/LF and a header line
+    after it, say) is counted under ``other``."""
+    return (
+        len(model) <= _MAX_MODEL_LABEL
+        and model.isascii()
+        and model.isprintable()
+        and not any(c in model for c in ' "\\')
+    )
 
 
 class Registry:
@@ -50,7 +64,7 @@ class Registry:
         model = target.model
         if not glob or model in self._glob_models:
             return model
-        if len(self._glob_models) < self._limit:
+        if len(self._glob_models) < self._limit and labelable(model):
             self._glob_models.add(model)
             return model
         return "other"

@@ -16,3 +16,25 @@ def test_model_label_bounds() -> None:
     assert registry.model_label(Target("m", "x1", "x*")) == "x1"  # already known
     # Exact routes (bounded by the config) always keep their own name.
     assert registry.model_label(Target("m", "exact", "exact")) == "exact"
+
+
+def test_a_model_name_that_is_no_model_id_is_counted_as_other() -> None:
+    # Found by the sweep campaign: a model name with CR/LF and a header line after it became a
+    # `model` label as it was (a raw CR in /metrics, "x-injected: 1" inside a label).
+    config = build_config(MOCK_CONFIG)
+    registry = Registry(config, None, {})
+    for model in (
+        "claude\r\nx-injected: 1",
+        "a\nb",
+        "two words",
+        'q"uote',
+        "back\\slash",
+        "modèle",
+        "m" * 129,
+    ):
+        assert registry.model_label(Target("m", model, "*")) == "other", model
+    assert registry.model_label(Target("m", "claude-sonnet-4-6", "*")) == "claude-sonnet-4-6"
+    assert (
+        registry.model_label(Target("m", "us.anthropic.claude-3:0@v1/x", "*"))
+        == "us.anthropic.claude-3:0@v1/x"
+    )
