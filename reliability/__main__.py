@@ -13,7 +13,7 @@ import time
 
 import uvloop
 
-from . import faults, grpc_fuzz, http_fuzz, overload, storm
+from . import faults, grpc_fuzz, http_fuzz, overload, soak, storm, sweep
 
 CAMPAIGNS = {
     # name: (reduced size, full size)
@@ -23,6 +23,10 @@ CAMPAIGNS = {
     "overload": (15, 60),  # seconds of overload (plus a third of it before and after)
     # ~800 inputs/s here: 45,000 take ~60 s, 1,000,000 (the target) ~21 min.
     "grpc_fuzz": (45_000, 1_000_000),
+    # Seconds of steady load.
+    "soak": (60, 1_800),
+    # Fixed probes (the size is not used); after the others, as `make reliability` runs them.
+    "sweep": (1, 1),
 }
 
 
@@ -50,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
             report, violations = uvloop.run(http_fuzz.run(size, seed=args.seed))
         elif name == "overload":
             report, violations = uvloop.run(overload.run(size, seed=args.seed))
-
         elif name == "grpc_fuzz":
             report, violations = uvloop.run(grpc_fuzz.run(size, seed=args.seed))
+        elif name == "soak":
+            report, violations = uvloop.run(soak.run(size, seed=args.seed))
+        elif name == "sweep":
+            report, violations = uvloop.run(sweep.run(size, seed=args.seed))
         for line in report:
             print(line, flush=True)
         for v in violations:

@@ -147,6 +147,11 @@ class FaultUpstream:
     abandoned: int = 0  # answers the peer closed the connection on before they finished
     arrivals: dict[str, list[float]] = field(default_factory=dict)  # per key, time.monotonic()
     connections: int = 0  # open connections right now
+    # Every request's headers as received (name, value), and requests h11 could not parse: for
+    # the sweep, which checks that nothing a client sent turned into a header of its own.
+    record_headers: bool = False
+    headers_seen: list[list[tuple[bytes, bytes]]] = field(default_factory=list)
+    protocol_errors: int = 0
     _rng: random.Random = field(init=False)
     _server: asyncio.Server | None = field(default=None, init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
@@ -205,7 +210,10 @@ class FaultUpstream:
                 if not keep or conn.our_state is not h11.DONE:
                     return
                 conn.start_next_cycle()
-        except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError):
+        except h11.ProtocolError:
+            self.protocol_errors += 1
+            return
+        except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
             self.connections -= 1
@@ -227,6 +235,8 @@ class FaultUpstream:
                 continue
             if isinstance(event, h11.Request):
                 request = event
+                if self.record_headers:
+                    self.headers_seen.append(list(event.headers))
             elif isinstance(event, h11.Data):
                 body += event.data
             elif isinstance(event, h11.EndOfMessage):

@@ -42,6 +42,7 @@ def route_config(url: str, admin_port: int, http_port: int, grpc_port: int) -> s
     return f"""
 listeners: {{http: {{port: {http_port}}}, grpc: {{port: {grpc_port}}}}}
 admin: {{port: {admin_port}}}
+telemetry: {{request_log: true}}
 upstreams:
   a: {{provider: anthropic, base_url: "{url}/a", api_key: sk-fault-a, pacing: {{enabled: false}}}}
   b: {{provider: anthropic, base_url: "{url}/b", api_key: sk-fault-b, pacing: {{enabled: false}}}}
