@@ -58,6 +58,21 @@ def _forward_headers(context: Context) -> dict[str, str]:
     return headers
 
 
+# Control characters an HTTP field value may not hold (RFC 9110: VCHAR, obs-text, SP, HTAB).
+# gRPC's core passes them through in metadata values sent as raw HTTP/2.
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F)) - {"\t"}
+
+
+def _clean(headers: dict[str, str]) -> dict[str, str]:
+    """``headers``, or InvalidRequest when a value holds CR, LF, NUL or another control
+    character: forwarded, it would be refused by the upstream client (an internal error) or, for
+    a NUL, reach the upstream as a malformed request."""
+    for key, value in headers.items():
+        if not _CONTROL.isdisjoint(value):
+            raise InvalidRequest(f"metadata {key!r}: a control character (CR, LF, NUL ...) in its value")
+    return headers
+
+
 # The longest error message a status carries (gRPC refuses metadata over 16 KB outright, and a
 # message may quote client input: a model id, a field's value).
 MAX_ERROR_MESSAGE = 1024
@@ -163,7 +178,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             stream=body.get("stream") is True,
             request_id=request_id,
             door="grpc",
-            headers=_forward_headers(context) if headers is None else headers,
+            headers=_clean(_forward_headers(context) if headers is None else headers),
             deadline=time.monotonic() + remaining if remaining is not None else None,
             requested_model=model if isinstance(model, str) else "",
             observer=observer,
@@ -326,7 +341,7 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
     async def ListModels(self, request: pb.ListModelsRequest, context: Context) -> pb.ListModelsResponse:
         async def work() -> pb.ListModelsResponse:
             params = convert.list_models_request_from_proto(_decoded(request))
-            models = await self._pipeline().list_models(_forward_headers(context))
+            models = await self._pipeline().list_models(_clean(_forward_headers(context)))
             page = page_models(
                 models,
                 int(params.get("limit", 20)),
@@ -340,7 +355,9 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
 
     async def GetModel(self, request: pb.GetModelRequest, context: Context) -> pb.ModelInfo:
         async def work() -> pb.ModelInfo:
-            info = await self._pipeline().get_model(_decoded(request).model_id, _forward_headers(context))
+            info = await self._pipeline().get_model(
+                _decoded(request).model_id, _clean(_forward_headers(context))
+            )
             return convert.model_info_to_proto(info)
 
         return await self._guard(context, new_request_id(), work())

@@ -65,3 +65,74 @@ async def test_a_stream_cancelled_before_its_first_event_closes_it_and_frees_the
                 pass
         assert pipeline.admission.limiter.held_by_key() == {}
     await pipeline.aclose()
+
+
+class Aborted(Exception):
+    pass
+
+
+class WithMetadata:
+    """A call with the given metadata; ``abort`` records the status and trailers."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.metadata = metadata
+        self.trailers: dict[str, str] = {}
+        self.status: tuple[Any, str] | None = None
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self.metadata
+
+    def time_remaining(self) -> float | None:
+        return None
+
+    async def send_initial_metadata(self, metadata: Any) -> None:
+        pass
+
+    def set_trailing_metadata(self, metadata: Any) -> None:
+        self.trailers = dict(metadata)
+
+    async def abort(self, code: Any, details: str) -> None:
+        self.status = (code, details)
+        raise Aborted
+
+
+@pytest.mark.parametrize("value", ["a\r\nx-injected: 1", "a\nb", "2023-06-01\r", "a\x00b", "a\x7fb"])
+async def test_metadata_with_control_characters_is_invalid_argument(value: str) -> None:
+    # Found by the sweep campaign (raw HTTP/2: grpcio's client refuses such metadata, gRPC's
+    # core on the server passes it): CR/LF made the upstream client raise ValueError, the
+    # sidecar's own INTERNAL "Internal server error" with a traceback; a NUL reached the
+    # upstream as a malformed request.
+    import grpc
+
+    config = build_config(
+        {"upstreams": {"m": {"provider": "mock"}}, "routes": [{"match": "*", "upstream": "m"}]}
+    )
+    pipeline = Pipeline(config)
+    service = MessagesService(Lifecycle(pipeline), NOOP_TELEMETRY)
+    request = convert.request_to_proto(
+        {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    from sidecar.messages.v1 import messages_pb2 as pb
+
+    calls = [
+        lambda ctx: service.CreateMessage(request, ctx),
+        lambda ctx: service.CountTokens(pb.CountTokensRequest(model="m", messages=request.messages), ctx),
+        lambda ctx: service.ListModels(pb.ListModelsRequest(), ctx),
+        lambda ctx: service.GetModel(pb.GetModelRequest(model_id="claude-sonnet-4-6"), ctx),
+    ]
+    for call in calls:
+        context = WithMetadata((("x-api-key", KEY), ("anthropic-beta", value)))
+        with pytest.raises(Aborted):
+            await call(context)
+        assert context.status is not None and context.status[0] == grpc.StatusCode.INVALID_ARGUMENT
+        assert context.trailers["anthropic-error-type"] == "invalid_request_error"
+        assert "control character" in context.trailers["anthropic-error-message"]
+    context = WithMetadata((("x-api-key", KEY), ("anthropic-beta", value)))
+    with pytest.raises(Aborted):
+        async for _event in service.StreamMessage(request, context):
+            pass
+    assert context.status is not None and context.status[0] == grpc.StatusCode.INVALID_ARGUMENT
+    # A tab and non-ASCII text are field content like any other.
+    fine = WithMetadata((("x-api-key", KEY), ("anthropic-beta", "a\tb, caf\u00e9")))
+    assert (await service.CreateMessage(request, fine)).content
+    await pipeline.aclose()
