@@ -9,10 +9,11 @@ exported to the OTLP collector stub (``otlp_stub``). Then:
 
 1. Traffic over both doors, JSON and streaming, with good keys, wrong keys (``x-api-key`` and
    ``Authorization: Bearer``), and model names carrying CR/LF and an injected header line
-   (``...\\r\\nx-injected-sweep: 1``), to the fake upstream and to the mock. Over HTTP, raw
-   requests also carry a bare CR, an obs-fold continuation line and a NUL inside header values.
-   (gRPC metadata values with CR/LF cannot be sent: grpcio's client refuses them, and gRPC's core
-   refuses them on the server side too; the fuzz campaign counts those.)
+   (``...\\r\\nx-injected-sweep: 1``), to the fake upstream and to the mock. Raw requests also
+   carry CR/LF (an injected header line), a bare CR, an obs-fold continuation line, non-ASCII
+   bytes or a NUL inside header values: over HTTP as raw HTTP/1.1, over gRPC as raw HTTP/2
+   frames (``raw_grpc_call``: grpcio's client refuses such metadata); each such call must end
+   (a status, a reset or a refused connection) within 10 s.
 2. Every artefact is grepped for every key (the client keys, wrong keys, the upstream's key):
    the sidecar's log with its request log, the exported spans, ``/metrics``, and every answer
    the clients got (bodies, and gRPC trailers). The upstream's own key may appear only in the
@@ -163,6 +164,75 @@ async def _raw_http(port: int, head: bytes, body: bytes) -> bytes:
         writer.close()
 
 
+def _hpack_int(n: int, prefix_bits: int, first: int = 0) -> bytes:
+    top = (1 << prefix_bits) - 1
+    if n < top:
+        return bytes([first | n])
+    out = [first | top]
+    n -= top
+    while n >= 128:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _hpack_literal(name: bytes, value: bytes) -> bytes:
+    """A header as HPACK's literal without indexing, new name, no Huffman: any bytes go."""
+    return b"\x00" + _hpack_int(len(name), 7) + name + _hpack_int(len(value), 7) + value
+
+
+def _h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+async def raw_grpc_call(port: int, path: str, headers: list[tuple[bytes, bytes]], message: bytes) -> str:
+    """One gRPC call written as raw HTTP/2 frames, so metadata values grpcio's client refuses
+    (CR, LF, non-ASCII bytes) are sent as they are. Returns how the stream ended: ``end`` (a
+    frame with END_STREAM: the status came), ``reset`` (RST_STREAM), ``goaway`` or ``closed``
+    (the connection), or ``timeout``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    block = b"".join(
+        _hpack_literal(n, v)
+        for n, v in [
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", path.encode()),
+            (b":authority", b"127.0.0.1"),
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+            *headers,
+        ]
+    )
+    writer.write(
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+        + _h2_frame(4, 0, 0, b"")  # SETTINGS
+        + _h2_frame(1, 0x4, 1, block)  # HEADERS, END_HEADERS
+        + _h2_frame(0, 0x1, 1, b"\x00" + len(message).to_bytes(4, "big") + message)  # DATA, END_STREAM
+    )
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                head = await reader.readexactly(9)
+                length, kind, flags = int.from_bytes(head[:3], "big"), head[3], head[4]
+                stream = int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
+                await reader.readexactly(length)
+                if kind == 4 and not flags & 0x1:
+                    writer.write(_h2_frame(4, 0x1, 0, b""))  # SETTINGS ACK
+                elif kind == 7:
+                    return "goaway"
+                elif stream == 1 and kind == 3:
+                    return "reset"
+                elif stream == 1 and kind in (0, 1) and flags & 0x1:
+                    return "end"
+    except asyncio.IncompleteReadError:
+        return "closed"
+    except TimeoutError:
+        return "timeout"
+    finally:
+        writer.close()
+
+
 async def _traffic(sidecar: SidecarProcess, answers: list[bytes], outcomes: Counter[str]) -> None:
     channel = grpc_aio.insecure_channel(sidecar.grpc_target)
     stub = pb_grpc.MessagesStub(channel)
@@ -233,6 +303,23 @@ async def _traffic(sidecar: SidecarProcess, answers: list[bytes], outcomes: Coun
                 raw = f"{type(exc).__name__}".encode()
             answers.append(raw)
             outcomes[f"raw http {raw[9:12].decode(errors='replace') or 'closed'}"] += 1
+    # The same over gRPC, as raw HTTP/2 (grpcio's client refuses such metadata).
+    message = convert.request_to_proto({**plain, "model": MODEL, "metadata": {"user_id": "sw-h2"}})
+    for name, value in (
+        (b"anthropic-beta", f"a\r\n{INJECTED}: 5".encode()),
+        (b"anthropic-beta", f"a\n{INJECTED}: 6".encode()),
+        (b"anthropic-version", b"2023-06-01\r"),
+        (b"anthropic-beta", "caf\u00e9-\u2603".encode()),
+        (b"x-api-key", f"{KEYS[0]}\r\n{INJECTED}: 7".encode()),
+        (b"anthropic-beta", b"a\x00b"),
+    ):
+        ended = await raw_grpc_call(
+            sidecar.grpc_port,
+            "/sidecar.messages.v1.Messages/CreateMessage",
+            [(b"x-api-key", KEYS[0].encode()), (name, value)],
+            message.SerializeToString(),
+        )
+        outcomes[f"raw grpc {ended}"] += 1
     await channel.close(None)
 
 
@@ -342,6 +429,9 @@ async def run(_size: int = 1, seed: int = 7) -> tuple[list[str], list[str]]:
     violations += header_problems(fake.headers_seen)
     if fake.protocol_errors:
         violations.append(f"the upstream could not parse {fake.protocol_errors} requests from the sidecar")
+    hung = sum(n for k, n in outcomes.items() if k.endswith("timeout"))
+    if hung:
+        violations.append(f"{hung} raw requests got no answer within 10 s")
     if INJECTED in metrics or "\r" in metrics:
         line = next((ln for ln in metrics.splitlines() if INJECTED in ln or "\r" in ln), "")
         violations.append(f"an injected header line reached /metrics: {line[:200]!r}")
