@@ -10,8 +10,11 @@ wrong JSON in a JSON-text field (``*_json`` and the fields marked ``(json_text)`
 non-object, duplicate keys, 100,000 levels deep), a huge repeated field, or the seed unchanged.
 Byte mutations go through a generic channel call (``request_serializer=None``: raw bytes, so
 undecodable protobuf is sent too); the others through the generated stubs. Independently, a share
-of the calls get bad metadata (non-ASCII, 20 KB or 200 KB values, CR/LF, a wrong or missing
-``x-api-key``, a ``-bin`` key of random bytes) or a deadline of 0 or 1 ms.
+of the calls get bad metadata (20 KB or 200 KB values, a wrong, missing or repeated
+``x-api-key``, a ``-bin`` key of random bytes, a bad ``traceparent``) or a deadline of 0 or
+1 ms; and 1 % are written as raw HTTP/2 frames (``sweep.raw_grpc_call``) with a metadata value
+grpcio's client would refuse to send (CR/LF and a header line after it, a bare CR, a NUL,
+non-ASCII bytes): those must end with trailers (a status) or a stream reset within 10 s.
 
 Judging each call (``judge``): it must end with a gRPC status within ``HANG_S`` (the call's
 deadline is longer, so a DEADLINE_EXCEEDED on a normal call is a hang). Never UNKNOWN (an
@@ -19,8 +22,7 @@ exception our code let escape), never the sidecar's own "Internal server error".
 ran (the bytes decode as the request message, the metadata was accepted by gRPC and the deadline
 was not tiny), an error status must carry the ``anthropic-error-type`` trailer. Undecodable bytes
 may instead get grpcio's own clean status (INTERNAL, "failed to deserialize"-style details);
-metadata gRPC itself refuses may get gRPC's own status (or the client library refuses to send
-it: counted, not judged). Afterwards: no traceback and no key in the sidecar's log, and the
+metadata gRPC itself refuses may get gRPC's own status. Afterwards: no traceback and no key in the sidecar's log, and the
 sidecar still answers a normal request on every method.
 """
 
@@ -46,6 +48,7 @@ from sidecar.messages.v1 import messages_pb2 as pb
 from sidecar.messages.v1 import messages_pb2_grpc as pb_grpc
 
 from .sidecar_process import SidecarProcess
+from .sweep import raw_grpc_call
 
 KEY = "sk-client-fuzz"
 HANG_S = 15.0  # no call may take longer to end (the mock answers in milliseconds)
@@ -336,6 +339,14 @@ def mutate(kind: str, request: ProtoMessage, rng: random.Random) -> ProtoMessage
     return bytes(data)
 
 
+RAW_METADATA = {
+    "raw_crlf": b"a\r\nx-injected-fuzz: 1",
+    "raw_cr": b"2023-06-01\r",
+    "raw_nul": b"a\x00b",
+    "raw_non_ascii": "caf\u00e9-\u2603".encode(),
+}
+
+
 def bad_metadata(rng: random.Random) -> tuple[str, tuple[tuple[str, str | bytes], ...]]:
     """(what, metadata) for a call given bad metadata."""
     kind = rng.choice(
@@ -389,6 +400,8 @@ _METADATA_REFUSED = {"RESOURCE_EXHAUSTED", "INTERNAL", "UNAVAILABLE", "CANCELLED
 
 def judge(case: Case, outcome: Outcome) -> str | None:
     """None when the outcome is acceptable; otherwise what is wrong."""
+    if outcome.code.startswith("RAW_"):  # raw HTTP/2: how the stream ended, not its status
+        return None if outcome.code in ("RAW_END", "RAW_RESET") else f"a raw call ended: {outcome.code}"
     if outcome.code == "CLIENT_REFUSED":
         return None if case.metadata != "ok" else f"the client library refused the call: {outcome.details}"
     if outcome.code == "HANG":
@@ -562,6 +575,19 @@ async def run(inputs: int, seed: int = 7) -> tuple[list[str], list[str]]:
                     deadline, timeout = "0ms", 0.0
                 elif roll < 0.04:
                     deadline, timeout = "1ms", 0.001
+                # (One DATA frame, within HTTP/2's default frame size and window.)
+                if wrng.random() < 0.01 and len(data) <= 16_000:
+                    md_kind = wrng.choice(list(RAW_METADATA))
+                    headers = [(b"x-api-key", KEY.encode()), (b"anthropic-beta", RAW_METADATA[md_kind])]
+                    began = time.perf_counter()
+                    ended = await raw_grpc_call(sidecar.grpc_port, SERVICE + method, headers, data)
+                    outcome = Outcome(f"RAW_{ended.upper()}", seconds=time.perf_counter() - began)
+                    tally.add(
+                        Case(method, mutation, decodable(method, data), md_kind, "normal"),
+                        outcome,
+                        f"input {i}",
+                    )
+                    continue
                 case = Case(method, mutation, decodable(method, data), md_kind, deadline)
                 outcome = await call_once(channel, method, payload, metadata, timeout)
                 tally.add(case, outcome, f"input {i}")

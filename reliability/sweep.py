@@ -190,7 +190,8 @@ async def raw_grpc_call(port: int, path: str, headers: list[tuple[bytes, bytes]]
     """One gRPC call written as raw HTTP/2 frames, so metadata values grpcio's client refuses
     (CR, LF, non-ASCII bytes) are sent as they are. Returns how the stream ended: ``end`` (a
     frame with END_STREAM: the status came), ``reset`` (RST_STREAM), ``goaway`` or ``closed``
-    (the connection), or ``timeout``."""
+    (the connection), or ``timeout``. The message goes in one DATA frame: keep it within
+    HTTP/2's default frame size (16 KB)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     block = b"".join(
         _hpack_literal(n, v)
@@ -225,7 +226,7 @@ async def raw_grpc_call(port: int, path: str, headers: list[tuple[bytes, bytes]]
                     return "reset"
                 elif stream == 1 and kind in (0, 1) and flags & 0x1:
                     return "end"
-    except asyncio.IncompleteReadError:
+    except (asyncio.IncompleteReadError, ConnectionError):
         return "closed"
     except TimeoutError:
         return "timeout"

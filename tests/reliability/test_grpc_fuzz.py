@@ -77,3 +77,11 @@ def test_a_tally_counts_and_keeps_violations() -> None:
     tally.add(_case(), gf.Outcome("UNKNOWN", "boom"), "input 2")
     assert tally.calls == 2 and tally.codes == {"OK": 1, "UNKNOWN": 1}
     assert len(tally.violations) == 1 and "input 2" in tally.violations[0]
+
+
+def test_raw_http2_calls_must_end_with_trailers_or_a_reset() -> None:
+    case = gf.Case("CreateMessage", "none", True, "raw_crlf", "normal")
+    assert gf.judge(case, gf.Outcome("RAW_END")) is None
+    assert gf.judge(case, gf.Outcome("RAW_RESET")) is None
+    assert gf.judge(case, gf.Outcome("RAW_TIMEOUT")) is not None
+    assert gf.judge(case, gf.Outcome("RAW_CLOSED")) is not None
