@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import ERROR_TYPES, SidecarError
+from ..errors import ERROR_TYPES, SidecarError, UpstreamProtocolError
 from .jsonbytes import BAD_JSON
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+# msgspec raises RecursionError for JSON nested past ~1,000 levels: invalid JSON all the same.
 
 
 # A relayed event whose data lines have not been looked at yet (``StreamEvent.data`` finds them).
@@ -221,7 +222,10 @@ class Answer:
         if self.message is None:
             if self.raw is None:
                 raise ValueError("this answer is a stream")
-            value = _decode(self.raw)
+            try:
+                value = _decode(self.raw)
+            except BAD_JSON:
+                raise UpstreamProtocolError("the upstream's answer is not valid JSON") from None
             self.message = value if isinstance(value, dict) else {"value": value}
         return self.message
 

@@ -481,3 +481,30 @@ def test_an_error_quoting_any_input_keeps_its_status_and_trailers(
     assert trailers["anthropic-error-type"] == "not_found_error"
     message = trailers["anthropic-error-message"]
     assert message.isascii() and message.isprintable() and len(message) <= 1024
+
+
+def test_an_upstream_answer_nested_too_deep_is_an_upstream_error_not_ours(
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found after the grpc_fuzz campaign's deep-JSON finding, by probing the upstream side: JSON
+    # nested past msgspec's recursion limit in an upstream's answer (200 or error) was the
+    # sidecar's own "Internal server error", with tracebacks (answer, telemetry, error mapping).
+    deep = b"[" * 5000 + b"]" * 5000
+    message = (
+        b'{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text",'
+        b'"text":"x","citations":' + deep + b'}],"stop_reason":"end_turn","usage":{"input_tokens":1,'
+        b'"output_tokens":1}}'
+    )
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    upstream.reset(lambda r: Plan(status=200, body=message))
+    with grpc.insecure_channel(proxy_sidecar.grpc_target) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.MessagesStub(channel).CreateMessage(
+                convert.request_to_proto(body), metadata=(("x-api-key", "k"),), timeout=10
+            )
+    trailers = dict(info.value.trailing_metadata())  # type: ignore[attr-defined]
+    assert trailers["anthropic-error-message"] == "the upstream's answer is not valid JSON"
+    upstream.reset(lambda r: Plan(status=500, body=b'{"type":"error","error":' + deep + b"}"))
+    r = httpx.post(proxy_sidecar.http_url + "/v1/messages", json=body, headers={"x-api-key": "k"})
+    assert r.status_code == 500 and r.json()["error"]["message"].startswith("upstream answered HTTP 500")
+    assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
