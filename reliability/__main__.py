@@ -21,7 +21,8 @@ CAMPAIGNS = {
     "storm": (200, 1_000),
     "http_fuzz": (8_000, 1_000_000),
     "overload": (15, 60),  # seconds of overload (plus a third of it before and after)
-    # ~800 inputs/s here: 45,000 take ~60 s, 1,000,000 (the target) ~21 min.
+    # 450-800 inputs/s on 2 shared cores: 45,000 take 1-1.7 min; 1,000,000 (the target)
+    # took 35 min under load (~21 min when the machine is quiet).
     "grpc_fuzz": (45_000, 1_000_000),
     # Seconds of steady load.
     "soak": (60, 1_800),
