@@ -43,25 +43,14 @@ import msgspec
 
 from .answer import StreamEvent
 from .jsonbytes import BAD_JSON
-from .sse import SSESplitter
+from .sse import EVENT_NAMES, SSESplitter
 
 __all__ = ["CHECK_LOG", "GrammarChecker", "StreamCheck", "check_events", "check_sse", "stream_check"]
 
 #: Where stream-grammar violations are appended when checking is on (None: off).
 CHECK_LOG: str | None = os.environ.get("SIDECAR_CHECK_STREAMS") or None
 
-_KNOWN = frozenset(
-    {
-        "message_start",
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-        "ping",
-        "error",
-    }
-)
+_KNOWN = frozenset(EVENT_NAMES)
 # Delta type -> the block kinds it may appear in ("*tool_use" means any type ending so).
 _DELTA_KINDS: dict[str, tuple[str, ...]] = {
     "text_delta": ("text",),

@@ -12,24 +12,23 @@ import re
 
 from .answer import FROM_RAW, StreamEvent, data_lines
 
-__all__ = ["SSESplitter", "parse_event"]
+__all__ = ["EVENT_NAMES", "SSESplitter", "parse_event"]
 
 _BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _LINE = re.compile(rb"\r\n|\n|\r")
-# The names the Messages API streams, as interned strings (no decode per event).
-_NAMES = {
-    name.encode(): name
-    for name in (
-        "message_start",
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-        "ping",
-        "error",
-    )
-}
+#: The event names the Messages API streams (spec section 4).
+EVENT_NAMES = (
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "ping",
+    "error",
+)
+# The same as interned strings, by their bytes (no decode per event).
+_NAMES = {name.encode(): name for name in EVENT_NAMES}
 
 
 def parse_event(raw: bytes) -> StreamEvent:
