@@ -142,10 +142,15 @@ class FaultUpstream:
     faults: Counter[str] = field(default_factory=Counter)  # per fault kind
     by_path: Counter[str] = field(default_factory=Counter)  # attempts per upstream path prefix
     chooser: Callable[[str, bool, int], str | None] | None = None
+    # (first, last) attempt numbers, counted over all upstreams, during which the upstream
+    # under ``outage_path`` answers every attempt with 529: an outage a breaker must notice.
+    outage: tuple[int, int] | None = None
+    outage_path: str = "/a"
     hold_s: float = 0.5
     unfinished: int = 0  # answers being written (or stalled) right now
     abandoned: int = 0  # answers the peer closed the connection on before they finished
     arrivals: dict[str, list[float]] = field(default_factory=dict)  # per key, time.monotonic()
+    history: dict[str, list[str]] = field(default_factory=dict)  # per key, each attempt's fault or "ok"
     connections: int = 0  # open connections right now
     # Every request's headers as received (name, value), and requests h11 could not parse: for
     # the sweep, which checks that nothing a client sent turned into a header of its own.
@@ -271,6 +276,11 @@ class FaultUpstream:
         self.arrivals.setdefault(key, []).append(time.monotonic())
         self.by_path[target[: -len("/v1/messages")] or "/"] += 1
         fault = self._fault(key, stream)
+        total = sum(self.by_path.values())
+        if self.outage is not None and self.outage[0] <= total <= self.outage[1]:
+            if target.startswith(self.outage_path + "/"):
+                fault = "529"
+        self.history.setdefault(key, []).append(fault or "ok")
         if fault is not None:
             self.faults[fault] += 1
         tokens = input_tokens_of(body)

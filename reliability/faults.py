@@ -232,7 +232,10 @@ async def run(
 ) -> tuple[list[str], list[str]]:
     """Returns (report lines, violations)."""
     rng = random.Random(seed)
-    fake = FaultUpstream(seed=seed, stall_s=FIRST_BYTE_S * 5)
+    # An outage of upstream a over 3 % of the attempts, a third of the way in: its breaker must
+    # open (traffic falls back to b) and close again once a answers again.
+    outage = (requests * 33 // 100, requests * 36 // 100) if full else None
+    fake = FaultUpstream(seed=seed, stall_s=FIRST_BYTE_S * 5, outage=outage)
     url = await fake.start()
     tally = Tally()
     transitions: Counter[str] = Counter()
@@ -276,7 +279,9 @@ async def run(
         await watcher
         log_problems = sidecar.log_problems()
     await fake.close()
-    violations = list(tally.violations)
+    violations = [
+        f"{v} (attempts: {', '.join(fake.history.get(v.split(':')[0], []))})" for v in tally.violations
+    ]
     internal = sum(n for k, n in tally.exhausted_by.items() if k.endswith("Internal server error"))
     if internal:
         # The sidecar's own 500: an upstream fault it did not map (never allowed).

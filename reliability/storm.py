@@ -220,12 +220,21 @@ async def run(clients: int, seed: int = 11) -> tuple[list[str], list[str]]:
                 break
             await asyncio.sleep(0.1)
         settled = time.perf_counter() - started - elapsed
+        async with httpx.AsyncClient(timeout=5) as client:
+            text = (await client.get(sidecar.admin_url + "/metrics")).text
+        stuck = [
+            line
+            for line in text.splitlines()
+            if line.startswith("sidecar_requests_in_flight{") and not line.endswith(" 0.0")
+        ]
         await channel.close(None)
         violations += sidecar.log_problems()
     await fake.close()
     for name, value in figures.items():
         if value != idle[name]:
             violations.append(f"{name} is {value:g} {SETTLE_S:g} s after the storm, {idle[name]:g} before it")
+    if figures["in_flight"] != idle["in_flight"]:
+        violations.append("in flight after the storm: " + "; ".join(stuck))
     if fake.unfinished:
         violations.append(f"{fake.unfinished} upstream answers still running after the storm")
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))

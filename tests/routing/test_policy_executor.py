@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import Counter
 from typing import Any
 
@@ -397,3 +398,36 @@ async def test_529_without_a_fallback_group_is_retried_in_place() -> None:
     ups = FakeUpstreams(clock, {"a": [Reply(error=upstream_error(529))]})
     _, attempts = await run(plan_for([["a"]], clock), ups)
     assert outcomes(attempts) == [("a", "overloaded_error", 0.0), ("a", "ok", 0.5)]
+
+
+@pytest.mark.parametrize("outcome", ["stream", "error"])
+async def test_cancelled_as_its_attempt_finished_closes_or_retrieves_what_it_produced(
+    outcome: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by the cancellation storm: a call cancelled in the same turn as its attempt finished
+    # left the attempt's result alone: an error was "never retrieved" (a traceback in the log),
+    # and a stream answer was never closed (its upstream request left open).
+    from sidecar.core import Target
+
+    from .policy_fakes import FakeStream, full_stream, make_call
+
+    clock = FakeClock(start=0.0)
+    plan = plan_for([["a"]], clock)
+    stream = FakeStream(clock, full_stream("x"))
+    outer: asyncio.Task[Answer] | None = None
+
+    async def send(target: Target) -> Answer:
+        assert outer is not None
+        outer.cancel()  # the client leaves just as the attempt ends
+        if outcome == "error":
+            raise upstream_error(529)
+        return Answer(events=stream.stream)
+
+    outer = asyncio.ensure_future(execute(make_call(stream=True), plan, send))
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+    if outcome == "stream":
+        assert stream.closed
+    gc.collect()
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text

@@ -269,8 +269,9 @@ class RoutedCall:
             record.duration = clock.monotonic() - started
             record.outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
             planned.breaker.release()
-            if not task.done():
-                await _cancel(task)
+            # Also when the attempt is already done: its exception must be retrieved, and an
+            # answer it produced (a stream) closed, or the upstream request stays open.
+            await _cancel(task)
             raise
         record.duration = clock.monotonic() - started
         if isinstance(verdict, Answer):
