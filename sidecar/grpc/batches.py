@@ -31,7 +31,7 @@ from ..messages.v1 import batches_pb2 as bpb
 from ..messages.v1 import batches_pb2_grpc as bpb_grpc
 from ..pipeline import Pipeline
 from . import convert
-from .servicer import _abort, _forward_headers
+from .servicer import _abort, _clean, _decoded, _forward_headers, add_service
 
 __all__ = ["BatchesService", "add_batches_service"]
 
@@ -147,7 +147,7 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
         with self._lifecycle.tracked() as pipeline:
 
             async def work() -> T:
-                data, answer = await call(pipeline, _forward_headers(context))
+                data, answer = await call(pipeline, _clean(_forward_headers(context)))
                 context.set_trailing_metadata(_ids(answer, request_id))
                 return out(data)
 
@@ -155,21 +155,23 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
 
     async def CreateBatch(self, request: bpb.CreateBatchRequest, context: Context) -> bpb.MessageBatch:
         async def call(pipeline: Pipeline, headers: dict[str, str]) -> tuple[dict[str, Any], None]:
-            body = _encode(convert.create_batch_request_from_proto(request))
+            body = _encode(convert.create_batch_request_from_proto(_decoded(request)))
             return _local_url(await self._batches.create(pipeline, headers, body, "")), None
 
         return await self._unary(context, call, convert.batch_to_proto)
 
     async def GetBatch(self, request: bpb.GetBatchRequest, context: Context) -> bpb.MessageBatch:
         async def call(pipeline: Pipeline, headers: dict[str, str]) -> tuple[dict[str, Any], Answer]:
-            answer = await self._batches.retrieve(pipeline, headers, _batch_id(request.batch_id), "")
+            answer = await self._batches.retrieve(
+                pipeline, headers, _batch_id(_decoded(request).batch_id), ""
+            )
             return _local_url(_json(answer)), answer
 
         return await self._unary(context, call, convert.batch_to_proto)
 
     async def ListBatches(self, request: bpb.ListBatchesRequest, context: Context) -> bpb.ListBatchesResponse:
         async def call(pipeline: Pipeline, headers: dict[str, str]) -> tuple[dict[str, Any], None]:
-            params = convert.list_batches_request_from_proto(request)
+            params = convert.list_batches_request_from_proto(_decoded(request))
             limit = params.get("limit", 20)
             if not isinstance(limit, int) or not 1 <= limit <= 1000:
                 raise InvalidRequest("limit: Input should be an integer between 1 and 1000")
@@ -191,14 +193,14 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
 
     async def CancelBatch(self, request: bpb.CancelBatchRequest, context: Context) -> bpb.MessageBatch:
         async def call(pipeline: Pipeline, headers: dict[str, str]) -> tuple[dict[str, Any], Answer]:
-            answer = await self._batches.cancel(pipeline, headers, _batch_id(request.batch_id), "")
+            answer = await self._batches.cancel(pipeline, headers, _batch_id(_decoded(request).batch_id), "")
             return _local_url(_json(answer)), answer
 
         return await self._unary(context, call, convert.batch_to_proto)
 
     async def DeleteBatch(self, request: bpb.DeleteBatchRequest, context: Context) -> bpb.DeletedMessageBatch:
         async def call(pipeline: Pipeline, headers: dict[str, str]) -> tuple[dict[str, Any], Answer]:
-            answer = await self._batches.delete(pipeline, headers, _batch_id(request.batch_id))
+            answer = await self._batches.delete(pipeline, headers, _batch_id(_decoded(request).batch_id))
             return _json(answer), answer
 
         return await self._unary(context, call, convert.deleted_batch_to_proto)
@@ -216,8 +218,8 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
         request_id = new_request_id()
 
         async def start() -> Answer:
-            batch_id = _batch_id(request.batch_id)
-            answer = await self._batches.results(pipeline, _forward_headers(context), batch_id)
+            batch_id = _batch_id(_decoded(request).batch_id)
+            answer = await self._batches.results(pipeline, _clean(_forward_headers(context)), batch_id)
             if answer.chunks is None:
                 _json(answer)  # an error status raises; a JSON body is not results
                 raise UpstreamProtocolError(f"the results of batch {batch_id} came as one JSON object")
@@ -253,5 +255,4 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
 
 def add_batches_service(server: grpc_aio.Server, batches: Batches, lifecycle: Lifecycle) -> str:
     """Register the service; returns its full name (for health and reflection)."""
-    bpb_grpc.add_BatchesServicer_to_server(BatchesService(batches, lifecycle), server)
-    return bpb.DESCRIPTOR.services_by_name["Batches"].full_name
+    return add_service(server, BatchesService(batches, lifecycle), bpb.DESCRIPTOR.services_by_name["Batches"])

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError
 from grpc import aio as grpc_aio
 
@@ -363,39 +365,34 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         return await self._guard(context, new_request_id(), work())
 
 
-def add_messages_service(server: grpc_aio.Server, lifecycle: Lifecycle, telemetry: Telemetry) -> str:
-    """Register the service; returns its full name (for health and reflection).
+def add_service(server: grpc_aio.Server, servicer: Any, service: ServiceDescriptor) -> str:
+    """Register ``servicer``'s methods for ``service`` (every method of the descriptor, unary or
+    server-streaming); returns the service's full name (for health and reflection).
 
-    As ``pb_grpc.add_MessagesServicer_to_server`` does, but with ``tolerant_deserializer``s."""
-    service = MessagesService(lifecycle, telemetry)
-    name: str = pb.DESCRIPTOR.services_by_name["Messages"].full_name
-    handlers = {
-        "CreateMessage": grpc.unary_unary_rpc_method_handler(
-            service.CreateMessage,
-            request_deserializer=tolerant_deserializer(pb.CreateMessageRequest),
-            response_serializer=pb.Message.SerializeToString,
-        ),
-        "StreamMessage": grpc.unary_stream_rpc_method_handler(
-            service.StreamMessage,
-            request_deserializer=tolerant_deserializer(pb.CreateMessageRequest),
-            response_serializer=pb.StreamEvent.SerializeToString,
-        ),
-        "CountTokens": grpc.unary_unary_rpc_method_handler(
-            service.CountTokens,
-            request_deserializer=tolerant_deserializer(pb.CountTokensRequest),
-            response_serializer=pb.CountTokensResponse.SerializeToString,
-        ),
-        "ListModels": grpc.unary_unary_rpc_method_handler(
-            service.ListModels,
-            request_deserializer=tolerant_deserializer(pb.ListModelsRequest),
-            response_serializer=pb.ListModelsResponse.SerializeToString,
-        ),
-        "GetModel": grpc.unary_unary_rpc_method_handler(
-            service.GetModel,
-            request_deserializer=tolerant_deserializer(pb.GetModelRequest),
-            response_serializer=pb.ModelInfo.SerializeToString,
-        ),
-    }
+    As the generated ``add_*Servicer_to_server`` do, but with ``tolerant_deserializer``s: an
+    undecodable request reaches the method (which answers INVALID_ARGUMENT with the trailers)
+    instead of grpcio's UNKNOWN and a logged traceback."""
+    handlers = {}
+    for method in service.methods:
+        request = message_factory.GetMessageClass(method.input_type)
+        response = message_factory.GetMessageClass(method.output_type)
+        make = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        handlers[method.name] = make(
+            getattr(servicer, method.name),
+            request_deserializer=tolerant_deserializer(request),
+            response_serializer=response.SerializeToString,
+        )
+    name: str = service.full_name
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
     server.add_registered_method_handlers(name, handlers)  # type: ignore[attr-defined]  # untyped
     return name
+
+
+def add_messages_service(server: grpc_aio.Server, lifecycle: Lifecycle, telemetry: Telemetry) -> str:
+    """Register the service; returns its full name (for health and reflection)."""
+    service = MessagesService(lifecycle, telemetry)
+    return add_service(server, service, pb.DESCRIPTOR.services_by_name["Messages"])

@@ -436,3 +436,25 @@ def test_every_batches_message_compiles() -> None:
 def test_result_lines_round_trip(result: dict[str, Any]) -> None:
     line = {"custom_id": "c-1", "result": result}
     assert convert.batch_result_from_proto(convert.batch_result_to_proto(line)) == line
+
+
+@pytest.mark.parametrize(
+    "method", ["CreateBatch", "GetBatch", "ListBatches", "CancelBatch", "DeleteBatch", "Results"]
+)
+def test_undecodable_protobuf_is_invalid_argument_with_trailers(
+    sidecar: ThreadedSidecar, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As on the Messages service (found there by grpc_fuzz): grpcio itself answered UNKNOWN and
+    # logged a traceback; both services are now registered by the same add_service.
+    with grpc.insecure_channel(sidecar.grpc_target) as channel:
+        path = f"/sidecar.messages.v1.Batches/{method}"
+        if method == "Results":
+            stream = channel.unary_stream(path, request_serializer=None, response_deserializer=None)
+            code, trailers = failure(lambda: list(stream(b"\x0a\x64ab", timeout=10)))
+        else:
+            unary = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
+            code, trailers = failure(lambda: unary(b"\x0a\x64ab", timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert trailers["anthropic-error-type"] == "invalid_request_error"
+    assert "not a valid sidecar.messages.v1." in trailers["anthropic-error-message"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -136,3 +136,46 @@ async def test_metadata_with_control_characters_is_invalid_argument(value: str) 
     fine = WithMetadata((("x-api-key", KEY), ("anthropic-beta", "a\tb, caf\u00e9")))
     assert (await service.CreateMessage(request, fine)).content
     await pipeline.aclose()
+
+
+class ControlInMetadata(CancelledAtMetadata):
+    """A call whose metadata value holds a CR (grpcio's client refuses it; raw HTTP/2 does not)."""
+
+    def __init__(self) -> None:
+        self.aborted: tuple[Any, str] | None = None
+        self.trailers: Any = None
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("x-api-key", KEY), ("anthropic-beta", "a\r\nx-injected: 1"))
+
+    def set_trailing_metadata(self, metadata: Any) -> None:
+        self.trailers = metadata
+
+    async def abort(self, code: Any, details: str) -> None:
+        self.aborted = (code, details)
+        raise asyncio.CancelledError  # grpc.aio's abort ends the handler with an exception
+
+
+async def test_batches_refuse_control_characters_in_metadata_as_messages_do(tmp_path: Any) -> None:
+    # The Messages service refused them (found by the sweep); the Batches service forwarded them
+    # to the upstream of a forwarded batch. Both now clean the call's metadata the same way.
+    import grpc
+
+    from sidecar.batches import Batches
+    from sidecar.grpc.batches import BatchesService
+    from sidecar.messages.v1 import batches_pb2 as bpb
+
+    config = build_config(
+        {
+            "upstreams": {"m": {"provider": "mock"}},
+            "routes": [{"match": "*", "upstream": "m"}],
+            "batches": {"dir": str(tmp_path)},
+        }
+    )
+    lifecycle = Lifecycle(Pipeline(config))
+    service = BatchesService(Batches(config.batches, lifecycle), lifecycle)
+    context = ControlInMetadata()
+    with pytest.raises(asyncio.CancelledError):
+        await service.GetBatch(bpb.GetBatchRequest(batch_id="msgbatch_x"), context)
+    assert context.aborted is not None and context.aborted[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert "control character" in context.aborted[1]
