@@ -399,7 +399,7 @@ class _Connection(asyncio.Protocol):
         self.server.connections.add(self)
         self.idle_since = self.loop.time()
         # A client that connects and sends nothing is cut like one that drips its headers.
-        self.arm(self.idle_since + min(limits.header_timeout, limits.keep_alive_timeout))
+        self.arm(self.deadline()[0])
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
