@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from sidecar.core import Answer, Call, Target, grammar
+from sidecar.http.app import HttpApp
 from tests.conftest import MOCK_CONFIG, STREAM_VIOLATIONS
 from tests.core.test_grammar import START
 from tests.inprocess import asgi_client, events_answer, http_app, message_answer, pipeline, running
@@ -70,3 +71,34 @@ async def test_in_process_streams_are_judged_by_the_grammar_checker() -> None:
         # This test caused the violation on purpose: take it back out for the autouse fixture.
         with STREAM_VIOLATIONS.open("r+b") as f:
             f.truncate(before)
+
+
+async def test_a_served_request_leaves_no_reference_cycle() -> None:
+    """Telemetry's request observer and the Call must not hold each other once the request
+    ended: a cycle makes every request's objects wait for the cycle collector (profiled at about
+    10 µs of CPU a request under load)."""
+    import gc
+
+    from sidecar.config.load import build_config
+    from sidecar.telemetry import build_telemetry
+    from sidecar.telemetry.request import LiveRequest
+
+    config = build_config({**MOCK_CONFIG, "telemetry": {"metrics": True}})
+    p = pipeline(config, m=message_answer)
+    app = HttpApp(lambda: p, max_body=1 << 20, ready=lambda: True, telemetry=build_telemetry(config))
+    client = asgi_client(app)
+    await client.messages.create(**BODY)  # warm: first-use caches
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(5):
+            await client.messages.create(**BODY)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        cyclic = [o for o in gc.garbage if isinstance(o, (LiveRequest, Call))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert cyclic == []
+    await p.aclose()

