@@ -22,6 +22,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator
 
+from .core.aio import current_task
 from .errors import Overloaded
 from .pipeline import Pipeline
 
@@ -58,7 +59,7 @@ class Lifecycle:
 
     def enter(self) -> Pipeline:
         """Register the running task as an API call; returns the snapshot it must use."""
-        task = asyncio.current_task()
+        task = current_task()
         assert task is not None
         pipeline = self._current
         self._tasks[task] = pipeline
@@ -68,7 +69,7 @@ class Lifecycle:
 
     def snapshot(self) -> Pipeline:
         """The snapshot of the running call, or the current one outside a tracked call."""
-        task = asyncio.current_task()
+        task = current_task()
         return self._tasks.get(task, self._current) if task is not None else self._current
 
     @contextlib.contextmanager
@@ -80,7 +81,7 @@ class Lifecycle:
             self.leave()
 
     def leave(self) -> None:
-        task = asyncio.current_task()
+        task = current_task()
         pipeline = self._tasks.pop(task, None) if task is not None else None
         if pipeline is not None:
             self._unuse(pipeline)

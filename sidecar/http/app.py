@@ -19,6 +19,7 @@ import msgspec
 from ..batches import PREFIX as BATCHES
 from ..batches import Batches
 from ..core import Answer, Call, ForwardRequest, RequestObserver, encode_sse, grammar, new_request_id
+from ..core.aio import current_task
 from ..core.credentials import add_header
 from ..core.jsonbytes import BAD_JSON
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError, error_body
@@ -185,19 +186,21 @@ class HttpApp:
         once the body has been read, one watcher task per request, the only reader of
         ``receive`` then, cancels this task when the client goes away.
         """
-        task = asyncio.current_task()
-        assert task is not None
         extensions = req.scope.get("extensions")
         if extensions and CANCEL_ON_DISCONNECT in extensions:
             try:
                 await work
             except asyncio.CancelledError:
+                task = current_task()
+                assert task is not None
                 if self._lifecycle is not None and self._lifecycle.cut and task.cancelling() == 1:
                     # The drain deadline passed before an answer: a retryable 529.
                     task.uncancel()
                     raise shutdown_error() from None
                 raise
             return
+        task = current_task()
+        assert task is not None
         gone = False
 
         async def watch() -> None:
