@@ -1,23 +1,21 @@
 """``SqliteStore``: the embedded batch store, one SQLite file (WAL mode) under ``batches.dir``.
 
-Every method is one small transaction, run on the store's own thread so the event loop never
-waits on the disk. Write transactions start with ``BEGIN IMMEDIATE``, so two processes sharing
-the file (a restart overlapping the old process) never claim the same entry twice. With WAL and
-``synchronous=NORMAL`` a committed transaction survives the process being killed (SIGKILL); only
-an OS crash may lose the last ones.
+Every method is one small transaction, run on the store's own thread
+(``sidecar.core.sqlite_thread``) so the event loop never waits on the disk. Write transactions
+start with ``BEGIN IMMEDIATE``, so two processes sharing the file (a restart overlapping the old
+process) never claim the same entry twice. With WAL and ``synchronous=NORMAL`` a committed
+transaction survives the process being killed (SIGKILL); only an OS crash may lose the last ones.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
+from ..core.sqlite_thread import SqliteThread
 from .store import LOCAL, RESULT_TYPES, BatchRecord, BatchStore, Claim, EntryKey, NewEntry, Page
 
 __all__ = ["SqliteStore"]
@@ -91,23 +89,10 @@ class SqliteStore(BatchStore):
     """A ``BatchStore`` in one SQLite file (``":memory:"``: a private in-memory database)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sidecar-batches")
-        self._db: sqlite3.Connection = self._pool.submit(self._connect).result()
-        self._closed = False
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=10000")
-        db.executescript(_SCHEMA)
-        return db
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        self._thread = SqliteThread(path, _SCHEMA, name="sidecar-batches")
+        self.path = self._thread.path
+        self._db = self._thread.db
+        self._run = self._thread.run
 
     def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in one write transaction (on the store's thread)."""
@@ -344,8 +329,4 @@ class SqliteStore(BatchStore):
         ).fetchall()
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._run(self._db.close)
-        self._pool.shutdown(wait=False)
+        await self._thread.aclose()

@@ -1,7 +1,8 @@
 """The bottom layer: what a request is (``Call``, ``Target``), what comes back (``Answer``,
 ``EventStream``), the two interfaces the pipeline calls (``Upstream``, the observers), and the
 small tools every layer shares (clock, token estimate, credential names, SSE framing, the stream
-grammar, request validation). It imports nothing from the package but ``sidecar.errors``.
+grammar, request validation, an SQLite connection on its own thread). It imports nothing from the
+package but ``sidecar.errors``.
 """
 
 from __future__ import annotations

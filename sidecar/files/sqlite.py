@@ -1,24 +1,21 @@
 """``SqliteFileStore``: file metadata as a table (``files``) of the batches' SQLite database.
 
-Its own connection and thread (the event loop never waits on the disk), WAL mode like the batch
-store, so both share the file without blocking each other's readers. Each method is one
+Its own connection and thread (``sidecar.core.sqlite_thread``: the event loop never waits on the
+disk), WAL mode like the batch store, so both share the file without blocking each other's
+readers. Each method is one
 statement.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from ..core.sqlite_thread import SqliteThread
 from .store import FilePage, FileRecord, FileStore
 
 __all__ = ["SqliteFileStore"]
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -52,23 +49,10 @@ class SqliteFileStore(FileStore):
     """A ``FileStore`` in one SQLite file (``":memory:"``: a private in-memory database)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sidecar-files")
-        self._db: sqlite3.Connection = self._pool.submit(self._connect).result()
-        self._closed = False
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=10000")
-        db.executescript(_SCHEMA)
-        return db
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        self._thread = SqliteThread(path, _SCHEMA, name="sidecar-files")
+        self.path = self._thread.path
+        self._db = self._thread.db
+        self._run = self._thread.run
 
     async def create(self, record: FileRecord) -> None:
         await self._run(
@@ -148,8 +132,4 @@ class SqliteFileStore(FileStore):
         return FilePage(records, len(rows) > limit)
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._run(self._db.close)
-        self._pool.shutdown(wait=False)
+        await self._thread.aclose()
