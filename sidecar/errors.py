@@ -19,6 +19,7 @@
     │   └── UpstreamProtocolError     (api_error, 502)  the upstream spoke nonsense
     ├── Timeout                       (timeout_error, 504)
     └── Overloaded                    (overloaded_error, 529)
+        └── Unavailable               (overloaded_error, 503)  a store the sidecar needs (Redis) is down
 
 Each class has a default Anthropic error type and HTTP status (the tree above). The gRPC status
 follows from the error type alone, through ``ERROR_TYPES``, the one table both doors use; the
@@ -49,6 +50,7 @@ __all__ = [
     "RequestTooLarge",
     "SidecarError",
     "Timeout",
+    "Unavailable",
     "UnsupportedFeature",
     "UpstreamConnectError",
     "UpstreamError",
@@ -240,6 +242,14 @@ class Overloaded(SidecarError):
 
     error_type = "overloaded_error"
     status = 529
+
+
+class Unavailable(Overloaded):
+    """A store the sidecar needs to answer (the batches' and files' Redis) cannot serve the call
+    now: 503, gRPC UNAVAILABLE, retried by the SDKs. Raised by ``sidecar.admission.resp``'s one
+    table of Redis failures."""
+
+    status = 503
 
 
 def error_body(

@@ -12,6 +12,11 @@ from the socket buffer.
 (the caller's ``asyncio.timeout``) drops the connection, so a hung server cannot hold replies
 hostage; the next call connects again. A script Redis does not know (``NOSCRIPT``, after a
 restart or a failover) is loaded and run again.
+
+The stores that keep state in Redis (batches, file metadata) turn its failures into the
+sidecar's own error through ``unavailable()``, the one table of them here: a client is told
+503 (gRPC UNAVAILABLE), never a 500. The limiter applies its own policy instead (fail open or
+refuse, ``limiter/redis.py``), to the same failures.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ import contextlib
 import hashlib
 import ssl
 from collections import deque
+from collections.abc import Iterator
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["RespClient", "RespError", "Script"]
+from ..errors import Unavailable
+
+__all__ = ["RespClient", "RespError", "Script", "unavailable"]
 
 _INCOMPLETE = object()
 
@@ -222,3 +230,27 @@ class RespClient:
             proto.transport.close()
             with contextlib.suppress(Exception):
                 await asyncio.sleep(0)
+
+
+# What a failed Redis call means, most specific first (TimeoutError is an OSError): whichever it
+# is, Redis cannot serve the call now (as the limiter counts it), and the client may retry.
+_FAILURES: dict[type[Exception], str] = {
+    TimeoutError: "did not answer in time",  # the caller's asyncio.timeout
+    RespError: "answered with an error",  # LOADING, READONLY after a failover, OOM, NOAUTH ...
+    OSError: "cannot be reached",  # refused, reset, closed, DNS, TLS
+}
+
+
+@contextlib.contextmanager
+def unavailable(what: str) -> Iterator[None]:
+    """Raise a Redis failure in the block as ``Unavailable`` (503, ``retry-after: 1``, gRPC
+    UNAVAILABLE) from the original; ``what`` names the store (``"the batch store"``). The
+    message names the failure's class, never Redis's own text."""
+    try:
+        yield
+    except tuple(_FAILURES) as exc:
+        says = next(text for cls, text in _FAILURES.items() if isinstance(exc, cls))
+        raise Unavailable(
+            f"{what} (Redis) {says} ({type(exc).__name__}); retry shortly",
+            headers=[("retry-after", "1")],
+        ) from exc

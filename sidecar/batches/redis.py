@@ -24,8 +24,9 @@ is in one slot):
   ``ended``        local batches ended and not archived, by ``ended_at`` (retention).
 
 Times come from the callers (``now``), as with SQLite: replicas' clocks should agree to within a
-fraction of ``lease_seconds``. A call that Redis does not answer within ``timeout`` raises; the
-runner tries again at its next turn.
+fraction of ``lease_seconds``. A call that Redis does not answer within ``timeout``, or that
+fails, raises ``Unavailable`` (``sidecar.admission.resp.unavailable``: 503, gRPC UNAVAILABLE);
+the runner tries again at its next turn.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 import msgspec
 
-from ..admission.resp import RespClient, Script
+from ..admission.resp import RespClient, Script, unavailable
 from .store import LOCAL, RESULT_TYPES, BatchRecord, BatchStore, Claim, EntryKey, NewEntry, Page
 
 __all__ = ["RedisStore"]
@@ -46,6 +47,7 @@ __all__ = ["RedisStore"]
 _RESULT_PAGE = 1000  # result lines read per script call while streaming results
 _STAGE_CHUNK = 1000  # entries sent to Redis per call while creating a batch
 _STAGED = ("cids", "params", "open")
+_WHAT = "the batch store"  # what a client is told is unavailable
 
 # Shared by the scripts: the zero-padded member of an entry in ``open:<id>`` (so members with
 # the same score sort by index).
@@ -368,12 +370,19 @@ class RedisStore(BatchStore):
 
     async def _run(self, name: str, *args: Any) -> Any:
         script = self._scripts[name]
-        async with asyncio.timeout(self.timeout):
-            if script.sha not in self._loaded:
-                # Loaded once up front, so a large call is not sent twice (NOSCRIPT, then again).
-                await self.client.call("SCRIPT", "LOAD", script.source)
-                self._loaded.add(script.sha)
-            return await self.client.evalsha(script, [], [self.prefix, *args])
+        with unavailable(_WHAT):
+            async with asyncio.timeout(self.timeout):
+                if script.sha not in self._loaded:
+                    # Loaded once up front, so a large call is not sent twice (NOSCRIPT, then again).
+                    await self.client.call("SCRIPT", "LOAD", script.source)
+                    self._loaded.add(script.sha)
+                return await self.client.evalsha(script, [], [self.prefix, *args])
+
+    async def _call(self, *args: Any) -> Any:
+        """One plain command, bounded and mapped as the scripts are."""
+        with unavailable(_WHAT):
+            async with asyncio.timeout(self.timeout):
+                return await self.client.call(*args)
 
     # -- batches -----------------------------------------------------------------------------
 
@@ -417,9 +426,7 @@ class RedisStore(BatchStore):
             raise
 
     async def get(self, batch_id: str) -> BatchRecord | None:
-        async with asyncio.timeout(self.timeout):
-            flat = await self.client.call("HGETALL", f"{self.prefix}batch:{batch_id}")
-        return _record(batch_id, flat)
+        return _record(batch_id, await self._call("HGETALL", f"{self.prefix}batch:{batch_id}"))
 
     async def update_snapshot(self, batch_id: str, snapshot: bytes, status: str) -> None:
         await self._run("snapshot", batch_id, snapshot, status)
@@ -489,8 +496,7 @@ class RedisStore(BatchStore):
         return [str(batch_id) for batch_id in ended]
 
     async def results(self, batch_id: str) -> AsyncIterator[bytes]:
-        async with asyncio.timeout(self.timeout):
-            total = await self.client.call("HGET", f"{self.prefix}batch:{batch_id}", "total")
+        total = await self._call("HGET", f"{self.prefix}batch:{batch_id}", "total")
         if total is None:
             return
         encode = msgspec.json.encode

@@ -46,13 +46,13 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 1
     raise RuntimeError("redis-server did not answer PING")
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    """``redis-server --port N --save "" --appendonly no`` on loopback, stopped afterwards."""
+def start_redis(port: int | None = None) -> RedisServer:
+    """``redis-server --port N --save "" --appendonly no`` on loopback (a free port unless given),
+    answering PING; stop it with ``stop_process(server.proc)``."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: `make test` installs it (Debian package redis-server)")
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -60,6 +60,17 @@ def redis_server() -> Iterator[RedisServer]:
     )
     try:
         _wait_listening(port, proc)
-        yield RedisServer(proc, port)
-    finally:
+    except BaseException:
         stop_process(proc, 5)
+        raise
+    return RedisServer(proc, port)
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of the module's own (``start_redis``), stopped afterwards."""
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        stop_process(server.proc, 5)

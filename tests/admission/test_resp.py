@@ -1,5 +1,6 @@
 """The limiter's Redis client: RESP parsing (whole and in pieces), and against a real redis-server:
-pipelining, NOSCRIPT, databases, passwords, a hung server and a restart."""
+pipelining, NOSCRIPT, databases, passwords, a hung server and a restart; what a store's client is
+told of each way a call fails (``unavailable``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sidecar.admission.resp import RespClient, RespError, Script, encode_command, parse_reply
+from sidecar.admission.resp import RespClient, RespError, Script, encode_command, parse_reply, unavailable
+from sidecar.errors import Unavailable
 
 from .conftest import RedisServer, _wait_listening, free_port
 
@@ -136,3 +138,39 @@ async def test_reconnects_after_a_restart() -> None:
         await client.aclose()
         proc.terminate()
         proc.wait(5)
+
+
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        (TimeoutError(), "did not answer in time"),  # an OSError too: the most specific wins
+        (ConnectionRefusedError(111, "refused"), "cannot be reached"),
+        (ConnectionError("Redis closed the connection"), "cannot be reached"),
+        (RespError("READONLY You can't write against a read only replica."), "answered with an error"),
+    ],
+)
+def test_every_redis_failure_is_unavailable(failure: Exception, says: str) -> None:
+    with pytest.raises(Unavailable) as info, unavailable("the batch store"):
+        raise failure
+    err = info.value
+    assert err.status == 503 and err.error_type == "overloaded_error"
+    assert err.grpc_code.name == "UNAVAILABLE" and err.headers == [("retry-after", "1")]
+    assert err.message == f"the batch store (Redis) {says} ({type(failure).__name__}); retry shortly"
+    assert err.__cause__ is failure
+    assert "read only" not in err.message  # Redis's own words stay out of the answer
+
+
+def test_anything_else_is_not_a_redis_failure() -> None:
+    with pytest.raises(ValueError), unavailable("the batch store"):
+        raise ValueError("a bug")
+
+
+async def test_a_refused_connection_and_a_hung_server_are_unavailable(silent_port: int) -> None:
+    for url in (f"redis://127.0.0.1:{free_port()}/0", f"redis://127.0.0.1:{silent_port}/0"):
+        client = RespClient(url)
+        try:
+            with pytest.raises(Unavailable), unavailable("the file store"):
+                async with asyncio.timeout(0.2):
+                    await client.call("PING")
+        finally:
+            await client.aclose()
