@@ -1,7 +1,8 @@
 """The Files API, stored by the sidecar (issue 16).
 
 - ``store``: the one interface file metadata lives behind (``FileStore``), with an in-memory
-  implementation beside it; ``sqlite``: the embedded one, a table of the batches database.
+  implementation beside it; ``sqlite``: the embedded one, a table of the batches database;
+  ``redis``: the one replicas share, in the batches' Redis.
 - ``multipart``: the incremental multipart/form-data parser uploads stream through.
 - ``service``: ``Files``, the endpoints the HTTP door calls (upload, list, retrieve, delete,
   download) and the lookups that resolve file references.
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+from .redis import RedisFileStore
 from .resolve import FileLookup, has_file_sources, inline_files
 from .service import PREFIX, Files
 from .sqlite import SqliteFileStore
@@ -23,6 +25,7 @@ __all__ = [
     "FileStore",
     "Files",
     "MemoryFileStore",
+    "RedisFileStore",
     "SqliteFileStore",
     "has_file_sources",
     "inline_files",

@@ -1,9 +1,9 @@
 """The file store interface: the metadata of uploaded files (their contents live on disk).
 
-One small base class (``FileStore``) with two implementations: ``MemoryFileStore`` beside it
-(tests, and the seam for a shared store) and ``SqliteFileStore`` (``sidecar.files.sqlite``), a
-table in the batches database. A shared one (Redis, across replicas) implements the same methods;
-the contents then need a volume every replica mounts.
+One small base class (``FileStore``) with three implementations: ``MemoryFileStore`` beside it
+(tests, and a model of the others), ``SqliteFileStore`` (``sidecar.files.sqlite``), a table in
+the batches database, and ``RedisFileStore`` (``sidecar.files.redis``), in the batches' Redis,
+shared by replicas; the contents then need a volume every replica mounts.
 
 The contract: ``create`` records a file whose contents are already complete on disk (so a record
 never points at half a file); ``delete`` forgets it and says whether it existed; ``page`` lists
