@@ -76,8 +76,11 @@ class Runtime:
         # Adapters given in process (``sidecar.upstreams.handler``) replace the configured ones,
         # in every config snapshot.
         self._adapters = adapters
-        # Files API: the sidecar's own store (metadata beside the batches), fixed at start-up.
-        self.files = Files(config.files, database=database_path(config.batches))
+        # Files API: the sidecar's own store (metadata beside the batches, in their SQLite file or
+        # their Redis), fixed at start-up.
+        self.files = Files(
+            config.files, database=database_path(config.batches), batches_store=config.batches.store
+        )
         self.lifecycle = Lifecycle(Pipeline(config, adapters=adapters, files=self.files))
         # Process-wide (it outlives config snapshots): metrics, traces, or the no-op.
         self.telemetry: Telemetry = build_telemetry(config)

@@ -63,7 +63,8 @@ def default_dir() -> Path:
 
 
 def database_path(config: BatchesConfig) -> Path:
-    """The SQLite file batches (and the sidecar's file metadata) are stored in."""
+    """The SQLite file batches (and the sidecar's file metadata) are stored in, with
+    ``batches.store`` ``sqlite``."""
     return (Path(config.dir) if config.dir is not None else default_dir()) / _FILE
 
 

@@ -279,9 +279,10 @@ class BatchesConfig(_Base, frozen=True):
     # Where batches live: {kind: sqlite} (a file under `dir`, one process) or {kind: redis, url,
     # timeout, key_prefix} (shared by every replica; url defaults to admission.backend's).
     store: BatchStoreConfig = SqliteBatchStore()
-    # The directory of the SQLite file (batches.sqlite3: batches with store kind sqlite, and the
-    # Files API's metadata either way). None: $XDG_STATE_HOME/messages-sidecar
-    # (~/.local/state/messages-sidecar without it). The file is created at first use.
+    # The directory of the SQLite file (batches.sqlite3, with store kind sqlite: the batches and
+    # the Files API's metadata; with kind redis both are in Redis). None:
+    # $XDG_STATE_HOME/messages-sidecar (~/.local/state/messages-sidecar without it). The file is
+    # created at first use.
     dir: str | None = None
     # Entries of local batches in flight at once, all batches together: low, so interactive
     # traffic keeps priority on the upstreams.
@@ -314,10 +315,10 @@ class FilesConfig(_Base, frozen=True):
     """The Files API (``sidecar.files``): stored by the sidecar, or forwarded to an Anthropic
     upstream as any other endpoint."""
 
-    # "local": the sidecar stores uploads itself (metadata in the batches database, contents on
-    # disk) and resolves file references on every route; "upstream": /v1/files goes to the
-    # Anthropic upstream. None: "local" when the catch-all route ("*") has no Anthropic
-    # upstream, else "upstream".
+    # "local": the sidecar stores uploads itself (metadata where batches are, in their SQLite file
+    # or their Redis; contents on disk) and resolves file references on every route; "upstream":
+    # /v1/files goes to the Anthropic upstream. None: "local" when the catch-all route ("*") has
+    # no Anthropic upstream, else "upstream".
     store: Literal["local", "upstream"] | None = None
     # The directory of the file contents. None: files/ under the batches directory.
     dir: str | None = None

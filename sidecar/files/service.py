@@ -1,12 +1,14 @@
 """``Files``: the Files API served by the sidecar (``files.store: local``), and the file lookups
 that resolve ``{"type": "file", "file_id"}`` sources (``sidecar.files.resolve``).
 
-Contents live on disk under ``files.dir`` (one file per id), metadata in a ``FileStore`` (the
-``files`` table of the batches database). An upload is parsed as it arrives and written to a
-temporary file next to its final place; only once the whole body has been read, within the size
-limit, is it renamed and recorded, so a refused or broken upload leaves nothing behind. With
-client keys (``admission``) a key sees only its own files (the owner is the key's hash, as for
-batches); another key's id is unknown to it. Without, there is one tenant.
+Contents live on disk under ``files.dir`` (one file per id), metadata in a ``FileStore`` beside
+the batches: the ``files`` table of the batches' SQLite database, or, when batches are in Redis
+(``batches.store: {kind: redis}``), the same Redis, so replicas that share it and a volume for
+``files.dir`` share the files. An upload is parsed as it arrives and written to a temporary file
+next to its final place; only once the whole body has been read, within the size limit, is it
+renamed and recorded, so a refused or broken upload leaves nothing behind. With client keys
+(``admission``) a key sees only its own files (the owner is the key's hash, as for batches);
+another key's id is unknown to it. Without, there is one tenant.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import parse_qs
 
-from ..config.model import FilesConfig
+from ..config.model import BatchStoreConfig, FilesConfig, RedisBatchStore
 from ..core import Answer, new_request_id
 from ..core.credentials import CREDENTIAL_HEADERS
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError
 from .mime import detect_mime
 from .multipart import PART_END, MalformedMultipart, MultipartParser, Part, boundary_of
+from .redis import RedisFileStore
 from .sqlite import SqliteFileStore
 from .store import FileRecord, FileStore
 
@@ -122,12 +125,26 @@ class _Upload:
 class Files:
     """The sidecar's own file store: one per process (it outlives config snapshots)."""
 
-    def __init__(self, config: FilesConfig, *, database: Path, store: FileStore | None = None) -> None:
-        """``database``: the SQLite file the metadata goes in (the batches'); ``store``: one to
-        use instead (tests). Nothing is created on disk before the first upload."""
+    def __init__(
+        self,
+        config: FilesConfig,
+        *,
+        database: Path,
+        batches_store: BatchStoreConfig | None = None,
+        store: FileStore | None = None,
+    ) -> None:
+        """The metadata goes where batches go (``batches_store``): in the SQLite file
+        ``database`` (the batches'; also when None), or in the batches' Redis (same url, key
+        prefix and timeout, a connection of its own, made at first use). ``store``: one to use
+        instead (tests). Nothing is created on disk before the first upload."""
         self.config = config
         self.database = database
         self.dir = Path(config.dir) if config.dir is not None else database.parent / "files"
+        if store is None and isinstance(batches_store, RedisBatchStore):
+            assert batches_store.url is not None, "build_config fills batches.store.url"
+            store = RedisFileStore.from_url(
+                batches_store.url, key_prefix=batches_store.key_prefix, timeout=batches_store.timeout
+            )
         self._store = store
         self._swept = False
 

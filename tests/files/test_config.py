@@ -1,8 +1,10 @@
-"""The ``files`` config section: defaults, rejections naming the field, and which store the
-default picks (local unless the catch-all route goes to an Anthropic upstream)."""
+"""The ``files`` config section: defaults, rejections naming the field, which store the default
+picks (local unless the catch-all route goes to an Anthropic upstream), and where the metadata
+goes (where batches go: their SQLite file, or their Redis with its url, prefix and timeout)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from sidecar.config import build_config
 from sidecar.config.model import FilesConfig
 from sidecar.errors import ConfigError
+from sidecar.files import Files, RedisFileStore
 from tests.inprocess import pipeline
 
 MOCK = {"upstreams": {"m": {"provider": "mock"}}, "routes": [{"match": "*", "upstream": "m"}]}
@@ -61,3 +64,16 @@ def test_which_store(
 ) -> None:
     p = pipeline({"upstreams": upstreams, "routes": routes, "files": files})
     assert p.files_local is local
+
+
+async def test_the_metadata_goes_where_batches_go(tmp_path: Path) -> None:
+    store = {"kind": "redis", "url": "redis://redis:6379/2", "key_prefix": "{b}:", "timeout": 3}
+    config = build_config({**MOCK, "batches": {"dir": str(tmp_path), "store": store}})
+    files = Files(config.files, database=tmp_path / "batches.sqlite3", batches_store=config.batches.store)
+    redis = files._opened()
+    assert isinstance(redis, RedisFileStore) and (redis.prefix, redis.timeout) == ("{b}:", 3)
+    assert (redis.client.host, redis.client.port, redis.client.db) == ("redis", 6379, 2)
+    await files.aclose()  # never connected
+    sqlite = build_config({**MOCK, "batches": {"dir": str(tmp_path)}})
+    files = Files(sqlite.files, database=tmp_path / "batches.sqlite3", batches_store=sqlite.batches.store)
+    assert files._opened() is None  # SQLite, created at the first upload

@@ -2,7 +2,8 @@
 retrieve_metadata / delete, and download answered 400 file_not_downloadable), on the built-in mock
 and on the strict fake OpenAI server; file references in messages are resolved inline on
 translated routes and on the mock, and a local id is sent inline to an Anthropic upstream. Bad
-input is a 4xx envelope with nothing stored half-way."""
+input is a 4xx envelope with nothing stored half-way. Two replicas with batches on Redis and one
+files.dir share the files."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import anthropic
 import httpx
 import pytest
 
+from tests.admission.conftest import RedisServer
 from tests.fakes.anthropic_api import FakeAnthropic
 from tests.fakes.openai_api import FakeOpenAI
 from tests.inprocess import ThreadedSidecar
@@ -325,3 +327,51 @@ routes:
         assert not (tmp_path / "state").exists()
     finally:
         sc.stop()
+
+
+def test_two_replicas_share_files_through_redis_and_one_volume(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """What README "Several replicas" asks for: batches (and so file metadata) on one Redis, and
+    one files.dir both mount. An upload on one replica is listed, read, referenced and deleted on
+    the other; neither keeps the metadata in its own SQLite file."""
+    shared = tmp_path / "shared-files"
+    replicas = []
+    try:
+        for name in ("a", "b"):
+            path = tmp_path / f"{name}.yaml"
+            path.write_text(
+                MOCK
+                + f"""
+batches:
+  dir: '{tmp_path / name}'
+  store: {{kind: redis, url: "{redis_server.url}", key_prefix: "files-{tmp_path.name}:"}}
+files: {{dir: '{shared}'}}
+"""
+            )
+            replicas.append(ThreadedSidecar("--config", str(path), "--no-grpc"))
+        one, two = (anthropic.Anthropic(base_url=r.http_url, api_key="k", max_retries=0) for r in replicas)
+        first = one.files.upload(file=("notes.txt", TEXT.encode(), "text/plain"))
+        second = one.beta.files.upload(file=("pic.png", PNG, "image/png"), betas=[BETA])
+        assert two.files.retrieve_metadata(first.id) == first
+        # Both paging shapes, on the other replica.
+        assert [f.id for f in two.files.list(limit=1)] == [second.id, first.id]
+        older = httpx.get(f"{two.base_url}/v1/files", params={"after_id": second.id, "limit": 1}).json()
+        assert [f["id"] for f in older["data"]] == [first.id] and older["has_more"] is False
+        newer = httpx.get(f"{two.base_url}/v1/files", params={"before_id": first.id}).json()
+        assert [f["id"] for f in newer["data"]] == [second.id]
+        answer = two.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=20,
+            messages=user(ref("document", first.id), ref("image", second.id)),  # type: ignore[arg-type]
+        )
+        assert answer.content[0].text == "describe"  # type: ignore[union-attr]
+        two.files.delete(first.id)
+        with pytest.raises(anthropic.NotFoundError):
+            one.files.retrieve_metadata(first.id)
+        assert sorted(p.name for p in shared.iterdir()) == [second.id]
+        assert not (tmp_path / "a" / "batches.sqlite3").exists()
+        assert not (tmp_path / "b" / "batches.sqlite3").exists()
+    finally:
+        for replica in replicas:
+            replica.stop()
