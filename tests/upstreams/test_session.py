@@ -188,3 +188,27 @@ async def test_anthropic_stream_cut_mid_event_on_both_clients(client: str) -> No
 async def _batches(source: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for batch in source:
         yield batch
+
+
+def test_aiohttp_is_imported_only_by_an_upstream_that_chooses_it() -> None:
+    """aiohttp and its dependencies are ~9 MB of resident memory: a sidecar on the native client
+    must not load them (checked in a fresh interpreter; this one has them from other tests)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from sidecar.config.load import build_config\n"
+        "from sidecar.runtime import Runtime\n"
+        "from sidecar.upstreams.session import UpstreamSession\n"
+        "cfg = build_config({'upstreams': {'a': {'provider': 'anthropic', 'base_url': 'http://127.0.0.1:9',"
+        " 'api_key': 'k'}}, 'routes': [{'match': '*', 'upstream': 'a'}]})\n"
+        "UpstreamSession('a', cfg.upstreams['a'], 'http://127.0.0.1:9')\n"
+        "assert 'aiohttp' not in sys.modules, 'aiohttp imported'\n"
+        "aio = build_config({'upstreams': {'a': {'provider': 'anthropic', 'base_url': 'http://127.0.0.1:9',"
+        " 'api_key': 'k', 'client': 'aiohttp'}}, 'routes': [{'match': '*', 'upstream': 'a'}]})\n"
+        "UpstreamSession('a', aio.upstreams['a'], 'http://127.0.0.1:9')\n"
+        "assert 'aiohttp' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
