@@ -1,7 +1,7 @@
 """``python -m bench.own_work``: the sidecar's own CPU per request, in process.
 
 The HTTP app, the pipeline and telemetry (metrics on, or ``--no-metrics``) are driven directly
-through ASGI, over a handler upstream (``sidecar.upstreams.handler``) answering pre-built bytes as
+through ASGI (with the scope our own server gives it), over a handler upstream (``sidecar.upstreams.handler``) answering pre-built bytes as
 the Anthropic adapter would hand them on: no uvicorn, no aiohttp, no sockets. So the figure is the
 work the sidecar adds on top of its HTTP stack, which ``make bench`` cannot separate; compare two
 builds in the same session (the machine's speed drifts), and profile with
@@ -26,6 +26,7 @@ import uvloop
 from sidecar.config.load import build_config
 from sidecar.core import Answer, Call, EventStream, StreamEvent, Target
 from sidecar.http.app import HttpApp
+from sidecar.http1.server import CANCEL_ON_DISCONNECT
 from sidecar.pipeline import Pipeline
 from sidecar.telemetry import build_telemetry
 from sidecar.upstreams.handler import HandlerUpstream
@@ -118,6 +119,9 @@ async def measure(stream: bool, requests: int, deltas: int, metrics: bool) -> tu
             (b"content-length", str(len(body)).encode()),
             (b"user-agent", b"Anthropic/Python 2.14.0"),
         ],
+        # As the sidecar's own server (the default) serves it: the server cancels a request
+        # whose client left, so the app runs no watcher task of its own.
+        "extensions": {CANCEL_ON_DISCONNECT: {}},
     }
 
     async def one() -> None:
