@@ -3,9 +3,10 @@
 Any replica answers for any batch, and every replica's runner claims entries from the same
 place. Each change is one Lua script (``EVALSHA`` on ``sidecar.admission.resp``'s pipelined
 connection), so every change that touches several keys is atomic: a batch is created with all
-its entries or not at all (the entries go up in chunks of 1,000 to staging keys nothing refers
-to, which expire, and one script renames them into place with the batch: Redis, which admission
-may share, is never busy with one call for long), a claim leases entries of several batches at
+its entries or not at all (the entries go up as the body arrives, in chunks of at most 1,000, to
+staging keys nothing refers to, which expire ``STAGE_TTL`` after the last chunk, and one script
+renames them into place with the batch: Redis, which admission may share, is never busy with one
+call for long), a claim leases entries of several batches at
 once, a result is stored only if the entry has none, with the batch's counts in the same step.
 Keys, all under
 ``key_prefix`` (a Redis Cluster needs a hash tag in it, ``"{sidecar-batches}:"``, so every key
@@ -19,7 +20,8 @@ is in one slot):
 - ``open:<id>``    sorted set of the entries without a result (zero-padded index), scored by
   their lease's expiry (0: never claimed); ``workers:<id>`` hash index -> the worker leasing it.
 - ``all``, ``owner:<owner>``  sorted sets by ``created_at``: the newest-first paging.
-- ``stage:<random>:cids|params|open``  a create's entries until it commits (expire in an hour).
+- ``stage:<random>:cids|params|open``  a create's entries until it commits (expire ``STAGE_TTL``
+  after the last chunk: a create whose process was killed).
 - ``active``       local batches not ended, by ``created_at`` (claims go oldest batch first);
   ``ended``        local batches ended and not archived, by ``ended_at`` (retention).
 
@@ -40,7 +42,18 @@ from typing import Any
 import msgspec
 
 from ..admission.resp import RespClient, Script, unavailable
-from .store import LOCAL, RESULT_TYPES, BatchRecord, BatchStore, Claim, EntryKey, NewEntry, Page
+from .store import (
+    LOCAL,
+    RESULT_TYPES,
+    STAGE_TTL,
+    BatchRecord,
+    BatchStore,
+    Claim,
+    EntryKey,
+    NewEntry,
+    Page,
+    StagedBatch,
+)
 
 __all__ = ["RedisStore"]
 
@@ -56,13 +69,14 @@ _MEMBER = "local function member(idx) return string.format('%08d', tonumber(idx)
 # A create's entries go up in chunks to staging keys (invisible: nothing refers to them, and they
 # expire), then one script renames them into place with the batch and its indexes. So a create
 # is atomic, and Redis is never busy with one call for long (admission shares it).
-# ARGV: prefix, staging name, first index, then custom_id, params for each entry of the chunk.
+# ARGV: prefix, staging name, first index, seconds to expiry, then custom_id, params for each
+# entry of the chunk.
 _STAGE = """
 local s = ARGV[1] .. 'stage:' .. ARGV[2] .. ':'
 local ckey, pkey, okey = s .. 'cids', s .. 'params', s .. 'open'
 local cids, params, open = {}, {}, {}
 local idx = tonumber(ARGV[3])
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local field = tostring(idx)
   cids[#cids + 1] = field
   cids[#cids + 1] = ARGV[i]
@@ -77,7 +91,7 @@ if #cids > 0 then
   redis.call('HSET', pkey, unpack(params))
   redis.call('ZADD', okey, unpack(open))
 end
-for _, key in ipairs({ckey, pkey, okey}) do redis.call('EXPIRE', key, 3600) end
+for _, key in ipairs({ckey, pkey, okey}) do redis.call('EXPIRE', key, ARGV[4]) end
 return 1
 """
 
@@ -335,6 +349,66 @@ def _record(batch_id: str, flat: list[Any]) -> BatchRecord | None:
     )
 
 
+def _fields(batch: BatchRecord) -> list[Any]:
+    """The batch hash's field/value pairs."""
+    fields: list[Any] = [
+        "owner", batch.owner,
+        "location", batch.location,
+        "status", batch.status,
+        "created_at", repr(batch.created_at),
+        "expires_at", repr(batch.expires_at),
+        "total", batch.total,
+        "headers", msgspec.json.encode(batch.headers),
+    ]  # fmt: skip
+    fields += [t for name in RESULT_TYPES for t in (name, batch.counts[name])]
+    for name in ("ended_at", "cancel_initiated_at", "archived_at"):
+        value = getattr(batch, name)
+        if value is not None:
+            fields += [name, repr(value)]
+    if batch.snapshot is not None:
+        fields += ["snapshot", batch.snapshot]
+    return fields
+
+
+class _Staged(StagedBatch):
+    """Entries under ``stage:<name>:``; nothing refers to them until the create script."""
+
+    def __init__(self, store: RedisStore, name: str) -> None:
+        self._store = store
+        self._name = name
+        self._count = 0
+        self._committed = False
+
+    async def add(self, entries: Sequence[NewEntry], *, now: float) -> None:
+        for first in range(0, len(entries), _STAGE_CHUNK):
+            chunk = entries[first : first + _STAGE_CHUNK]
+            pairs = (x for e in chunk for x in (e.custom_id, e.params))
+            await self._store._run("stage", self._name, self._count, int(STAGE_TTL), *pairs)
+            self._count += len(chunk)
+
+    async def commit(self, batch: BatchRecord) -> None:
+        await self._store._run(
+            "create",
+            batch.id,
+            self._name,
+            self._count,
+            batch.owner,
+            repr(batch.created_at),
+            "1" if batch.local and batch.status != "ended" else "0",
+            *_fields(batch),
+        )
+        self._committed = True
+
+    async def discard(self) -> None:
+        # The create script drops them when it fails; drop them now rather than when they expire.
+        if not self._committed:
+            store = self._store
+            keys = [f"{store.prefix}stage:{self._name}:{n}" for n in _STAGED]
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(store.timeout):
+                    await store.client.call("DEL", *keys)
+
+
 class RedisStore(BatchStore):
     """A ``BatchStore`` in the Redis of ``client`` (``sidecar.admission.resp``), every key under
     ``key_prefix``; each call bounded by ``timeout`` seconds."""
@@ -386,44 +460,8 @@ class RedisStore(BatchStore):
 
     # -- batches -----------------------------------------------------------------------------
 
-    async def create(self, batch: BatchRecord, entries: Sequence[NewEntry]) -> None:
-        fields: list[Any] = [
-            "owner", batch.owner,
-            "location", batch.location,
-            "status", batch.status,
-            "created_at", repr(batch.created_at),
-            "expires_at", repr(batch.expires_at),
-            "total", batch.total,
-            "headers", msgspec.json.encode(batch.headers),
-        ]  # fmt: skip
-        fields += [t for name in RESULT_TYPES for t in (name, batch.counts[name])]
-        for name in ("ended_at", "cancel_initiated_at", "archived_at"):
-            value = getattr(batch, name)
-            if value is not None:
-                fields += [name, repr(value)]
-        if batch.snapshot is not None:
-            fields += ["snapshot", batch.snapshot]
-        staging = secrets.token_hex(8)
-        try:
-            for first in range(0, len(entries), _STAGE_CHUNK):
-                chunk = entries[first : first + _STAGE_CHUNK]
-                await self._run("stage", staging, first, *(x for e in chunk for x in (e.custom_id, e.params)))
-            await self._run(
-                "create",
-                batch.id,
-                staging,
-                len(entries),
-                batch.owner,
-                repr(batch.created_at),
-                "1" if batch.local and batch.status != "ended" else "0",
-                *fields,
-            )
-        except BaseException:
-            # Nothing refers to staged entries; drop them now rather than when they expire.
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(self.timeout):
-                    await self.client.call("DEL", *(f"{self.prefix}stage:{staging}:{n}" for n in _STAGED))
-            raise
+    async def stage(self, batch_id: str, *, now: float) -> StagedBatch:
+        return _Staged(self, secrets.token_hex(8))
 
     async def get(self, batch_id: str) -> BatchRecord | None:
         return _record(batch_id, await self._call("HGETALL", f"{self.prefix}batch:{batch_id}"))

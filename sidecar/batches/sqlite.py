@@ -1,14 +1,20 @@
 """``SqliteStore``: the embedded batch store, one SQLite file (WAL mode) under ``batches.dir``.
 
 Every method is one small transaction, run on the store's own thread
-(``sidecar.core.sqlite_thread``) so the event loop never waits on the disk. Write transactions
-start with ``BEGIN IMMEDIATE``, so two processes sharing the file (a restart overlapping the old
-process) never claim the same entry twice. With WAL and ``synchronous=NORMAL`` a committed
-transaction survives the process being killed (SIGKILL); only an OS crash may lose the last ones.
+(``sidecar.core.sqlite_thread``) so the event loop never waits on the disk; a large create is
+many (``stage``): its entries go into ``entries`` under the new batch's id as they come, a row in ``staging`` says they are being written, and ``commit``
+inserts the batch's row and deletes that one in one transaction. Every reader starts from
+``batches``, so entries without a batch row are invisible; ``settle`` deletes the ones whose
+staging row has not been touched for ``STAGE_TTL`` (a create whose process was killed). Write
+transactions start with ``BEGIN IMMEDIATE``, so two processes sharing the file (a restart
+overlapping the old process) never claim the same entry twice. With WAL and
+``synchronous=NORMAL`` a committed transaction survives the process being killed (SIGKILL); only
+an OS crash may lose the last ones.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +22,18 @@ from typing import Any, TypeVar
 import msgspec
 
 from ..core.sqlite_thread import SqliteThread
-from .store import LOCAL, RESULT_TYPES, BatchRecord, BatchStore, Claim, EntryKey, NewEntry, Page
+from .store import (
+    LOCAL,
+    RESULT_TYPES,
+    STAGE_TTL,
+    BatchRecord,
+    BatchStore,
+    Claim,
+    EntryKey,
+    NewEntry,
+    Page,
+    StagedBatch,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -56,6 +73,10 @@ CREATE TABLE IF NOT EXISTS entries (
     PRIMARY KEY (batch_id, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_open ON entries (batch_id, lease_until) WHERE result_type IS NULL;
+CREATE TABLE IF NOT EXISTS staging (
+    batch_id TEXT PRIMARY KEY,
+    touched_at REAL NOT NULL
+);
 """
 
 _COLUMNS = (
@@ -85,6 +106,32 @@ def _record(row: tuple[Any, ...]) -> BatchRecord:
     )
 
 
+class _Staged(StagedBatch):
+    def __init__(self, store: SqliteStore, batch_id: str) -> None:
+        self._store = store
+        self._batch_id = batch_id
+        self._count = 0
+        self._committed = False
+
+    async def add(self, entries: Sequence[NewEntry], *, now: float) -> None:
+        if entries:
+            store = self._store
+            await store._run(store._write, store._add, self._batch_id, self._count, entries, now)
+            self._count += len(entries)
+
+    async def commit(self, batch: BatchRecord) -> None:
+        if batch.id != self._batch_id:
+            raise ValueError(f"staged as batch {self._batch_id}, committed as {batch.id}")
+        store = self._store
+        await store._run(store._write, store._commit, batch, self._count)
+        self._committed = True
+
+    async def discard(self) -> None:
+        if not self._committed:
+            store = self._store
+            await store._run(store._write, store._discard, self._batch_id)
+
+
 class SqliteStore(BatchStore):
     """A ``BatchStore`` in one SQLite file (``":memory:"``: a private in-memory database)."""
 
@@ -107,10 +154,33 @@ class SqliteStore(BatchStore):
 
     # -- batches -----------------------------------------------------------------------------
 
-    async def create(self, batch: BatchRecord, entries: Sequence[NewEntry]) -> None:
-        await self._run(self._write, self._create, batch, entries)
+    async def stage(self, batch_id: str, *, now: float) -> StagedBatch:
+        await self._run(self._write, self._stage, batch_id, now)
+        return _Staged(self, batch_id)
 
-    def _create(self, batch: BatchRecord, entries: Sequence[NewEntry]) -> None:
+    def _stage(self, batch_id: str, now: float) -> None:
+        # One create per id at a time (the primary key), and never an id that is taken: the
+        # entries of a batch are whatever ``entries`` holds under its id.
+        if self._db.execute("SELECT 1 FROM batches WHERE id = ?", (batch_id,)).fetchone() is not None:
+            raise sqlite3.IntegrityError(f"batch {batch_id} exists")
+        self._db.execute("INSERT INTO staging VALUES (?, ?)", (batch_id, now))
+
+    def _add(self, batch_id: str, first: int, entries: Sequence[NewEntry], now: float) -> None:
+        touched = self._db.execute(
+            "UPDATE staging SET touched_at = ? WHERE batch_id = ?", (now, batch_id)
+        ).rowcount
+        if not touched:
+            raise RuntimeError(f"batch {batch_id}: its staged entries were deleted as stale")
+        self._db.executemany(
+            "INSERT INTO entries (batch_id, idx, custom_id, params) VALUES (?, ?, ?, ?)",
+            ((batch_id, first + i, e.custom_id, e.params) for i, e in enumerate(entries)),
+        )
+
+    def _commit(self, batch: BatchRecord, staged: int) -> None:
+        gone = self._db.execute("DELETE FROM staging WHERE batch_id = ?", (batch.id,)).rowcount == 0
+        (count,) = self._db.execute("SELECT COUNT(*) FROM entries WHERE batch_id = ?", (batch.id,)).fetchone()
+        if gone or count != staged:
+            raise RuntimeError(f"batch {batch.id}: its staged entries are incomplete ({count} of {staged})")
         self._db.execute(
             f"INSERT INTO batches ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
             (
@@ -129,10 +199,11 @@ class SqliteStore(BatchStore):
                 batch.snapshot,
             ),
         )
-        self._db.executemany(
-            "INSERT INTO entries (batch_id, idx, custom_id, params) VALUES (?, ?, ?, ?)",
-            ((batch.id, i, e.custom_id, e.params) for i, e in enumerate(entries)),
-        )
+
+    def _discard(self, batch_id: str) -> None:
+        # Only while the staging row is there: a committed batch's entries are never touched.
+        if self._db.execute("DELETE FROM staging WHERE batch_id = ?", (batch_id,)).rowcount:
+            self._db.execute("DELETE FROM entries WHERE batch_id = ?", (batch_id,))
 
     async def get(self, batch_id: str) -> BatchRecord | None:
         return await self._run(self._get, batch_id)
@@ -304,6 +375,11 @@ class SqliteStore(BatchStore):
         for (batch_id,) in old:
             db.execute("DELETE FROM entries WHERE batch_id = ?", (batch_id,))
             db.execute("UPDATE batches SET archived_at = ? WHERE id = ?", (now, batch_id))
+        # Creates that stopped without committing or discarding (their process was killed).
+        for (batch_id,) in db.execute(
+            "SELECT batch_id FROM staging WHERE touched_at <= ?", (now - STAGE_TTL,)
+        ).fetchall():
+            self._discard(batch_id)
         return ended
 
     async def results(self, batch_id: str) -> AsyncIterator[bytes]:

@@ -4,7 +4,12 @@ One small base class (``BatchStore``) with its two implementations beside it: th
 SQLite one (``sidecar.batches.sqlite``) and the one replicas share (``sidecar.batches.redis``).
 The contract a runner relies on:
 
-- ``create`` stores a batch and all its entries at once, or nothing.
+- ``create`` stores a batch and all its entries at once, or nothing. A large batch is written as
+  its body arrives: ``stage`` gives a ``StagedBatch`` that takes the entries in pieces, invisible
+  to every reader (get, page, claim, settle) until ``commit`` puts them in place with the batch
+  in one step; ``discard`` drops them. Staged entries of a create that neither commits nor
+  discards (its process was killed) stay invisible and are deleted ``STAGE_TTL`` seconds after
+  their last piece.
 - ``claim`` hands out entries to run, each under a *lease* that expires: an entry whose runner
   died (a SIGKILL, a lost replica) is handed out again once its lease has passed. ``renew``
   extends the leases of the entries still running; ``release`` gives entries back early (a
@@ -23,14 +28,30 @@ small transaction.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-__all__ = ["RESULT_TYPES", "BatchRecord", "BatchStore", "Claim", "EntryKey", "NewEntry", "Page"]
+__all__ = [
+    "RESULT_TYPES",
+    "STAGE_TTL",
+    "BatchRecord",
+    "BatchStore",
+    "Claim",
+    "EntryKey",
+    "NewEntry",
+    "Page",
+    "StagedBatch",
+]
 
 #: Result types, in the order of ``request_counts``.
 RESULT_TYPES = ("succeeded", "errored", "canceled", "expired")
+
+#: Seconds after its last piece that a create's staged entries are deleted, if it never ends
+#: (commits or discards): far longer than a live create waits between pieces (its client's body
+#: arrives within the server's read timeout).
+STAGE_TTL = 3600.0
 
 #: Where a batch runs: ``LOCAL`` (this sidecar's runner) or an upstream's name (forwarded).
 LOCAL = "local"
@@ -102,12 +123,44 @@ class Page:
     has_more: bool
 
 
-class BatchStore:
-    """Base class of batch stores (subclass and implement every method)."""
+class StagedBatch:
+    """The entries of a batch being created (``BatchStore.stage``), invisible until ``commit``."""
 
-    async def create(self, batch: BatchRecord, entries: Sequence[NewEntry]) -> None:
-        """Store ``batch`` and its entries atomically (a forwarded batch has none)."""
-        raise NotImplementedError("BatchStore.create")
+    async def add(self, entries: Sequence[NewEntry], *, now: float) -> None:
+        """Stage ``entries``, numbered on from the ones staged before."""
+        raise NotImplementedError("StagedBatch.add")
+
+    async def commit(self, batch: BatchRecord) -> None:
+        """Store ``batch`` with every entry staged, in one step; raises (and stores nothing) if
+        they are no longer all there (deleted as stale)."""
+        raise NotImplementedError("StagedBatch.commit")
+
+    async def discard(self) -> None:
+        """Drop the staged entries; nothing once committed (safe to call more than once)."""
+        raise NotImplementedError("StagedBatch.discard")
+
+
+class BatchStore:
+    """Base class of batch stores (subclass and implement every method but ``create``)."""
+
+    async def stage(self, batch_id: str, *, now: float) -> StagedBatch:
+        """Begin creating batch ``batch_id``: its entries go to the ``StagedBatch`` returned."""
+        raise NotImplementedError("BatchStore.stage")
+
+    async def create(
+        self, batch: BatchRecord, entries: Sequence[NewEntry], *, now: float | None = None
+    ) -> None:
+        """Store ``batch`` and its entries atomically (a forwarded batch has none): ``stage``,
+        ``add`` and ``commit`` in one go (``now``: the staging's time; default the clock)."""
+        now = time.time() if now is None else now
+        staged = await self.stage(batch.id, now=now)
+        try:
+            if entries:
+                await staged.add(entries, now=now)
+            await staged.commit(batch)
+        except BaseException:
+            await staged.discard()
+            raise
 
     async def get(self, batch_id: str) -> BatchRecord | None:
         raise NotImplementedError("BatchStore.get")

@@ -1,7 +1,7 @@
 """The batch store contract, run against both stores (SQLite, and Redis on a real redis-server):
-atomic create, leases that expire, one result per entry, settling (cancel, expiry, end,
+atomic create, a create staged in pieces and invisible until it commits, leases that expire, one result per entry, settling (cancel, expiry, end,
 retention), paging both ways, results streamed in pages; then what each adds (a reopened SQLite
-file, two Redis clients sharing the batches)."""
+file, a killed create's staged entries deleted, two Redis clients sharing the batches)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from sidecar.batches.redis import RedisStore
 from sidecar.batches.sqlite import SqliteStore
-from sidecar.batches.store import BatchRecord, BatchStore, EntryKey, NewEntry
+from sidecar.batches.store import STAGE_TTL, BatchRecord, BatchStore, EntryKey, NewEntry
 from tests.admission.conftest import RedisServer
 
 T0 = 1_800_000_000.0
@@ -158,6 +158,36 @@ async def test_create_is_atomic(store: BatchStore) -> None:
     assert len(await store.claim("w", 10, lease=1, now=T0)) == 1
 
 
+async def test_a_staged_create_is_invisible_until_it_commits(store: BatchStore) -> None:
+    record, entries = batch("b1", 5)
+    staged = await store.stage("b1", now=T0)
+    await staged.add(entries[:2], now=T0)
+    await staged.add(entries[2:], now=T0 + 1)
+    # Readers see nothing of it: no batch, no page, no claim; settling leaves it alone.
+    assert await store.get("b1") is None
+    assert (await store.page(None, 10)).records == []
+    assert await store.claim("w", 10, lease=30, now=T0 + 2) == []
+    assert await store.settle(T0 + 2, retention=DAY) == []
+    await staged.commit(record)
+    await staged.discard()  # after a commit: nothing
+    got = await store.get("b1")
+    assert got is not None and got.total == 5 and got.status == "in_progress"
+    claims = await store.claim("w", 10, lease=30, now=T0 + 3)
+    assert [(c.key.index, c.custom_id) for c in claims] == [(i, f"c{i}") for i in range(5)]
+
+
+async def test_a_discarded_create_leaves_nothing(store: BatchStore) -> None:
+    _, entries = batch("b1", 1500)
+    staged = await store.stage("b1", now=T0)
+    await staged.add(entries, now=T0)
+    await staged.discard()
+    await staged.discard()
+    assert await store.get("b1") is None
+    # The id is free again, and the batch made with it holds only its own entries.
+    await store.create(*batch("b1", 2))
+    assert [c.key.index for c in await store.claim("w", 2000, lease=30, now=T0)] == [0, 1]
+
+
 async def test_what_was_committed_survives_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "b.sqlite3"
     first = SqliteStore(path)
@@ -170,6 +200,46 @@ async def test_what_was_committed_survives_a_reopen(tmp_path: Path) -> None:
         assert [c.key.index for c in claims] == [1]
     finally:
         await second.aclose()
+
+
+async def test_a_killed_create_stays_invisible_and_is_deleted_after_the_stage_ttl(tmp_path: Path) -> None:
+    path = tmp_path / "b.sqlite3"
+    first = SqliteStore(path)
+    _, entries = batch("b1", 3)
+    staged = await first.stage("b1", now=T0)
+    await staged.add(entries, now=T0 + 10)
+    await first.aclose()  # the process dies mid-create: no commit, no discard
+    second = SqliteStore(path)
+    try:
+        assert await second.get("b1") is None and await second.claim("w", 5, lease=1, now=T0) == []
+        await second.settle(T0 + 10 + STAGE_TTL - 1, retention=DAY)
+        assert second._db.execute("SELECT COUNT(*) FROM entries").fetchone() == (3,)
+        await second.settle(T0 + 10 + STAGE_TTL, retention=DAY)
+        assert second._db.execute("SELECT COUNT(*) FROM entries").fetchone() == (0,)
+        # A create that was alive after all, silent past the TTL, cannot commit.
+        slow = await second.stage("b2", now=T0)
+        await slow.add(entries, now=T0)
+        await second.settle(T0 + STAGE_TTL, retention=DAY)
+        with pytest.raises(RuntimeError, match="deleted as stale"):
+            await slow.add(entries, now=T0 + STAGE_TTL)
+        with pytest.raises(RuntimeError, match="incomplete"):
+            await slow.commit(BatchRecord(id="b2", owner="", created_at=T0, expires_at=T0 + DAY, total=3))
+        assert await second.get("b2") is None
+    finally:
+        await second.aclose()
+
+
+async def test_a_killed_create_on_redis_expires(redis_server: RedisServer) -> None:
+    store = redis_store(redis_server, f"t:{uuid.uuid4().hex}:")
+    try:
+        staged = await store.stage("b1", now=T0)
+        await staged.add(batch("b1", 3)[1], now=T0)
+        keys = await store.client.call("KEYS", f"{store.prefix}*")
+        assert len(keys) == 3 and all(k.startswith(f"{store.prefix}stage:") for k in keys)
+        for key in keys:
+            assert 0 < await store.client.call("TTL", key) <= STAGE_TTL
+    finally:
+        await store.aclose()
 
 
 async def test_two_redis_clients_share_batches_and_never_claim_an_entry_twice(
