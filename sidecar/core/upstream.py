@@ -12,6 +12,7 @@ byte or streaming. For a stream it returned, ``EventStream.aclose`` does the sam
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,8 @@ class ForwardRequest:
     method: str
     path: str  # with the query string
     headers: dict[str, str]
-    body: bytes
+    # The body, or its pieces as they come (sent chunked: a large batch create, spooled on disk).
+    body: bytes | AsyncIterable[bytes]
     request_id: str
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 from urllib.request import getproxies, proxy_bypass
@@ -171,11 +171,11 @@ class UpstreamSession:
         url: str,
         *,
         headers: dict[str, str],
-        data: bytes | None = None,
+        data: bytes | AsyncIterable[bytes] | None = None,
         connect_timeout: float | None = None,
     ) -> UpstreamResponse:
-        """Send one request and return the response once its headers arrived. Failures before
-        that raise ``Timeout``, ``UpstreamConnectError`` (TLS and proxy failures named as such)
+        """Send one request and return the response once its headers arrived (``data``: the body,
+        or its pieces, sent chunked as they come). Failures before that raise ``Timeout``, ``UpstreamConnectError`` (TLS and proxy failures named as such)
         or ``UpstreamProtocolError``."""
         if self._aiohttp is not None:
             return await self._aiohttp.request(method, url, headers, data, connect_timeout)

@@ -5,7 +5,7 @@ and the same sidecar errors as the native client."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 import aiohttp
 
@@ -168,7 +168,7 @@ class AiohttpSession:
         method: str,
         url: str,
         headers: dict[str, str],
-        data: bytes | None,
+        data: bytes | AsyncIterable[bytes] | None,
         connect_timeout: float | None,
     ) -> AiohttpResponse:
         session = self._client()

@@ -64,6 +64,25 @@ async def test_one_interface(client: str) -> None:
     assert server.requests[0].header("x-api-key") == "k" and server.requests[0].body == b"{}"
 
 
+async def test_a_body_given_in_pieces_goes_chunked_as_they_come(client: str) -> None:
+    sent: list[int] = []
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for i in range(3):
+            sent.append(i)
+            yield b'{"piece":%d}' % i
+
+    async with H11Server(lambda rec: Reply(body=b"{}")) as server:
+        http = session(server.url, client)
+        resp = await http.request("POST", server.url + "/v1/messages/batches", headers={}, data=pieces())
+        assert resp.status == 200 and await resp.read() == b"{}"
+        resp.release()
+        await http.aclose()
+    assert sent == [0, 1, 2]
+    assert server.requests[0].header("transfer-encoding") == "chunked"
+    assert server.requests[0].body == b'{"piece":0}{"piece":1}{"piece":2}'
+
+
 async def test_a_break_mid_body_delivers_what_arrived_first(client: str) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int) -> None:
         await read_request(reader)
