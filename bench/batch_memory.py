@@ -12,7 +12,8 @@ generated while it is sent (this process never holds the body either), and reads
   sidecar forwards the batch, each entry's model renamed by its route.
 
 Also ``--bad-at N``: the entry at index N is invalid (no messages), which must be refused (400)
-with nothing stored. Prints one line per case; nothing is asserted beyond the status.
+with nothing stored; ``--redis URL``: the Redis store instead of SQLite. Prints one line per
+case; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -139,7 +140,9 @@ class Upstream:
         }
 
 
-def config_for(upstream_url: str | None, max_requests: int, state: str) -> Callable[[int, int, int], str]:
+def config_for(
+    upstream_url: str | None, max_requests: int, state: str, redis: str | None
+) -> Callable[[int, int, int], str]:
     def config(admin: int, http: int, grpc: int) -> str:
         if upstream_url is None:
             upstreams = "  m: {provider: mock}\nroutes:\n  - {match: '*', upstream: m}\n"
@@ -153,7 +156,9 @@ def config_for(upstream_url: str | None, max_requests: int, state: str) -> Calla
             f"admin: {{port: {admin}}}\n"
             f"upstreams:\n{upstreams}"
             f"aliases: {{sonnet: {MODEL}}}\n"
-            f"batches: {{dir: '{state}', concurrency: 1, poll_interval: 5, max_requests: {max_requests}}}\n"
+            f"batches: {{dir: '{state}', concurrency: 1, poll_interval: 5, max_requests: {max_requests}"
+            + (f", store: {{kind: redis, url: '{redis}', timeout: 30}}" if redis else "")
+            + "}\n"
         )
 
     return config
@@ -165,7 +170,7 @@ async def run_case(name: str, args: argparse.Namespace) -> None:
         await upstream.start()
     url = f"http://127.0.0.1:{upstream.port}" if upstream is not None else None
     state = tempfile.mkdtemp(prefix="sidecar-batch-memory-")
-    async with SidecarProcess(config_for(url, args.entries, state)) as sc:
+    async with SidecarProcess(config_for(url, args.entries, state, args.redis)) as sc:
         assert sc.proc is not None
         pid = sc.proc.pid
         idle = vm_hwm_kb(pid)
@@ -204,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--entries", type=int, default=100_000)
     p.add_argument("--entry-bytes", type=int, default=2_650)
     p.add_argument("--bad-at", type=int, default=None, help="make the entry at this index invalid")
+    p.add_argument("--redis", metavar="URL", help="store batches in this Redis (store kind redis)")
     p.add_argument("cases", nargs="*", help="local, forward (default: both)")
     args = p.parse_args(argv)
     if not set(args.cases) <= {"local", "forward"}:

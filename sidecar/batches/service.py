@@ -1,8 +1,9 @@
 """``Batches``: the Message Batches endpoints, whatever model family sits behind the sidecar.
 
 One per process (it owns the store and the runner), called by the doors with the caller's config
-snapshot (``Pipeline``). ``create`` validates every entry (errors name ``requests.N.params...``),
-resolves each entry's model through aliases and routes, and then:
+snapshot (``Pipeline``). ``create`` reads the body as it comes and validates every entry on its
+own (errors name ``requests.N.params...``), resolves each entry's model through aliases and
+routes (``sidecar.batches.create``: the body is never held whole), and then:
 
 - forwards the batch, as the API would get it, with each entry's model renamed as its route
   says, when every entry goes to the same Anthropic upstream on a route without a policy;
@@ -19,9 +20,8 @@ picks (batches created before the sidecar recorded them), and is 404 where there
 from __future__ import annotations
 
 import os
-import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,15 +32,14 @@ import msgspec
 from ..config.model import BatchesConfig, RedisBatchStore
 from ..core import Answer, ForwardRequest, new_request_id
 from ..core.credentials import CREDENTIAL_HEADERS
-from ..core.jsonbytes import BAD_JSON
-from ..core.validate import validate_messages
-from ..errors import InvalidRequest, NoRoute, NotFound, PermissionDenied, RequestTooLarge, SidecarError
+from ..errors import InvalidRequest, NoRoute, NotFound, SidecarError
 from ..pipeline import Pipeline
 from ..telemetry import NOOP_TELEMETRY, Telemetry
+from .create import Intake
 from .redis import RedisStore
 from .runner import BatchRunner, Snapshots
 from .sqlite import SqliteStore
-from .store import BatchRecord, BatchStore, NewEntry
+from .store import BatchRecord, BatchStore
 
 if TYPE_CHECKING:
     from ..admission.keys import KeyRecord
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["PREFIX", "Batches", "database_path", "default_dir"]
 
 PREFIX = "/v1/messages/batches"
-_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # Request headers every entry of a local batch is sent with; never credentials.
 _KEPT_HEADERS = ("anthropic-version", "anthropic-beta")
 _FILE = "batches.sqlite3"
@@ -87,14 +85,6 @@ def _not_allowed(method: str, path: str, allowed: str) -> SidecarError:
     return SidecarError(
         f"{method} {path} is not allowed; use {allowed}", status=405, error_type="invalid_request_error"
     )
-
-
-def _entry_error(index: int, exc: InvalidRequest) -> InvalidRequest:
-    """``exc`` (a Messages validation error, ``field: message``) for entry ``index``."""
-    head, sep, rest = exc.message.partition(": ")
-    if sep and " " not in head:
-        return InvalidRequest(f"requests.{index}.params.{head}: {rest}")
-    return InvalidRequest(f"requests.{index}.params: {exc.message}")
 
 
 class Batches:
@@ -154,10 +144,11 @@ class Batches:
         path: str,
         query: str,
         headers: dict[str, str],
-        body: bytes,
+        body: bytes | AsyncIterable[bytes],
         origin: str,
     ) -> Answer:
-        """One request under ``/v1/messages/batches`` (``headers``: the client's, lower-case)."""
+        """One request under ``/v1/messages/batches`` (``headers``: the client's, lower-case;
+        ``body``: read only by a create, as it comes)."""
         rest = path[len(PREFIX) :].strip("/")
         parts = rest.split("/") if rest else []
         if not parts:
@@ -223,100 +214,31 @@ class Batches:
     # -- create --------------------------------------------------------------------------------
 
     async def create(
-        self, pipeline: Pipeline, headers: dict[str, str], body: bytes, origin: str
+        self, pipeline: Pipeline, headers: dict[str, str], body: bytes | AsyncIterable[bytes], origin: str
     ) -> dict[str, Any]:
+        """Create a batch from ``body``, read as it comes (``sidecar.batches.create``)."""
         headers = dict(headers)
         credentials = {k: headers[k] for k in CREDENTIAL_HEADERS if k in headers}
-        owner, record = self._owner(pipeline, headers)
-        if len(body) > self.config.max_body_bytes:
-            raise RequestTooLarge(
-                f"a batch may be at most {self.config.max_body_bytes} bytes, got {len(body)}"
-            )
-        requests = self._requests(body)
-        version = headers.get("anthropic-version")
-        upstreams: set[str] = set()
-        forwardable = True
-        renamed: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for i, entry in enumerate(requests):
-            custom_id, params = self._entry(i, entry, seen)
-            try:
-                validate_messages(params, version)
-            except InvalidRequest as exc:
-                raise _entry_error(i, exc) from None
-            if params.get("stream") is True:
-                raise InvalidRequest(f"requests.{i}.params.stream: batch requests cannot stream")
-            resolved = pipeline.router.resolve(params["model"])
-            if resolved.route is None or resolved.target is None:
-                raise InvalidRequest(f"requests.{i}.params.model: no route serves model {params['model']!r}")
-            shadow = pipeline.admission is not None and pipeline.admission.shadow
-            if record is not None and not record.allows(resolved.name) and not shadow:
-                raise PermissionDenied(
-                    f"requests.{i}.params.model: this API key may not use model {resolved.name!r}"
-                )
-            target = resolved.target
-            upstreams.add(target.upstream)
-            if (
-                resolved.route.policy is not None
-                or pipeline.upstreams[target.upstream].provider != "anthropic"
-            ):
-                forwardable = False
-            if forwardable:
-                model = target.model
-                renamed.append(
-                    entry
-                    if model == params["model"]
-                    else {"custom_id": custom_id, "params": {**params, "model": model}}
-                )
-        if forwardable and len(upstreams) == 1:
-            return await self._forward_create(pipeline, upstreams.pop(), headers, renamed, owner, origin)
-        return await self._create_local(pipeline, requests, headers, credentials, owner, origin)
-
-    def _requests(self, body: bytes) -> list[Any]:
-        try:
-            data = _decode(body)
-        except BAD_JSON as exc:
-            raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise InvalidRequest("request body must be a JSON object")
-        for key in data:
-            if key != "requests":
-                raise InvalidRequest(f"{key}: Extra inputs are not permitted")
-        requests = data.get("requests")
-        if not isinstance(requests, list):
-            raise InvalidRequest("requests: Field required (a list of {custom_id, params})")
-        if not requests:
-            raise InvalidRequest("requests: List should have at least 1 item")
-        if len(requests) > self.config.max_requests:
-            raise InvalidRequest(
-                f"requests: a batch may hold at most {self.config.max_requests} requests, got {len(requests)}"
-            )
-        return requests
-
-    @staticmethod
-    def _entry(i: int, entry: object, seen: set[str]) -> tuple[str, dict[str, Any]]:
-        if not isinstance(entry, dict):
-            raise InvalidRequest(f"requests.{i}: Input should be an object with custom_id and params")
-        for key in entry:
-            if key not in ("custom_id", "params"):
-                raise InvalidRequest(f"requests.{i}.{key}: Extra inputs are not permitted")
-        custom_id = entry.get("custom_id")
-        if not isinstance(custom_id, str) or not _CUSTOM_ID.match(custom_id):
-            raise InvalidRequest(
-                f"requests.{i}.custom_id: must be 1 to 64 letters, digits, underscores or hyphens"
-            )
-        if custom_id in seen:
-            raise InvalidRequest(f"requests.{i}.custom_id: {custom_id!r} is used by another request")
-        seen.add(custom_id)
-        params = entry.get("params")
-        if not isinstance(params, dict):
-            raise InvalidRequest(f"requests.{i}.params: Field required (an object)")
-        return custom_id, params
+        owner, key = self._owner(pipeline, headers)
+        intake = Intake(
+            pipeline,
+            batch_id=new_request_id("msgbatch_"),
+            version=headers.get("anthropic-version"),
+            key=key,
+            max_requests=self.config.max_requests,
+            spool_dir=self.path.parent,
+            open_store=lambda: self._open()[0],
+        )
+        async with intake:
+            await intake.read(body, max_bytes=self.config.max_body_bytes)
+            if intake.upstream is not None:
+                return await self._forward_create(pipeline, intake, headers, owner, origin)
+            return await self._create_local(pipeline, intake, headers, credentials, owner, origin)
 
     async def _create_local(
         self,
         pipeline: Pipeline,
-        requests: list[dict[str, Any]],
+        intake: Intake,
         headers: dict[str, str],
         credentials: dict[str, str],
         owner: str,
@@ -325,31 +247,25 @@ class Batches:
         store, runner = self._open()
         now = time.time()
         record = BatchRecord(
-            id=new_request_id("msgbatch_"),
+            id=intake.batch_id,
             owner=owner,
             created_at=now,
             expires_at=now + self.config.expiry_hours * 3600,
-            total=len(requests),
+            total=intake.count,
             headers={k: headers[k] for k in _KEPT_HEADERS if k in headers},
         )
-        await store.create(record, [NewEntry(e["custom_id"], _encode(e["params"])) for e in requests])
+        await intake.commit(record)
         if pipeline.admission is None:
             runner.remember(record.id, credentials)
         runner.wake()
         return self._object(record, origin)
 
     async def _forward_create(
-        self,
-        pipeline: Pipeline,
-        upstream: str,
-        headers: dict[str, str],
-        requests: list[dict[str, Any]],
-        owner: str,
-        origin: str,
+        self, pipeline: Pipeline, intake: Intake, headers: dict[str, str], owner: str, origin: str
     ) -> dict[str, Any]:
-        answer = await self._upstream_call(
-            pipeline, upstream, "POST", PREFIX, headers, _encode({"requests": requests})
-        )
+        upstream = intake.upstream
+        assert upstream is not None
+        answer = await self._upstream_call(pipeline, upstream, "POST", PREFIX, headers, intake.forward_body())
         data = answer.json()
         batch_id = data.get("id")
         if isinstance(batch_id, str) and batch_id:
@@ -363,7 +279,7 @@ class Batches:
                 status=str(data.get("processing_status") or "in_progress"),
                 created_at=created,
                 expires_at=_parse_time(data.get("expires_at"), created + 86400),
-                total=len(requests),
+                total=intake.count,
                 snapshot=answer.body_bytes(),
             )
             await store.create(record, [])
@@ -532,7 +448,13 @@ class Batches:
         return _with_origin(data, origin)
 
     async def _upstream_call(
-        self, pipeline: Pipeline, upstream: str, method: str, path: str, headers: dict[str, str], body: bytes
+        self,
+        pipeline: Pipeline,
+        upstream: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes | AsyncIterable[bytes],
     ) -> Answer:
         adapter = pipeline.upstreams.get(upstream)
         if adapter is None:

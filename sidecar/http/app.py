@@ -178,16 +178,19 @@ class HttpApp:
             if not req.started:
                 await _send_error(send, SidecarError("Internal server error"), req)
 
-    async def _race(self, work: Awaitable[None], req: _Request, receive: Receive) -> None:
+    async def _race(
+        self, work: Awaitable[None], req: _Request, receive: Receive, *, reads_body: bool = False
+    ) -> None:
         """Await ``work``; if the client disconnects first, cancel it (closing the upstream).
 
         Under our own server (scope extension ``sidecar.cancel_on_disconnect``) the server
         cancels this task when the client goes away. Elsewhere (uvicorn, httpx's ASGITransport),
         once the body has been read, one watcher task per request, the only reader of
-        ``receive`` then, cancels this task when the client goes away.
+        ``receive`` then, cancels this task when the client goes away; unless ``work`` reads
+        the body itself (``reads_body``: it then sees a disconnect as ``ClientGone``).
         """
         extensions = req.scope.get("extensions")
-        if extensions and CANCEL_ON_DISCONNECT in extensions:
+        if reads_body or (extensions and CANCEL_ON_DISCONNECT in extensions):
             try:
                 await work
             except asyncio.CancelledError:
@@ -387,14 +390,28 @@ class HttpApp:
         await self._race(self._relay(forward, req, send), req, receive)
 
     async def _batch(self, req: _Request, batches: Batches, receive: Receive, send: Send) -> None:
-        body = await self._read_body(req, receive, batches.config.max_body_bytes)
         headers = dict(req.forward_headers)
+        path: str = req.scope["path"]
+        creating = req.scope["method"] == "POST" and not path[len(BATCHES) :].strip("/")
+        body: AsyncIterator[bytes]
+        if creating:
+            # A create is read as it arrives (up to 256 MB), never whole: the body goes to the
+            # batch as it comes, and a disconnect while it is read ends it (ClientGone) with
+            # nothing stored.
+            limit = batches.config.max_body_bytes
+            length = req.header_map.get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > limit:
+                raise RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
+            body = _body_chunks(receive)
+        else:
+            await self._read_body(req, receive, 1 << 20)
+            body = _body_chunks(None)
 
         async def answer() -> None:
             answer = await batches.handle(
                 req.pipeline or self._get_pipeline(),
                 req.scope["method"],
-                req.scope["path"],
+                path,
                 req.scope.get("query_string", b"").decode("latin-1"),
                 headers,
                 body,
@@ -405,7 +422,7 @@ class HttpApp:
             else:
                 await _send_answer(send, answer, req)
 
-        await self._race(answer(), req, receive)
+        await self._race(answer(), req, receive, reads_body=creating)
 
     async def _file(self, req: _Request, files: Files, receive: Receive, send: Send) -> None:
         headers = dict(req.forward_headers)
