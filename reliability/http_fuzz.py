@@ -434,7 +434,12 @@ class Tally:
     violations: list[str] = field(default_factory=list)
 
 
-async def run(inputs: int, seed: int = 5, concurrency: int = 48) -> tuple[list[str], list[str]]:
+# Most inputs wait out a 1 s header or body timeout, so the rate is set by how many wait at
+# once: 48 connections made 269 inputs/s, 256 make about 990/s with the same answers.
+CONCURRENCY = 256
+
+
+async def run(inputs: int, seed: int = 5, concurrency: int = CONCURRENCY) -> tuple[list[str], list[str]]:
     rng = random.Random(seed)
     tally = Tally()
     names = list(GENERATORS)
