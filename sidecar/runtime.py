@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .batches import Batches, database_path
 from .config import Config, load_config
-from .config.model import HttpListener
+from .config.model import HttpListener, Listeners
 from .core import Upstream
 from .errors import ConfigError
 from .files import Files
@@ -26,7 +26,7 @@ from .lifecycle import ConfigWatcher, Lifecycle
 from .pipeline import Pipeline
 from .telemetry import Telemetry, build_telemetry
 
-__all__ = ["Runtime", "bind_socket", "serve"]
+__all__ = ["Runtime", "bind_socket", "http_origin", "serve"]
 
 if TYPE_CHECKING:
     import uvicorn
@@ -51,6 +51,21 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.setblocking(False)
     return sock
+
+
+# A wildcard bind answers on loopback too: the address a client on the same host (the pod's app,
+# for a sidecar) reaches it at.
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+def http_origin(listeners: Listeners, port: int | None) -> str:
+    """Where clients reach the HTTP door bound to ``port``: ``listeners.http.public_origin``, else
+    http://{listeners.host}:{port} (loopback for a wildcard host); "" when the door is off."""
+    if port is None:
+        return ""
+    if listeners.http.public_origin is not None:
+        return listeners.http.public_origin
+    return f"http://{_hostport(_LOOPBACK.get(listeners.host, listeners.host), port)}"
 
 
 def _announce(line: str) -> None:
@@ -189,6 +204,7 @@ class Runtime:
                 listeners.grpc.port,
                 listeners.max_body_bytes,
                 batches=self.batches,
+                http_origin=http_origin(listeners, self.http_port),
             )
             _announce(f"sidecar grpc listening on {_hostport(host, self.grpc_port)}")
         if self.current().uses_mock:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sidecar.config.model import HttpListener, Listeners
+from sidecar.runtime import http_origin
 from tests.conftest import ROOT
 
 PROBE = """
@@ -83,3 +85,15 @@ def test_uvicorn_is_loaded_only_when_the_config_asks_for_it(tmp_path: Path) -> N
         )
         result = json.loads(run.stdout.strip().splitlines()[-1])
         assert result == {"answers": ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"], "uvicorn": uvicorn}, args
+
+
+def test_http_origin_is_where_a_client_reaches_the_http_door() -> None:
+    assert http_origin(Listeners(), 8080) == "http://127.0.0.1:8080"
+    assert http_origin(Listeners(host="10.0.0.7"), 8081) == "http://10.0.0.7:8081"
+    # A wildcard bind answers on loopback (the pod's app, for a sidecar).
+    assert http_origin(Listeners(host="0.0.0.0"), 8080) == "http://127.0.0.1:8080"
+    assert http_origin(Listeners(host="::"), 8080) == "http://[::1]:8080"
+    assert http_origin(Listeners(host="fd00::1"), 8080) == "http://[fd00::1]:8080"
+    public = Listeners(http=HttpListener(public_origin="https://sidecar.example"))
+    assert http_origin(public, 8080) == "https://sidecar.example"
+    assert http_origin(public, None) == http_origin(Listeners(), None) == ""  # the door is off

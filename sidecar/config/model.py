@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import ssl
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -66,8 +67,16 @@ class HttpListener(_Base, frozen=True):
     # API calls in flight on this listener; beyond it 529 overloaded_error with retry-after,
     # answered without running the request.
     max_in_flight: int = 1024
+    # Where clients reach this door, as scheme://host[:port] (e.g. https://sidecar.example:8443
+    # behind a proxy or a Service that maps the port): the origin of the URLs the gRPC door hands
+    # out (a batch's results_url), since gRPC has no Host header to take it from. None:
+    # http://{listeners.host}:{the bound port}, loopback for a wildcard host. The HTTP door itself
+    # keeps using each request's Host header.
+    public_origin: str | None = None
 
     def __post_init__(self) -> None:
+        if self.public_origin is not None:
+            _check_origin(self.public_origin)
         if not 512 <= self.max_header_bytes <= 1024 * 1024:
             raise ValueError(
                 f"max_header_bytes: must be between 512 and 1048576, got {self.max_header_bytes!r}"
@@ -78,6 +87,23 @@ class HttpListener(_Base, frozen=True):
                 raise ValueError(f"{name}: must be a positive number of seconds, got {value!r}")
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight: must be at least 1, got {self.max_in_flight!r}")
+
+
+def _check_origin(origin: str) -> None:
+    """``origin`` is scheme://host[:port] and nothing more (no path, query or credentials)."""
+    try:
+        parts = urlsplit(origin)
+        fits = parts.port is None or parts.port > 0  # .port raises ValueError for no port number
+    except ValueError:
+        fits = False
+    if not (
+        fits
+        and parts.scheme in ("http", "https")
+        and parts.hostname
+        and "@" not in parts.netloc
+        and origin == f"{parts.scheme}://{parts.netloc}"
+    ):
+        raise ValueError(f"public_origin: must be http(s)://host[:port] and nothing more, got {origin!r}")
 
 
 class GrpcListener(_Base, frozen=True):

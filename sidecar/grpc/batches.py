@@ -7,8 +7,10 @@ the config snapshot the call is pinned to: same validation errors (``requests.1.
 ends a Messages call (status, ``anthropic-error-*`` trailers). ``Results`` streams one message per
 JSON Lines line as the store (or the upstream) yields them; the results are never held whole.
 
-Batch objects carry ``results_url`` as the path on the sidecar (no origin: the gRPC door does not
-know the HTTP door's); a gRPC client reads the results with ``Results``.
+Batch objects carry ``results_url`` on the HTTP door's origin (``http_origin``: its configured
+``public_origin``, else its host and bound port), so a client can GET it as the SDK does; a gRPC
+call has no Host header to take it from (and grpc.aio does not show the ``:authority``). With the
+HTTP door off it is the bare path. A gRPC client reads the results with ``Results`` either way.
 """
 
 from __future__ import annotations
@@ -51,11 +53,11 @@ def _batch_id(value: str) -> str:
     return value
 
 
-def _local_url(batch: dict[str, Any]) -> dict[str, Any]:
-    """``results_url`` as the path on the sidecar (a forwarded batch's too)."""
+def _on_origin(batch: dict[str, Any], origin: str) -> dict[str, Any]:
+    """``results_url`` on ``origin`` (a forwarded batch's upstream URL too; "": the bare path)."""
     url = batch.get("results_url")
     if isinstance(url, str) and "/v1/" in url:
-        batch["results_url"] = url[url.index("/v1/") :]
+        batch["results_url"] = origin + url[url.index("/v1/") :]
     return batch
 
 
@@ -115,9 +117,13 @@ def _result(line: bytes) -> bpb.MessageBatchIndividualResponse:
 class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped generated base
     """Thin servicer: convert, call ``Batches`` as the HTTP door does, convert back."""
 
-    def __init__(self, batches: Batches, lifecycle: Lifecycle) -> None:
+    def __init__(self, batches: Batches, lifecycle: Lifecycle, *, http_origin: str = "") -> None:
         self._batches = batches
         self._lifecycle = lifecycle
+        self._origin = http_origin
+
+    def _results_url(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return _on_origin(batch, self._origin)
 
     async def _guard(self, context: Context, request_id: str, work: Awaitable[T]) -> T:
         """Await ``work``; any failure ends the call with its mapped status."""
@@ -156,7 +162,7 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
     async def CreateBatch(self, request: bpb.CreateBatchRequest, context: Context) -> bpb.MessageBatch:
         async def call(pipeline: Pipeline, headers: dict[str, str]) -> tuple[dict[str, Any], None]:
             body = _encode(convert.create_batch_request_from_proto(_decoded(request)))
-            return _local_url(await self._batches.create(pipeline, headers, body, "")), None
+            return self._results_url(await self._batches.create(pipeline, headers, body, "")), None
 
         return await self._unary(context, call, convert.batch_to_proto)
 
@@ -165,7 +171,7 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
             answer = await self._batches.retrieve(
                 pipeline, headers, _batch_id(_decoded(request).batch_id), ""
             )
-            return _local_url(_json(answer)), answer
+            return self._results_url(_json(answer)), answer
 
         return await self._unary(context, call, convert.batch_to_proto)
 
@@ -186,7 +192,7 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
                 before_id=before_id if isinstance(before_id, str) and before_id else None,
             )
             for batch in page["data"]:
-                _local_url(batch)
+                self._results_url(batch)
             return page, None
 
         return await self._unary(context, call, convert.list_batches_response_to_proto)
@@ -194,7 +200,7 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
     async def CancelBatch(self, request: bpb.CancelBatchRequest, context: Context) -> bpb.MessageBatch:
         async def call(pipeline: Pipeline, headers: dict[str, str]) -> tuple[dict[str, Any], Answer]:
             answer = await self._batches.cancel(pipeline, headers, _batch_id(_decoded(request).batch_id), "")
-            return _local_url(_json(answer)), answer
+            return self._results_url(_json(answer)), answer
 
         return await self._unary(context, call, convert.batch_to_proto)
 
@@ -253,6 +259,10 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
             await _abort(context, failure, request_id)
 
 
-def add_batches_service(server: grpc_aio.Server, batches: Batches, lifecycle: Lifecycle) -> str:
-    """Register the service; returns its full name (for health and reflection)."""
-    return add_service(server, BatchesService(batches, lifecycle), bpb.DESCRIPTOR.services_by_name["Batches"])
+def add_batches_service(
+    server: grpc_aio.Server, batches: Batches, lifecycle: Lifecycle, *, http_origin: str = ""
+) -> str:
+    """Register the service (``results_url`` on ``http_origin``); returns its full name (for
+    health and reflection)."""
+    service = BatchesService(batches, lifecycle, http_origin=http_origin)
+    return add_service(server, service, bpb.DESCRIPTOR.services_by_name["Batches"])

@@ -44,9 +44,11 @@ async def start_grpc(
     max_message: int,
     *,
     batches: Batches | None = None,
+    http_origin: str = "",
 ) -> tuple[Any, int]:
     """Start grpc.aio on the running loop; returns the server and the bound port. ``batches``:
-    the process's Message Batches (the HTTP door's), served as the Batches service."""
+    the process's Message Batches (the HTTP door's), served as the Batches service, with
+    ``results_url`` on ``http_origin`` (the HTTP door's; "": none, the bare path)."""
     # Accept messages as large as the HTTP door does (gRPC's default 4 MB would refuse them).
     grpc_log = logging.getLogger("grpc._cython.cygrpc")
     if not any(isinstance(f, CallEndedFilter) for f in grpc_log.filters):
@@ -62,7 +64,7 @@ async def start_grpc(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services.append(add_messages_service(server, lifecycle, telemetry))
     if batches is not None:
-        services.append(add_batches_service(server, batches, lifecycle))
+        services.append(add_batches_service(server, batches, lifecycle, http_origin=http_origin))
     reflection.enable_server_reflection(services, server)
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(target)

@@ -71,6 +71,10 @@ def test_loads_with_env_substitution(tmp_path: Path) -> None:
             GOOD.replace("http: {port: 9000}", "http: {port: 70000}"),
             "listeners.http.port: must be between 0 and 65535",
         ),
+        (
+            GOOD.replace("http: {port: 9000}", "http: {public_origin: 'https://sidecar.example/v1'}"),
+            "public_origin: must be http(s)://host[:port] and nothing more, got 'https://sidecar.example/v1'",
+        ),
         ("routes: [\n  - {match: x", "invalid YAML"),
         ("- a\n- b\n", "mapping at the top level"),
     ],

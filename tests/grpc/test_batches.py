@@ -103,12 +103,6 @@ def http_results(sidecar: ThreadedSidecar, batch_id: str) -> list[dict[str, Any]
     return [json.loads(line) for line in r.text.splitlines() if line]
 
 
-def without_origin(batch: dict[str, Any], origin: str) -> dict[str, Any]:
-    """An HTTP batch object as the gRPC door gives it: ``results_url`` a path on the sidecar."""
-    url = batch.get("results_url")
-    return {**batch, "results_url": url[len(origin) :]} if isinstance(url, str) else batch
-
-
 def test_a_batch_from_create_to_results_same_as_http(
     stub: bpb_grpc.BatchesStub, sidecar: ThreadedSidecar
 ) -> None:
@@ -130,13 +124,16 @@ def test_a_batch_from_create_to_results_same_as_http(
         0,
     )
     assert batch.HasField("ended_at") and not batch.HasField("cancel_initiated_at")
-    assert batch.results_url == f"/v1/messages/batches/{batch.id}/results"
+    # The URL the HTTP door gives, usable as it is.
+    assert batch.results_url == f"{sidecar.http_url}/v1/messages/batches/{batch.id}/results"
     # The other door sees the same batch.
     over_http = http(sidecar, "GET", f"/{batch.id}").json()
-    assert convert.batch_from_proto(batch) == without_origin(over_http, sidecar.http_url)
+    assert convert.batch_from_proto(batch) == over_http
     # Results: one message per line, the same as the HTTP door's JSON Lines.
     streamed = results(stub, batch.id)
     assert streamed == http_results(sidecar, batch.id)
+    fetched = httpx.get(batch.results_url, headers={"x-api-key": "k"}, timeout=10)
+    assert [json.loads(line) for line in fetched.text.splitlines()] == streamed
     by_id = {r["custom_id"]: r["result"] for r in streamed}
     assert sorted(by_id) == ["a", "b"]
     assert by_id["a"]["type"] == "succeeded"
@@ -174,10 +171,11 @@ def test_list_pages_newest_first_as_http(stub: bpb_grpc.BatchesStub, sidecar: Th
         request = convert.list_batches_request_to_proto(params)
         listed = convert.list_batches_response_from_proto(stub.ListBatches(request, metadata=KEY))
         over_http = http(sidecar, "GET", "", params=params).json()
-        over_http["data"] = [without_origin(b, sidecar.http_url) for b in over_http["data"]]
         # Forwarded-free and read back to back: the same page on both doors (a batch may end
-        # in between, so compare ids and cursors).
+        # in between, so compare ids, cursors and the URLs of the batches that had ended).
         assert [b["id"] for b in listed["data"]] == [b["id"] for b in over_http["data"]]
+        for ours, theirs in zip(listed["data"], over_http["data"], strict=True):
+            assert ours["results_url"] in (None, theirs["results_url"])
         assert {k: listed.get(k) for k in ("has_more", "first_id", "last_id")} == {
             k: over_http[k] for k in ("has_more", "first_id", "last_id")
         }
@@ -392,7 +390,8 @@ routes:
                 metadata=KEY,
             )
             assert created.id == "msgbatch_up1"
-            assert created.results_url == "/v1/messages/batches/msgbatch_up1/results"
+            # The upstream's URL, moved to the sidecar's HTTP door (as that door does).
+            assert created.results_url == f"{sc.http_url}/v1/messages/batches/msgbatch_up1/results"
             sent = [r for r in upstream.requests if r.path == "/v1/messages/batches"]
             assert [e["params"]["model"] for e in sent[0].json()["requests"]] == [
                 "claude-real",
@@ -401,13 +400,38 @@ routes:
             got = stub.GetBatch(bpb.GetBatchRequest(batch_id="msgbatch_up1"), metadata=KEY)
             assert convert.batch_from_proto(got) == {
                 **batch,
-                "results_url": "/v1/messages/batches/msgbatch_up1/results",
+                "results_url": f"{sc.http_url}/v1/messages/batches/msgbatch_up1/results",
             }
             assert upstream.requests[-1].path == "/v1/messages/batches/msgbatch_up1"
             assert results(stub, "msgbatch_up1") == lines
             assert upstream.requests[-1].path == "/v1/messages/batches/msgbatch_up1/results"
     finally:
         sc.stop()
+
+
+def test_results_url_on_the_public_origin_or_a_bare_path_without_the_http_door(tmp_path: Path) -> None:
+    def ended_url(*args: str, listeners: str = "") -> str:
+        path = tmp_path / "sidecar.yaml"
+        path.write_text(
+            listeners + MOCK + f"\nbatches: {{dir: '{tmp_path / 'state'}', poll_interval: 0.02}}\n"
+        )
+        sc = ThreadedSidecar("--config", str(path), *args)
+        try:
+            with grpc.insecure_channel(sc.grpc_target) as channel:
+                stub = bpb_grpc.BatchesStub(channel)
+                batch = wait_ended(stub, stub.CreateBatch(create_request(entry("a")), metadata=KEY).id)
+                listed = stub.ListBatches(bpb.ListBatchesRequest(limit=1), metadata=KEY).data[0]
+                assert listed.results_url == batch.results_url
+                return batch.results_url
+        finally:
+            sc.stop()
+
+    public = ended_url(listeners="listeners: {http: {public_origin: 'https://sidecar.example:8443'}}\n")
+    assert public.startswith("https://sidecar.example:8443/v1/messages/batches/msgbatch_")
+    assert public.endswith("/results")
+    # Nothing serves an HTTP URL then: the path, as before.
+    bare = ended_url("--no-http")
+    assert bare.startswith("/v1/messages/batches/msgbatch_") and bare.endswith("/results")
 
 
 # --- the conversion -------------------------------------------------------------------------------
