@@ -14,19 +14,27 @@ without writing protos::
                                             messages=[{"role": "user", "content": "Hi"}]):
             ...
 
+Message Batches are ``client.messages.batches``, as in the SDK (service
+``sidecar.messages.v1.Batches``): ``create(requests=[...])``, ``retrieve(id)``, ``list(limit=,
+after_id=, before_id=)`` (one page: ``{"data", "has_more", "first_id", "last_id"}``),
+``cancel(id)``, ``delete(id)`` return the JSON objects as dicts; ``results(id)`` yields each
+results line (``{"custom_id", "result"}``) as it is streamed from the sidecar's store.
+
 ``AsyncClient`` is the same on grpc.aio. A failed call raises ``SidecarAPIError`` with the
 Anthropic error ``type``, ``message``, ``request_id`` and the gRPC ``code``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
 from grpc import aio as grpc_aio
 
 from .grpc import convert
+from .messages.v1 import batches_pb2 as bpb
+from .messages.v1 import batches_pb2_grpc as bpb_grpc
 from .messages.v1 import messages_pb2 as pb
 from .messages.v1 import messages_pb2_grpc as pb_grpc
 
@@ -97,10 +105,106 @@ class _Base:
         timeout = kwargs.get("timeout", self.timeout)
         return body, list(headers.items()), timeout if isinstance(timeout, int | float) else self.timeout
 
+    def _call_options(self, options: dict[str, Any]) -> tuple[list[tuple[str, str]], float | None]:
+        """(metadata, timeout) of a call without a body: only the SDK's request options."""
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+        _, metadata, timeout = self._prepare(options)
+        return metadata, timeout
+
+
+def _list_batches_request(
+    limit: int | None, after_id: str | None, before_id: str | None, options: dict[str, Any]
+) -> bpb.ListBatchesRequest:
+    params = {"limit": limit, "after_id": after_id, "before_id": before_id}
+    params = {k: v for k, v in params.items() if v is not None}
+    params.update(options.pop("extra_query", None) or {})
+    return convert.list_batches_request_to_proto(params)
+
+
+class _Batches:
+    """``client.messages.batches``: the Batches service, shaped like the SDK's."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, *, requests: Iterable[dict[str, Any]], **options: Any) -> dict[str, Any]:
+        body, metadata, timeout = self._client._prepare({**options, "requests": list(requests)})
+        try:
+            reply = self._client._batches.CreateBatch(
+                convert.create_batch_request_to_proto(body), metadata=metadata, timeout=timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return convert.batch_from_proto(reply)
+
+    def retrieve(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
+        metadata, timeout = self._client._call_options(options)
+        try:
+            reply = self._client._batches.GetBatch(
+                bpb.GetBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return convert.batch_from_proto(reply)
+
+    def list(
+        self,
+        *,
+        limit: int | None = None,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """One page, newest first; ``after_id=page["last_id"]`` gives the next."""
+        request = _list_batches_request(limit, after_id, before_id, options)
+        metadata, timeout = self._client._call_options(options)
+        try:
+            reply = self._client._batches.ListBatches(request, metadata=metadata, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return convert.list_batches_response_from_proto(reply)
+
+    def cancel(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
+        metadata, timeout = self._client._call_options(options)
+        try:
+            reply = self._client._batches.CancelBatch(
+                bpb.CancelBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return convert.batch_from_proto(reply)
+
+    def delete(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
+        metadata, timeout = self._client._call_options(options)
+        try:
+            reply = self._client._batches.DeleteBatch(
+                bpb.DeleteBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return convert.deleted_batch_from_proto(reply)
+
+    def results(self, message_batch_id: str, **options: Any) -> Iterator[dict[str, Any]]:
+        """Each results line as it arrives (an ended batch only; otherwise INVALID_ARGUMENT)."""
+        metadata, timeout = self._client._call_options(options)
+        call = self._client._batches.Results(
+            bpb.BatchResultsRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
+        )
+        try:
+            for line in call:
+                yield convert.batch_result_from_proto(line)
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        finally:
+            call.cancel()
+
 
 class _Messages:
     def __init__(self, client: Client) -> None:
         self._client = client
+        self.batches = _Batches(client)
 
     def create(self, **kwargs: Any) -> dict[str, Any]:
         body, metadata, timeout = self._client._prepare(kwargs)
@@ -169,6 +273,7 @@ class Client(_Base):
         super().__init__(target, **kwargs)
         self._channel = grpc.insecure_channel(target, options=self._options)
         self._stub = pb_grpc.MessagesStub(self._channel)
+        self._batches = bpb_grpc.BatchesStub(self._channel)
         self.messages = _Messages(self)
         self.models = _Models(self)
 
@@ -182,9 +287,86 @@ class Client(_Base):
         self.close()
 
 
+class _AsyncBatches:
+    """``client.messages.batches`` on grpc.aio."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(self, *, requests: Iterable[dict[str, Any]], **options: Any) -> dict[str, Any]:
+        body, metadata, timeout = self._client._prepare({**options, "requests": list(requests)})
+        try:
+            reply = await self._client._batches.CreateBatch(
+                convert.create_batch_request_to_proto(body), metadata=metadata, timeout=timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return convert.batch_from_proto(reply)
+
+    async def retrieve(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
+        metadata, timeout = self._client._call_options(options)
+        try:
+            reply = await self._client._batches.GetBatch(
+                bpb.GetBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return convert.batch_from_proto(reply)
+
+    async def list(
+        self,
+        *,
+        limit: int | None = None,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        request = _list_batches_request(limit, after_id, before_id, options)
+        metadata, timeout = self._client._call_options(options)
+        try:
+            reply = await self._client._batches.ListBatches(request, metadata=metadata, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return convert.list_batches_response_from_proto(reply)
+
+    async def cancel(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
+        metadata, timeout = self._client._call_options(options)
+        try:
+            reply = await self._client._batches.CancelBatch(
+                bpb.CancelBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return convert.batch_from_proto(reply)
+
+    async def delete(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
+        metadata, timeout = self._client._call_options(options)
+        try:
+            reply = await self._client._batches.DeleteBatch(
+                bpb.DeleteBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return convert.deleted_batch_from_proto(reply)
+
+    async def results(self, message_batch_id: str, **options: Any) -> AsyncIterator[dict[str, Any]]:
+        metadata, timeout = self._client._call_options(options)
+        call = self._client._batches.Results(
+            bpb.BatchResultsRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
+        )
+        try:
+            async for line in call:
+                yield convert.batch_result_from_proto(line)
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        finally:
+            call.cancel()
+
+
 class _AsyncMessages:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
+        self.batches = _AsyncBatches(client)
 
     async def create(self, **kwargs: Any) -> dict[str, Any]:
         body, metadata, timeout = self._client._prepare(kwargs)
@@ -228,6 +410,7 @@ class AsyncClient(_Base):
         super().__init__(target, **kwargs)
         self._channel = grpc_aio.insecure_channel(target, options=self._options)
         self._stub = pb_grpc.MessagesStub(self._channel)
+        self._batches = bpb_grpc.BatchesStub(self._channel)
         self.messages = _AsyncMessages(self)
 
     async def close(self) -> None:
