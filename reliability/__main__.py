@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("campaigns", nargs="*", help=f"which ({', '.join(CAMPAIGNS)}; default all)")
     parser.add_argument("--full", action="store_true", help="the full sizes (not in CI)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="coverage: minimise the run's finds into reliability/corpus (then commit it)",
+    )
     args = parser.parse_args(argv)
     chosen = args.campaigns or list(CAMPAIGNS)
     unknown = set(chosen) - set(CAMPAIGNS)
@@ -59,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "overload":
             report, violations = uvloop.run(overload.run(size, seed=args.seed))
         elif name == "coverage":
-            report, violations = coverage_fuzz.run_all(size)
+            report, violations = coverage_fuzz.run_all(size, merge=args.merge)
         elif name == "grpc_fuzz":
             report, violations = uvloop.run(grpc_fuzz.run(size, seed=args.seed))
         elif name == "soak":

@@ -2,8 +2,13 @@
 SSE splitter and the gRPC door's proto converters, fed bytes that atheris mutates toward new
 coverage of the instrumented sidecar modules. Counted apart from the socket-level fuzzers.
 
-``python -m reliability.coverage_fuzz TARGET RUNS`` runs one target in its own process (atheris
-takes the process over and exits when done); the ``coverage`` campaign runs each target that way.
+``python -m reliability.coverage_fuzz [--merge] TARGET RUNS`` runs one target; the ``coverage``
+campaign runs each. atheris takes a process over and exits when done, so the fuzzing itself runs
+in a child process (``--engine``), with two corpus directories: a temporary one, where the run's
+seeds and new finds go, and ``reliability/corpus/TARGET`` (kept in the repo), which it only reads,
+so a run starts from the coverage earlier runs found. ``--merge`` then minimises both into the
+kept corpus (libFuzzer's ``-merge=1`` into an empty directory: the smallest inputs that keep every
+feature), replacing what was there; commit the result.
 A target fails on any exception other than the bad-input ones the doors map to a 4xx or an
 INVALID_ARGUMENT: ``SidecarError`` with a 4xx status, the JSON errors of
 ``sidecar.core.jsonbytes.BAD_JSON``, protobuf's ``DecodeError``; and on broken invariants (the
@@ -13,6 +18,8 @@ splitter must give back exactly the bytes it was fed, event by event, in any chu
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +28,12 @@ from pathlib import Path
 from typing import Any
 
 TARGETS = ("validate", "sse", "convert")
+ROOT = Path(__file__).resolve().parent.parent
+# The kept, minimised corpus: one directory per target, read by every run, rewritten by --merge.
+CORPUS = Path(__file__).resolve().parent / "corpus"
+# libFuzzer flags of every run: no input longer than 4 KiB (the kept corpus stays small), and an
+# input that runs for 10 s is a hang.
+FLAGS = ("-max_len=4096", "-timeout=10")
 
 
 def _target(name: str) -> Any:
@@ -94,15 +107,14 @@ def _target(name: str) -> Any:
     return one
 
 
-def main() -> None:
+def _engine(name: str, args: list[str]) -> None:
+    """The child: atheris over target ``name`` with libFuzzer's ``args`` (flags, corpus dirs)."""
     import atheris
 
-    name, runs = sys.argv[1], int(sys.argv[2])
     one = _target(name)
-    corpus = Path(tempfile.mkdtemp(prefix=f"sidecar-coverage-{name}-"))
-    for i, seed in enumerate(_seeds(name)):  # known-good shapes to mutate from
-        (corpus / f"seed{i}").write_bytes(seed)
-    atheris.Setup([sys.argv[0], f"-runs={runs}", "-max_len=4096", "-timeout=10", str(corpus)], one)
+    # libFuzzer runs argv[0] through the shell for a merge's inner pass: this very command.
+    command = shlex.join([sys.executable, "-m", "reliability.coverage_fuzz", "--engine", name])
+    atheris.Setup([command, *args], one)
     atheris.Fuzz()
 
 
@@ -139,31 +151,100 @@ def _seeds(name: str) -> list[bytes]:
     return [convert.request_to_proto(b).SerializeToString() for b in bodies]
 
 
-def run_all(runs: int) -> tuple[list[str], list[str]]:
-    """Each target in its own process: ``runs`` inputs each."""
+def _engine_run(name: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "reliability.coverage_fuzz", "--engine", name, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=3600, cwd=ROOT)
+
+
+def _size(directory: Path) -> tuple[int, int]:
+    files = [f for f in directory.iterdir() if f.is_file()] if directory.is_dir() else []
+    return len(files), sum(f.stat().st_size for f in files)
+
+
+def _merge(name: str, kept: Path, work: Path) -> tuple[str, str | None]:
+    """Minimise ``kept`` and ``work`` into ``kept``: (a report line, a violation or None)."""
+    before = _size(kept)
+    kept.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"sidecar-coverage-{name}-merged-") as merged:
+        proc = _engine_run(name, ["-merge=1", *FLAGS, merged, str(kept), str(work)])
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stderr.splitlines()[-25:])
+            return "", f"coverage {name} merge failed (exit {proc.returncode}):\n{tail}"
+        # libFuzzer names each input by the SHA-1 of its bytes: unchanged inputs keep their names.
+        chosen = {f.name for f in Path(merged).iterdir()}
+        for old in kept.iterdir():
+            if old.name not in chosen:
+                old.unlink()
+        for new in chosen - {f.name for f in kept.iterdir()}:
+            shutil.copyfile(Path(merged) / new, kept / new)
+    after = _size(kept)
+    return (
+        f"    merged into {kept.relative_to(ROOT) if kept.is_relative_to(ROOT) else kept}: "
+        f"{after[0]} inputs, {after[1] / 1024:.0f} KiB (was {before[0]}, {before[1] / 1024:.0f} KiB)"
+    ), None
+
+
+def run_target(
+    name: str, runs: int, *, merge: bool = False, corpus: Path = CORPUS
+) -> tuple[list[str], list[str]]:
+    """One target, ``runs`` inputs, from its seeds and ``corpus/name``; ``merge``: then minimise
+    the run's finds into ``corpus/name``."""
+    kept = corpus / name
     report, violations = [], []
-    for name in TARGETS:
+    with tempfile.TemporaryDirectory(prefix=f"sidecar-coverage-{name}-") as work:
+        for i, seed in enumerate(_seeds(name)):  # known-good shapes to mutate from
+            (Path(work) / f"seed{i}").write_bytes(seed)
+        dirs = [work, str(kept)] if kept.is_dir() else [work]
         started = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "reliability.coverage_fuzz", name, str(runs)],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
+        proc = _engine_run(name, [f"-runs={runs}", *FLAGS, *dirs])
         took = time.perf_counter() - started
         tail = [line for line in proc.stderr.splitlines() if line.startswith(("#", "Done", "=="))]
         cov = next((line.split("cov: ")[1].split()[0] for line in reversed(tail) if "cov: " in line), "?")
+        count, size = _size(kept)
         report.append(
             f"  coverage {name}: {runs:,} inputs in {took:.0f} s, coverage {cov} edges, exit {proc.returncode}"
+            f" (from {count} kept inputs, {size / 1024:.0f} KiB)"
         )
         if proc.returncode != 0:
             crash = "\n".join(proc.stderr.splitlines()[-25:])
             violations.append(f"coverage {name} failed (exit {proc.returncode}):\n{crash}")
-    return [
-        "coverage: atheris over the validator, the SSE splitter and the proto converters",
-        *report,
-    ], violations
+        elif merge:
+            line, failure = _merge(name, kept, Path(work))
+            report.extend([line] if line else [])
+            violations.extend([failure] if failure else [])
+    return report, violations
+
+
+def run_all(runs: int, *, merge: bool = False, corpus: Path = CORPUS) -> tuple[list[str], list[str]]:
+    """Each target in its own process: ``runs`` inputs each (``merge``: see ``run_target``)."""
+    report = ["coverage: atheris over the validator, the SSE splitter and the proto converters"]
+    violations: list[str] = []
+    for name in TARGETS:
+        lines, found = run_target(name, runs, merge=merge, corpus=corpus)
+        report.extend(lines)
+        violations.extend(found)
+    return report, violations
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--engine"]:
+        _engine(argv[1], argv[2:])
+        return 0
+    merge = "--merge" in argv
+    args = [a for a in argv if a != "--merge"]
+    if len(args) != 2 or args[0] not in TARGETS or not args[1].isdigit():
+        print(
+            f"usage: python -m reliability.coverage_fuzz [--merge] {{{','.join(TARGETS)}}} RUNS",
+            file=sys.stderr,
+        )
+        return 2
+    report, violations = run_target(args[0], int(args[1]), merge=merge)
+    for line in report:
+        print(line)
+    for v in violations:
+        print(f"  VIOLATION {v}")
+    return 1 if violations else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,10 @@
-"""The coverage-guided pass (reliability/coverage_fuzz.py) runs each target and reports it; its
-full sizes run in `make reliability`."""
+"""The coverage-guided pass (reliability/coverage_fuzz.py) runs each target from the kept corpus
+and reports it, and ``--merge`` minimises a run's finds into the corpus; its full sizes run in
+`make reliability`."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from reliability import coverage_fuzz
 
@@ -12,3 +15,26 @@ def test_each_target_runs_clean_and_reports_its_coverage() -> None:
     assert len(report) == 1 + len(coverage_fuzz.TARGETS)
     for line, name in zip(report[1:], coverage_fuzz.TARGETS, strict=True):
         assert f"coverage {name}: 2,000 inputs" in line and "exit 0" in line
+        # Started from the kept corpus, which only a merge changes.
+        count, _ = coverage_fuzz._size(coverage_fuzz.CORPUS / name)
+        assert count > 0 and f"from {count} kept inputs" in line
+
+
+def test_the_kept_corpus_stays_small() -> None:
+    sizes = {name: coverage_fuzz._size(coverage_fuzz.CORPUS / name) for name in coverage_fuzz.TARGETS}
+    assert sum(size for _, size in sizes.values()) < 300 * 1024, sizes
+    assert {p.name for p in coverage_fuzz.CORPUS.iterdir()} == set(coverage_fuzz.TARGETS)
+
+
+def test_merge_minimises_the_finds_into_the_corpus(tmp_path: Path) -> None:
+    kept = tmp_path / "sse"
+    report, violations = coverage_fuzz.run_target("sse", 2_000, merge=True, corpus=tmp_path)
+    assert violations == []
+    first = sorted(p.name for p in kept.iterdir())
+    assert first and "merged into" in report[1] and f"{len(first)} inputs" in report[1]
+    assert "from 0 kept inputs" in report[0]
+    # A copy under another name adds nothing: the next merge keeps inputs under their SHA-1 only.
+    (kept / "stray").write_bytes((kept / first[0]).read_bytes())
+    report, violations = coverage_fuzz.run_target("sse", 500, merge=True, corpus=tmp_path)
+    assert violations == [] and f"from {len(first) + 1} kept inputs" in report[0]
+    assert "stray" not in {p.name for p in kept.iterdir()}
