@@ -309,6 +309,11 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
         finally:
             try:
                 await events.aclose()
+            except BaseException:
+                # Cancelled while the upstream closes (the client left after the last event):
+                # the call ends here, and its telemetry with it.
+                gone = True
+                raise
             finally:
                 if gone:  # after aclose: the usage seen so far is counted first
                     observer.finish(cancelled=True)

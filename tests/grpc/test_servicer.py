@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from sidecar.config.load import build_config
+from sidecar.core import Answer, Call, EventStream, RequestObserver, StreamEvent, Target
 from sidecar.grpc import convert
 from sidecar.grpc.servicer import MessagesService
 from sidecar.lifecycle import Lifecycle
 from sidecar.pipeline import Pipeline
-from sidecar.telemetry import NOOP_TELEMETRY
+from sidecar.telemetry import NOOP_TELEMETRY, Telemetry
+from tests.conftest import MOCK_CONFIG
+from tests.core.test_grammar import START
+from tests.inprocess import pipeline
 
 KEY = "sk-servicer-test"
 
@@ -179,3 +184,64 @@ async def test_batches_refuse_control_characters_in_metadata_as_messages_do(tmp_
         await service.GetBatch(bpb.GetBatchRequest(batch_id="msgbatch_x"), context)
     assert context.aborted is not None and context.aborted[0] == grpc.StatusCode.INVALID_ARGUMENT
     assert "control character" in context.aborted[1]
+
+
+class Recorded(RequestObserver):
+    """A request's telemetry that records how it was finished."""
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[BaseException | None, bool]] = []
+
+    def finish(self, error: BaseException | None = None, *, cancelled: bool = False) -> None:
+        self.finished.append((error, cancelled))
+
+
+class Recording(Telemetry):
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+
+    def begin(self, door: str, method: str, headers: Any) -> RequestObserver:
+        self.requests.append(Recorded())
+        return self.requests[-1]
+
+
+async def test_a_stream_cancelled_while_closing_its_upstream_still_ends_its_telemetry() -> None:
+    # Found by the cancellation storm (python -m reliability storm): a gRPC client that left
+    # after the last event, while the answer's upstream was being closed, left the request
+    # counted in flight (sidecar_requests_in_flight) for good.
+    closing, never = asyncio.Event(), asyncio.Event()
+
+    async def handler(call: Call, target: Target) -> Answer:
+        async def events() -> AsyncIterator[StreamEvent]:
+            delta = {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": 1},
+            }
+            for data in (START, delta, {"type": "message_stop"}):
+                yield StreamEvent(data["type"], data)
+
+        async def close() -> None:
+            closing.set()
+            await never.wait()  # the upstream connection takes its time to close
+
+        return Answer(events=EventStream.of_events(events(), close), upstream="handler")
+
+    p = pipeline(MOCK_CONFIG, m=handler)
+    telemetry = Recording()
+    service = MessagesService(Lifecycle(p), telemetry)
+    request = convert.request_to_proto(
+        {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    )
+
+    async def client() -> None:
+        async for _event in service.StreamMessage(request, WithMetadata(())):
+            pass
+
+    task = asyncio.create_task(client())
+    await closing.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [r.finished for r in telemetry.requests] == [[(None, True)]]
+    await p.aclose()
