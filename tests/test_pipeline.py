@@ -10,8 +10,9 @@ import anthropic
 import grpc
 import pytest
 
+from sidecar.admission.limiter import Grant, Usage
 from sidecar.config.load import build_config
-from sidecar.core import Answer, Call, ForwardRequest
+from sidecar.core import Answer, Call, ForwardRequest, Target
 from sidecar.errors import RateLimited, SidecarError
 from sidecar.hops import HopLimitExceeded
 from sidecar.messages.v1 import messages_pb2 as pb
@@ -19,7 +20,8 @@ from sidecar.messages.v1 import messages_pb2_grpc as pb_grpc
 from sidecar.pipeline import Pipeline
 from sidecar.upstreams.handler import HandlerUpstream
 from tests.conftest import MOCK_CONFIG
-from tests.inprocess import asgi_client, http_app, message_answer, pipeline, running
+from tests.core.test_grammar import START
+from tests.inprocess import asgi_client, events_answer, http_app, message_answer, pipeline, running
 
 KEY = "sk-pipeline-test-key"
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
@@ -205,4 +207,47 @@ async def test_a_stream_closed_before_its_first_event_releases_its_admission_lea
         assert p.admission.limiter.held_by_key() == {"a": 1}
         await answer.events.aclose()  # never iterated
         assert p.admission.limiter.held_by_key() == {}
+    await p.aclose()
+
+
+async def test_a_stream_that_ends_early_is_charged_the_input_its_upstream_reported() -> None:
+    # Found by the cancellation storm's per-request charge check: a client that left after
+    # message_start (which carries the upstream's input count) kept the admission estimate.
+    async def handler(call: Call, target: Target) -> Answer:
+        start = {**START, "message": {**START["message"], "usage": {"input_tokens": 50, "output_tokens": 1}}}
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "x" * 40}}
+        block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        return events_answer(start, block, delta, {"type": "content_block_stop", "index": 0})
+
+    config = {
+        "upstreams": {"m": {"provider": "mock"}},
+        "routes": [{"match": "*", "upstream": "m"}],
+        "admission": {
+            "tiers": {"one": {"input_tokens_per_minute": 10_000, "output_tokens_per_minute": 10_000}},
+            "keys": [{"name": "a", "sha256": hashlib.sha256(KEY.encode()).hexdigest(), "tier": "one"}],
+        },
+    }
+    p = pipeline(config, m=handler)
+    assert p.admission is not None
+    released: list[Usage | None] = []
+    limiter = p.admission.limiter
+    release = limiter.release
+
+    async def recording(grant: Grant, usage: Usage | None = None) -> None:
+        released.append(usage)
+        await release(grant, usage)
+
+    limiter.release = recording  # type: ignore[method-assign]
+    for batches_read in (1, 3):  # after message_start; after the delta too
+        call = make_call({"x-api-key": KEY}, {**BODY, "stream": True, "max_tokens": 100})
+        call.stream = True
+        answer = await p.messages(call)
+        assert answer.events is not None and call.estimate() != 50
+        batches = answer.events.batches()
+        for _ in range(batches_read):
+            await anext(batches)
+        await batches.aclose()
+        assert limiter.held_by_key() == {}
+    # The output is what passed (1 from message_start; then the delta's 40 characters, ~10).
+    assert released == [Usage(input_tokens=50, output_tokens=1), Usage(input_tokens=50, output_tokens=10)]
     await p.aclose()

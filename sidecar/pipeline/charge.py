@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 __all__ = ["charged_stream"]
 
+# The usage members that count as input (``usage_from``); the output of a stream that ends early
+# is what was charged as it passed.
+_INPUT_USAGE = ("input_tokens", "cache_creation_input_tokens")
+
 
 def charged_stream(events: EventStream, ticket: Ticket, max_tokens: Any = None) -> EventStream:
     """Charge output tokens as they stream, reconcile at the end, and free the ticket however the
@@ -23,7 +27,8 @@ def charged_stream(events: EventStream, ticket: Ticket, max_tokens: Any = None) 
     so while a key's output is limited the deltas' text (text, thinking, tool input JSON) is
     counted with the local estimator and charged as it passes (at most ``max_tokens``); the
     upstream's count replaces the estimate when it comes. A client that leaves early is charged
-    what it was sent.
+    the output it was sent, and the input the upstream reported in ``message_start`` (the work
+    was done) rather than the admission estimate.
     """
     counting = ticket.counts_output
     cap = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
@@ -65,6 +70,10 @@ def charged_stream(events: EventStream, ticket: Ticket, max_tokens: Any = None) 
                 yield batch
             await ticket.finish(usage)
         finally:
+            if usage is not None:
+                # Ended early (a no-op after the finish above): the input as the upstream counted
+                # it, the output as charged so far. Found by the storm's per-request charge check.
+                await ticket.finish({k: v for k, v in usage.items() if k in _INPUT_USAGE})
             await ticket.release()
 
     async def close() -> None:
