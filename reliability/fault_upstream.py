@@ -151,6 +151,9 @@ class FaultUpstream:
     abandoned: int = 0  # answers the peer closed the connection on before they finished
     arrivals: dict[str, list[float]] = field(default_factory=dict)  # per key, time.monotonic()
     history: dict[str, list[str]] = field(default_factory=dict)  # per key, each attempt's fault or "ok"
+    # Per key, what its answers put on the wire (every attempt's): a stream's events, a JSON
+    # answer's message; the storm's charge check bounds what the sidecar may charge by it.
+    written: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     connections: int = 0  # open connections right now
     # Every request's headers as received (name, value), and requests h11 could not parse: for
     # the sweep, which checks that nothing a client sent turned into a header of its own.
@@ -313,7 +316,9 @@ class FaultUpstream:
                 return False
             if fault in ("trickle", HOLD) and not await self._pause(closed, self.trickle_s * 4):
                 return False
-            await self._send_json(conn, writer, 200, json.loads(data))
+            message = json.loads(data)
+            self.written.setdefault(key, []).append(message)
+            await self._send_json(conn, writer, 200, message)
             return True
         finally:
             self.unfinished -= 1
@@ -346,12 +351,14 @@ class FaultUpstream:
         cut_at = None
         if fault == "cut":
             cut_at = first_delta + self._rng.randint(1, len(events) - first_delta - 4)
+        written = self.written.setdefault(key, [])
         for i, event in enumerate(events):
             if i == cut_at:
                 await writer.drain()
                 writer.transport.abort()
                 return False
             writer.write(conn.send(h11.Data(data=_sse(event))) or b"")
+            written.append(event)
             if i == 1:
                 writer.write(conn.send(h11.Data(data=_sse({"type": "ping"}))) or b"")
             if fault == "trickle" or (fault == HOLD and i == 1):
