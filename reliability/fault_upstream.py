@@ -223,6 +223,10 @@ class FaultUpstream:
             return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
+        except asyncio.CancelledError:
+            # close() ends every connection. Returning keeps Python 3.11's start_server callback
+            # from logging the cancellation as a traceback (it calls task.exception()).
+            return
         finally:
             self.connections -= 1
             self._tasks.discard(task)
