@@ -201,6 +201,15 @@ async def _grpc_one(stub: Any, tally: Tally, key: str, body: dict[str, Any]) -> 
                 events.append(event)
     except grpc_aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and not events:
+            # The sidecar's own timeout_error (every attempt it could make timed out: a stall
+            # past the first-byte timeout with no retry left, as HTTP answers 504) carries its
+            # error type; the client's 30 s deadline passing does not.
+            trailers: tuple[Any, ...] = tuple(exc.trailing_metadata() or ())
+            if ("anthropic-error-type", "timeout_error") in trailers:
+                tally.exhausted += 1
+                tally.exhausted_keys.append(key)
+                tally.exhausted_by[f"gRPC DEADLINE_EXCEEDED timeout_error: {(exc.details() or '')[:60]}"] += 1
+                return
             tally.bad(key, "gRPC stream hit its 30 s deadline")
             return
         by_status = True

@@ -61,3 +61,39 @@ def test_json_answers_equal_or_an_error_envelope() -> None:
     faults._judge_json(tally, "k5", 200, {**message, "content": []})
     faults._judge_json(tally, "k5", 502, "<html>bad gateway</html>")
     assert (tally.equal, tally.exhausted, len(tally.violations)) == (1, 1, 2)
+
+
+class _StallingStub:
+    """A gRPC stub whose stream ends DEADLINE_EXCEEDED before any event, with ``trailers``."""
+
+    def __init__(self, trailers: tuple[tuple[str, str], ...]) -> None:
+        self.trailers = trailers
+
+    def StreamMessage(self, request: object, **_: object) -> object:  # noqa: N802 (the RPC's name)
+        from grpc import StatusCode
+        from grpc import aio as grpc_aio
+
+        trailers = self.trailers
+
+        async def events() -> object:
+            raise grpc_aio.AioRpcError(
+                StatusCode.DEADLINE_EXCEEDED,
+                grpc_aio.Metadata(),
+                grpc_aio.Metadata(*trailers),
+                "upstream 'a' sent no answer within 1 s",
+            )
+            yield  # an async generator
+
+        return events()
+
+
+async def test_the_sidecars_own_timeout_is_an_error_answer_the_clients_deadline_a_hang() -> None:
+    """DEADLINE_EXCEEDED before any event is the sidecar's timeout_error when every attempt it
+    could make stalled (as HTTP answers 504), and a hang only when the client's deadline ran out
+    (no error type of ours in the trailers)."""
+    tally = _setup("k6", True)
+    body = faults._BODIES["k6"]
+    await faults._grpc_one(_StallingStub((("anthropic-error-type", "timeout_error"),)), tally, "k6", body)
+    assert (tally.exhausted, tally.violations) == (1, [])
+    await faults._grpc_one(_StallingStub(()), tally, "k6", body)
+    assert tally.exhausted == 1 and len(tally.violations) == 1
