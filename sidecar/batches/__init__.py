@@ -10,11 +10,16 @@
 
 from __future__ import annotations
 
-from .redis import RedisStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .runner import BatchRunner
 from .service import PREFIX, Batches, database_path, default_dir
-from .sqlite import SqliteStore
 from .store import BatchRecord, BatchStore
+
+if TYPE_CHECKING:
+    from .redis import RedisStore
+    from .sqlite import SqliteStore
 
 __all__ = [
     "PREFIX",
@@ -27,3 +32,14 @@ __all__ = [
     "database_path",
     "default_dir",
 ]
+
+# The stores load sqlite3 or the Redis client: imported when first named, so a sidecar that
+# never sees a batch does not load them (``Batches`` opens its store at the first batch).
+_LAZY = {"RedisStore": ".redis", "SqliteStore": ".sqlite"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

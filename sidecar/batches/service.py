@@ -36,9 +36,7 @@ from ..errors import InvalidRequest, NoRoute, NotFound, SidecarError
 from ..pipeline import Pipeline
 from ..telemetry import NOOP_TELEMETRY, Telemetry
 from .create import Intake
-from .redis import RedisStore
 from .runner import BatchRunner, Snapshots
-from .sqlite import SqliteStore
 from .store import BatchRecord, BatchStore
 
 if TYPE_CHECKING:
@@ -106,6 +104,8 @@ class Batches:
         spec = config.store
         if store is None and isinstance(spec, RedisBatchStore):
             assert spec.url is not None, "build_config fills batches.store.url"
+            from .redis import RedisStore  # only when configured (as SQLite below: at first use)
+
             store = RedisStore.from_url(spec.url, key_prefix=spec.key_prefix, timeout=spec.timeout)
         self._store = store
         self._runner: BatchRunner | None = None
@@ -124,6 +124,8 @@ class Batches:
 
     def _open(self) -> tuple[BatchStore, BatchRunner]:
         if self._store is None or self._runner is None:
+            from .sqlite import SqliteStore  # sqlite3 is loaded by the first batch, not at start
+
             self._store = SqliteStore(self.path)
             self._runner = BatchRunner(self._store, self._snapshots, self.config, telemetry=self._telemetry)
         self._runner.start()

@@ -11,11 +11,16 @@
 
 from __future__ import annotations
 
-from .redis import RedisFileStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .resolve import FileLookup, has_file_sources, inline_files
 from .service import PREFIX, Files
-from .sqlite import SqliteFileStore
 from .store import FilePage, FileRecord, FileStore, MemoryFileStore
+
+if TYPE_CHECKING:
+    from .redis import RedisFileStore
+    from .sqlite import SqliteFileStore
 
 __all__ = [
     "PREFIX",
@@ -30,3 +35,14 @@ __all__ = [
     "has_file_sources",
     "inline_files",
 ]
+
+# The stores load sqlite3 or the Redis client: imported when first named, so a sidecar that
+# never sees a file does not load them (``Files`` opens its store at the first upload).
+_LAZY = {"RedisFileStore": ".redis", "SqliteFileStore": ".sqlite"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

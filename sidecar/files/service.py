@@ -29,8 +29,6 @@ from ..core.credentials import CREDENTIAL_HEADERS
 from ..errors import InvalidRequest, NotFound, RequestTooLarge, SidecarError
 from .mime import detect_mime
 from .multipart import PART_END, MalformedMultipart, MultipartParser, Part, boundary_of
-from .redis import RedisFileStore
-from .sqlite import SqliteFileStore
 from .store import FileRecord, FileStore
 
 if TYPE_CHECKING:
@@ -142,6 +140,8 @@ class Files:
         self.dir = Path(config.dir) if config.dir is not None else database.parent / "files"
         if store is None and isinstance(batches_store, RedisBatchStore):
             assert batches_store.url is not None, "build_config fills batches.store.url"
+            from .redis import RedisFileStore  # only when configured
+
             store = RedisFileStore.from_url(
                 batches_store.url, key_prefix=batches_store.key_prefix, timeout=batches_store.timeout
             )
@@ -158,6 +158,8 @@ class Files:
 
     def _open(self) -> FileStore:
         if self._store is None:
+            from .sqlite import SqliteFileStore  # sqlite3 is loaded by the first upload
+
             self._store = SqliteFileStore(self.database)
         return self._store
 
