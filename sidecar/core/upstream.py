@@ -30,9 +30,11 @@ class ForwardRequest:
     method: str
     path: str  # with the query string
     headers: dict[str, str]
-    # The body, or its pieces as they come (sent chunked: a large batch create, spooled on disk).
+    # The body, or its pieces as they come (sent chunked: a large batch create, spooled on disk;
+    # with ``length``, their total, as a content-length body: an upload relayed as it arrives).
     body: bytes | AsyncIterable[bytes]
     request_id: str
+    length: int | None = None
 
 
 class Upstream:

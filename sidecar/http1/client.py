@@ -898,16 +898,19 @@ class HTTPClient:
         headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
         body: Body = None,
         connect_timeout: float | None = None,
+        length: int | None = None,
     ) -> Response:
         """Send ``method url`` and return the response once its headers arrived (the body is
-        read from it). ``connect_timeout`` replaces the client's for this request."""
+        read from it). ``connect_timeout`` replaces the client's for this request. A body given
+        in pieces is sent chunked, or, with its ``length``, as that many bytes (fewer or more
+        abort the connection: the server would misread the next request)."""
         if self._closed:
             raise ConnectFailed("the client is closed")
         route = self._routes.get(url)
         if route is None:
             route = self._route(url)
         pool, target, netloc, extra = route
-        head = _head(method, target, netloc, headers, body, extra)
+        head = _head(method, target, netloc, headers, body, extra, length)
         loop = self.loop
         total = self.total_timeout
         deadline = None if total is None else loop.time() + total
@@ -915,7 +918,7 @@ class HTTPClient:
         while True:
             conn = await self._acquire(pool, fresh, connect_timeout, deadline)
             try:
-                resp = await self._exchange(conn, method, head, body, deadline)
+                resp = await self._exchange(conn, method, head, body, deadline, length)
             except ConnectionBroken as exc:
                 if exc.retryable and not fresh and not isinstance(body, AsyncIterable):
                     fresh = True  # once, on a fresh connection
@@ -974,7 +977,13 @@ class HTTPClient:
             raise ConnectTimeout(f"no connection within {timeout:g} s", seconds=timeout) from None
 
     async def _exchange(
-        self, conn: _Connection, method: str, head: bytes, body: Body, deadline: float | None
+        self,
+        conn: _Connection,
+        method: str,
+        head: bytes,
+        body: Body,
+        deadline: float | None,
+        length: int | None = None,
     ) -> Response:
         resp = Response(conn, method == "HEAD", self.read_timeout, self.total_timeout, deadline)
         transport = conn.transport
@@ -996,7 +1005,7 @@ class HTTPClient:
                     transport.write(body)
             else:
                 transport.write(head)
-                await self._send_stream(conn, body)
+                await self._send_stream(conn, body, length)
             if conn.closed and resp._error is None and not resp.status:
                 # The write found the connection gone (reset): nothing reached the server.
                 raise conn._broken_while_sending()
@@ -1008,16 +1017,28 @@ class HTTPClient:
             raise
         return resp
 
-    async def _send_stream(self, conn: _Connection, body: AsyncIterable[bytes]) -> None:
+    async def _send_stream(
+        self, conn: _Connection, body: AsyncIterable[bytes], length: int | None = None
+    ) -> None:
         transport = conn.transport
         assert transport is not None
+        left = length
         async for chunk in body:
             if chunk:
                 if conn.closed:
                     raise conn._broken_while_sending()
-                transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                if left is None:
+                    transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                else:
+                    left -= len(chunk)
+                    if left < 0:
+                        raise ValueError(f"the body is longer than its length ({length})")
+                    transport.write(chunk)
                 await conn.drain()
-        transport.write(b"0\r\n\r\n")
+        if left is None:
+            transport.write(b"0\r\n\r\n")
+        elif left:
+            raise ValueError(f"the body ended {left} bytes short of its length ({length})")
         await conn.drain()
 
     async def _headers(self, resp: Response, deadline: float | None) -> None:
@@ -1072,6 +1093,7 @@ def _head(
     headers: Mapping[str, str] | Iterable[tuple[str, str]],
     body: Body,
     extra: tuple[str, str] | None,
+    length: int | None = None,
 ) -> bytes:
     lines = [f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n"]
     pairs = headers.items() if isinstance(headers, Mapping) else headers
@@ -1086,6 +1108,8 @@ def _head(
             lines.append("content-length: 0\r\n")
     elif isinstance(body, (bytes, bytearray, memoryview)):
         lines.append(f"content-length: {len(body)}\r\n")
+    elif length is not None:
+        lines.append(f"content-length: {length}\r\n")
     else:
         lines.append("transfer-encoding: chunked\r\n")
     if extra is not None:

@@ -228,7 +228,11 @@ class AnthropicUpstream(Upstream):
     async def forward(self, request: ForwardRequest) -> Answer:
         headers = self._headers(request.headers)
         resp = await self._http.request(
-            request.method, self.base_url + request.path, headers=headers, data=request.body or None
+            request.method,
+            self.base_url + request.path,
+            headers=headers,
+            data=request.body or None,
+            length=request.length,
         )
         relayed = relay_headers(resp.headers)
         try:

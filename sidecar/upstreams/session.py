@@ -173,15 +173,17 @@ class UpstreamSession:
         headers: dict[str, str],
         data: bytes | AsyncIterable[bytes] | None = None,
         connect_timeout: float | None = None,
+        length: int | None = None,
     ) -> UpstreamResponse:
         """Send one request and return the response once its headers arrived (``data``: the body,
-        or its pieces, sent chunked as they come). Failures before that raise ``Timeout``, ``UpstreamConnectError`` (TLS and proxy failures named as such)
-        or ``UpstreamProtocolError``."""
+        or its pieces, sent as they come: chunked, or with ``length``, the pieces' total, as a
+        content-length body). Failures before that raise ``Timeout``, ``UpstreamConnectError``
+        (TLS and proxy failures named as such) or ``UpstreamProtocolError``."""
         if self._aiohttp is not None:
-            return await self._aiohttp.request(method, url, headers, data, connect_timeout)
+            return await self._aiohttp.request(method, url, headers, data, connect_timeout, length)
         try:
             return await self._client().request(
-                method, url, headers=headers, body=data, connect_timeout=connect_timeout
+                method, url, headers=headers, body=data, connect_timeout=connect_timeout, length=length
             )
         except (ConnectFailed, ConnectTimeout, ResponseTimeout, ConnectionBroken, ProtocolError) as exc:
             raise self._error(exc) from exc

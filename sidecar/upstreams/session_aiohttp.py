@@ -170,8 +170,11 @@ class AiohttpSession:
         headers: dict[str, str],
         data: bytes | AsyncIterable[bytes] | None,
         connect_timeout: float | None,
+        length: int | None = None,
     ) -> AiohttpResponse:
         session = self._client()
+        if length is not None and not isinstance(data, (bytes, type(None))):
+            headers = {**headers, "Content-Length": str(length)}  # aiohttp then does not chunk
         timeout = self._timeout
         if connect_timeout is not None:
             timeout = aiohttp.ClientTimeout(

@@ -186,6 +186,37 @@ async def test_streamed_request_body_is_chunked(client: HTTPClient) -> None:
     assert server.connections == 1
 
 
+async def test_streamed_body_with_its_length_is_sent_as_is(client: HTTPClient) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        for part in (b"one ", b"", b"two ", b"three"):
+            await asyncio.sleep(0)
+            yield part
+
+    async with H11Server(lambda rec: Reply(body=rec.body)) as server:
+        resp = await client.request("PUT", server.url + "/upload", body=body(), length=13)
+        assert await resp.read() == b"one two three"
+    request = server.requests[0]
+    assert request.header("content-length") == "13" and request.header("transfer-encoding") is None
+
+
+@pytest.mark.parametrize("length", [12, 14])
+async def test_a_streamed_body_off_its_length_aborts_the_connection(client: HTTPClient, length: int) -> None:
+    """Fewer or more bytes than the promised length would make the server misread what follows:
+    the request fails and its connection is dropped, never reused."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"one two three"
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int) -> None:
+        await reader.read()  # until the client drops the connection
+
+    async with RawServer(script) as server:
+        with pytest.raises(ValueError, match="length"):
+            await client.request("PUT", server.url + "/upload", body=body(), length=length)
+        assert await server.wait_closed(1)
+    assert client.connections() == (0, 0)
+
+
 async def test_read_with_a_limit_leaves_the_rest(client: HTTPClient) -> None:
     async with H11Server(lambda rec: Reply(body=[b"0123456789", b"abcdef"])) as server:
         resp = await client.request("GET", server.url + "/")

@@ -83,6 +83,25 @@ async def test_a_body_given_in_pieces_goes_chunked_as_they_come(client: str) -> 
     assert server.requests[0].body == b'{"piece":0}{"piece":1}{"piece":2}'
 
 
+async def test_pieces_with_their_length_go_as_a_content_length_body(client: str) -> None:
+    """An upload relayed as it arrives keeps the client's content-length (the upstream sees
+    the request as the client sent it, not re-framed as chunked)."""
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for i in range(3):
+            yield b"%d" % i * 1000
+
+    async with H11Server(lambda rec: Reply(body=b"{}")) as server:
+        http = session(server.url, client)
+        resp = await http.request("POST", server.url + "/v1/files", headers={}, data=pieces(), length=3000)
+        assert resp.status == 200 and await resp.read() == b"{}"
+        resp.release()
+        await http.aclose()
+    request = server.requests[0]
+    assert request.header("content-length") == "3000" and request.header("transfer-encoding") is None
+    assert request.body == b"0" * 1000 + b"1" * 1000 + b"2" * 1000
+
+
 async def test_a_break_mid_body_delivers_what_arrived_first(client: str) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int) -> None:
         await read_request(reader)
