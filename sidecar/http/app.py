@@ -63,6 +63,8 @@ _DROP_REQUEST = frozenset(
 )
 # Beyond Messages, bodies of other endpoints (batches, files) may be larger: the API's own limits.
 _FORWARD_MAX_BODY = 512 * 1024 * 1024
+# Bodies up to this size are read whole before they are relayed; larger ones stream through.
+_FORWARD_WHOLE = 1 << 20
 
 
 class ClientGone(Exception):
@@ -377,7 +379,21 @@ class HttpApp:
             await _send_json(send, 200, info, req)
 
     async def _forward(self, req: _Request, receive: Receive, send: Send) -> None:
-        body = await self._read_body(req, receive, _FORWARD_MAX_BODY)
+        declared = req.header_map.get(b"content-length")
+        length = int(declared) if declared is not None and declared.isdigit() else None
+        if length is not None and length > _FORWARD_MAX_BODY:
+            raise RequestTooLarge(
+                f"Request exceeds the maximum allowed number of bytes ({_FORWARD_MAX_BODY})"
+            )
+        body: bytes | AsyncIterator[bytes]
+        if (length is not None and length > _FORWARD_WHOLE) or (
+            length is None and b"chunked" in (req.header_map.get(b"transfer-encoding") or b"").lower()
+        ):
+            # A large body (a file upload to the upstream's Files API, up to 500 MB) is relayed
+            # as it arrives, never held whole: with its content-length when the client gave one.
+            body = _limited_chunks(receive, _FORWARD_MAX_BODY)
+        else:
+            body = await self._read_body(req, receive, _FORWARD_MAX_BODY)
         query = req.scope.get("query_string", b"")
         path = req.scope["path"] + ("?" + query.decode("latin-1") if query else "")
         headers = dict(req.forward_headers)
@@ -385,7 +401,12 @@ class HttpApp:
         if ctype is not None:
             headers["content-type"] = ctype.decode("latin-1")
         forward = ForwardRequest(
-            method=req.scope["method"], path=path, headers=headers, body=body, request_id=req.request_id
+            method=req.scope["method"],
+            path=path,
+            headers=headers,
+            body=body,
+            request_id=req.request_id,
+            length=length if not isinstance(body, bytes) else None,
         )
         await self._race(self._relay(forward, req, send), req, receive)
 
@@ -462,6 +483,17 @@ class HttpApp:
         if req.scope["path"].startswith("/v1/messages/batches") and answer.raw:
             answer.raw = _rewrite_results_url(answer.raw, _origin(req))
         await _send_answer(send, answer, req)
+
+
+async def _limited_chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives, refused past ``limit`` bytes (our own server refuses it
+    first; uvicorn does not)."""
+    size = 0
+    async for chunk in _body_chunks(receive):
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
+        yield chunk
 
 
 async def _body_chunks(receive: Receive | None) -> AsyncIterator[bytes]:

@@ -383,3 +383,21 @@ def test_file_upload_is_forwarded(proxy_sidecar: ThreadedSidecar, upstream: Fake
     assert rec.method == "POST" and rec.path == "/v1/files"
     assert rec.headers["Content-Type"].startswith("multipart/form-data; boundary=")
     assert b"hello" in rec.body
+
+
+def test_a_large_upload_is_relayed_as_it_arrives_with_its_length(
+    proxy_sidecar: ThreadedSidecar, upstream: FakeAnthropic
+) -> None:
+    """Over 1 MiB the body streams through (never held whole: a 500 MB upload must fit the
+    container's memory) and keeps the client's content-length, byte for byte."""
+    meta = {"id": "file_10", "type": "file", "filename": "big.bin", "mime_type": "application/octet-stream",
+            "size_bytes": 3_000_000, "created_at": "2026-01-01T00:00:00Z"}  # fmt: skip
+    upstream.reset(lambda rec: Plan(body=json.dumps(meta).encode()))
+    content = bytes(range(256)) * (3_000_000 // 256)
+    client = anthropic.Anthropic(base_url=proxy_sidecar.http_url, api_key="k", max_retries=0)
+    got = client.beta.files.upload(file=("big.bin", content, "application/octet-stream"))
+    assert got.id == "file_10"
+    rec = upstream.requests[-1]
+    assert rec.headers.get("Transfer-Encoding") is None
+    assert int(rec.headers["Content-Length"]) == len(rec.body) > len(content)
+    assert content in rec.body
