@@ -51,6 +51,39 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
 
+def newest_first_page(record: str) -> str:
+    """Lua for one page of a newest-first list (the batches', the files'), both API paging shapes.
+
+    ARGV: key prefix, index key suffix (a sorted set of ids by creation time), limit, cursor id
+    ('' none), direction ('after': older, 'before': newer). Returns up to limit + 1 records,
+    newest first, each {id, HGETALL of prefix .. record .. ':' .. id}; for 'before' the ones
+    nearest the cursor are the last. A cursor not in the index is an empty page.
+    """
+    return (
+        """
+local p, index, limit, cursor = ARGV[1], ARGV[1] .. ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local start, stop = 0, limit
+if cursor ~= '' then
+  local r = redis.call('ZREVRANK', index, cursor)
+  if not r then return {} end
+  if ARGV[5] == 'before' then
+    if r == 0 then return {} end
+    start, stop = math.max(r - 1 - limit, 0), r - 1
+  else
+    start, stop = r + 1, r + 1 + limit
+  end
+end
+local out = {}
+for _, id in ipairs(redis.call('ZREVRANGE', index, start, stop)) do
+  out[#out + 1] = {id, redis.call('HGETALL', p .. '"""
+        + record
+        + """:' .. id)}
+end
+return out
+"""
+    )
+
+
 def encode_command(args: tuple[Any, ...]) -> bytes:
     """One command in RESP: an array of bulk strings."""
     out = [b"*%d\r\n" % len(args)]

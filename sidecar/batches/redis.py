@@ -41,7 +41,7 @@ from typing import Any
 
 import msgspec
 
-from ..admission.resp import RespClient, Script, unavailable
+from ..admission.resp import RespClient, Script, newest_first_page, unavailable
 from .store import (
     LOCAL,
     RESULT_TYPES,
@@ -278,28 +278,8 @@ redis.call('ZREM', p .. 'ended', id)
 return 1
 """
 
-# ARGV: prefix, index key suffix ('all' or 'owner:<owner>'), limit, cursor id ('' none),
-# direction ('after' older, 'before' newer). Returns up to limit + 1 batches, newest first,
-# each {id, hash}: for 'before' the ones nearest the cursor are the last.
-_PAGE = """
-local p, index, limit, cursor = ARGV[1], ARGV[1] .. ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local start, stop = 0, limit
-if cursor ~= '' then
-  local r = redis.call('ZREVRANK', index, cursor)
-  if not r then return {} end
-  if ARGV[5] == 'before' then
-    if r == 0 then return {} end
-    start, stop = math.max(r - 1 - limit, 0), r - 1
-  else
-    start, stop = r + 1, r + 1 + limit
-  end
-end
-local out = {}
-for _, id in ipairs(redis.call('ZREVRANGE', index, start, stop)) do
-  out[#out + 1] = {id, redis.call('HGETALL', p .. 'batch:' .. id)}
-end
-return out
-"""
+# A page of batches, newest first; the index key suffix is 'all' or 'owner:<owner>'.
+_PAGE = newest_first_page("batch")
 
 # ARGV: prefix, id, first index, count. Returns {idx, custom_id, result, ...} of the entries in
 # the range that have a result.

@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from ..admission.resp import RespClient, Script, unavailable
+from ..admission.resp import RespClient, Script, newest_first_page, unavailable
 from .store import FilePage, FileRecord, FileStore
 
 __all__ = ["RedisFileStore"]
@@ -59,31 +59,9 @@ return 1
 """
 )
 
-# ARGV: prefix, index key suffix ('files' or 'files:owner:<owner>'), limit, cursor id ('' none),
-# direction ('after' older, 'before' newer). Returns up to limit + 1 files, newest first, each
-# {id, hash}: for 'before' the ones nearest the cursor are the last. A cursor not in the index
-# (unknown, or another owner's) is an empty page.
-_PAGE = Script(
-    """
-local p, index, limit, cursor = ARGV[1], ARGV[1] .. ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local start, stop = 0, limit
-if cursor ~= '' then
-  local r = redis.call('ZREVRANK', index, cursor)
-  if not r then return {} end
-  if ARGV[5] == 'before' then
-    if r == 0 then return {} end
-    start, stop = math.max(r - 1 - limit, 0), r - 1
-  else
-    start, stop = r + 1, r + 1 + limit
-  end
-end
-local out = {}
-for _, id in ipairs(redis.call('ZREVRANGE', index, start, stop)) do
-  out[#out + 1] = {id, redis.call('HGETALL', p .. 'file:' .. id)}
-end
-return out
-"""
-)
+# A page of files, newest first; the index key suffix is 'files' or 'files:owner:<owner>' (a
+# cursor of another owner's is an empty page).
+_PAGE = Script(newest_first_page("file"))
 
 # ARGV: prefix, then ids. Returns {id, hash} of each id that is a file.
 _PICK = Script(
