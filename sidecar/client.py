@@ -69,6 +69,22 @@ def _error(exc: grpc.RpcError) -> SidecarAPIError:
     )
 
 
+def _unary(rpc: Any, request: Any, metadata: list[tuple[str, str]], timeout: float | None) -> Any:
+    """One unary call; a failure as ``SidecarAPIError``."""
+    try:
+        return rpc(request, metadata=metadata, timeout=timeout)
+    except grpc.RpcError as exc:
+        raise _error(exc) from None
+
+
+async def _aunary(rpc: Any, request: Any, metadata: list[tuple[str, str]], timeout: float | None) -> Any:
+    """One unary call on an aio channel; a failure as ``SidecarAPIError``."""
+    try:
+        return await rpc(request, metadata=metadata, timeout=timeout)
+    except grpc.RpcError as exc:
+        raise _error(exc) from None
+
+
 class _Base:
     def __init__(
         self,
@@ -131,22 +147,16 @@ class _Batches:
 
     def create(self, *, requests: Iterable[dict[str, Any]], **options: Any) -> dict[str, Any]:
         body, metadata, timeout = self._client._prepare({**options, "requests": list(requests)})
-        try:
-            reply = self._client._batches.CreateBatch(
-                convert.create_batch_request_to_proto(body), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = _unary(
+            self._client._batches.CreateBatch, convert.create_batch_request_to_proto(body), metadata, timeout
+        )
         return convert.batch_from_proto(reply)
 
     def retrieve(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
         metadata, timeout = self._client._call_options(options)
-        try:
-            reply = self._client._batches.GetBatch(
-                bpb.GetBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = _unary(
+            self._client._batches.GetBatch, bpb.GetBatchRequest(batch_id=message_batch_id), metadata, timeout
+        )
         return convert.batch_from_proto(reply)
 
     def list(
@@ -160,30 +170,27 @@ class _Batches:
         """One page, newest first; ``after_id=page["last_id"]`` gives the next."""
         request = _list_batches_request(limit, after_id, before_id, options)
         metadata, timeout = self._client._call_options(options)
-        try:
-            reply = self._client._batches.ListBatches(request, metadata=metadata, timeout=timeout)
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = _unary(self._client._batches.ListBatches, request, metadata, timeout)
         return convert.list_batches_response_from_proto(reply)
 
     def cancel(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
         metadata, timeout = self._client._call_options(options)
-        try:
-            reply = self._client._batches.CancelBatch(
-                bpb.CancelBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = _unary(
+            self._client._batches.CancelBatch,
+            bpb.CancelBatchRequest(batch_id=message_batch_id),
+            metadata,
+            timeout,
+        )
         return convert.batch_from_proto(reply)
 
     def delete(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
         metadata, timeout = self._client._call_options(options)
-        try:
-            reply = self._client._batches.DeleteBatch(
-                bpb.DeleteBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = _unary(
+            self._client._batches.DeleteBatch,
+            bpb.DeleteBatchRequest(batch_id=message_batch_id),
+            metadata,
+            timeout,
+        )
         return convert.deleted_batch_from_proto(reply)
 
     def results(self, message_batch_id: str, **options: Any) -> Iterator[dict[str, Any]]:
@@ -208,12 +215,7 @@ class _Messages:
 
     def create(self, **kwargs: Any) -> dict[str, Any]:
         body, metadata, timeout = self._client._prepare(kwargs)
-        try:
-            reply = self._client._stub.CreateMessage(
-                convert.request_to_proto(body), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = _unary(self._client._stub.CreateMessage, convert.request_to_proto(body), metadata, timeout)
         return convert.message_from_proto(reply)
 
     def stream(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -232,12 +234,9 @@ class _Messages:
 
     def count_tokens(self, **kwargs: Any) -> dict[str, Any]:
         body, metadata, timeout = self._client._prepare(kwargs)
-        try:
-            reply = self._client._stub.CountTokens(
-                convert.count_tokens_request_to_proto(body), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = _unary(
+            self._client._stub.CountTokens, convert.count_tokens_request_to_proto(body), metadata, timeout
+        )
         return convert.count_tokens_response_from_proto(reply)
 
 
@@ -247,22 +246,14 @@ class _Models:
 
     def list(self, **params: Any) -> dict[str, Any]:
         _, metadata, timeout = self._client._prepare({})
-        try:
-            reply = self._client._stub.ListModels(
-                convert.list_models_request_to_proto(params), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = _unary(
+            self._client._stub.ListModels, convert.list_models_request_to_proto(params), metadata, timeout
+        )
         return convert.list_models_response_from_proto(reply)
 
     def retrieve(self, model_id: str) -> dict[str, Any]:
         _, metadata, timeout = self._client._prepare({})
-        try:
-            reply = self._client._stub.GetModel(
-                pb.GetModelRequest(model_id=model_id), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = _unary(self._client._stub.GetModel, pb.GetModelRequest(model_id=model_id), metadata, timeout)
         return convert.model_info_from_proto(reply)
 
 
@@ -295,22 +286,16 @@ class _AsyncBatches:
 
     async def create(self, *, requests: Iterable[dict[str, Any]], **options: Any) -> dict[str, Any]:
         body, metadata, timeout = self._client._prepare({**options, "requests": list(requests)})
-        try:
-            reply = await self._client._batches.CreateBatch(
-                convert.create_batch_request_to_proto(body), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = await _aunary(
+            self._client._batches.CreateBatch, convert.create_batch_request_to_proto(body), metadata, timeout
+        )
         return convert.batch_from_proto(reply)
 
     async def retrieve(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
         metadata, timeout = self._client._call_options(options)
-        try:
-            reply = await self._client._batches.GetBatch(
-                bpb.GetBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = await _aunary(
+            self._client._batches.GetBatch, bpb.GetBatchRequest(batch_id=message_batch_id), metadata, timeout
+        )
         return convert.batch_from_proto(reply)
 
     async def list(
@@ -323,30 +308,27 @@ class _AsyncBatches:
     ) -> dict[str, Any]:
         request = _list_batches_request(limit, after_id, before_id, options)
         metadata, timeout = self._client._call_options(options)
-        try:
-            reply = await self._client._batches.ListBatches(request, metadata=metadata, timeout=timeout)
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = await _aunary(self._client._batches.ListBatches, request, metadata, timeout)
         return convert.list_batches_response_from_proto(reply)
 
     async def cancel(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
         metadata, timeout = self._client._call_options(options)
-        try:
-            reply = await self._client._batches.CancelBatch(
-                bpb.CancelBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = await _aunary(
+            self._client._batches.CancelBatch,
+            bpb.CancelBatchRequest(batch_id=message_batch_id),
+            metadata,
+            timeout,
+        )
         return convert.batch_from_proto(reply)
 
     async def delete(self, message_batch_id: str, **options: Any) -> dict[str, Any]:
         metadata, timeout = self._client._call_options(options)
-        try:
-            reply = await self._client._batches.DeleteBatch(
-                bpb.DeleteBatchRequest(batch_id=message_batch_id), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = await _aunary(
+            self._client._batches.DeleteBatch,
+            bpb.DeleteBatchRequest(batch_id=message_batch_id),
+            metadata,
+            timeout,
+        )
         return convert.deleted_batch_from_proto(reply)
 
     async def results(self, message_batch_id: str, **options: Any) -> AsyncIterator[dict[str, Any]]:
@@ -370,12 +352,9 @@ class _AsyncMessages:
 
     async def create(self, **kwargs: Any) -> dict[str, Any]:
         body, metadata, timeout = self._client._prepare(kwargs)
-        try:
-            reply = await self._client._stub.CreateMessage(
-                convert.request_to_proto(body), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = await _aunary(
+            self._client._stub.CreateMessage, convert.request_to_proto(body), metadata, timeout
+        )
         return convert.message_from_proto(reply)
 
     async def stream(self, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
@@ -394,12 +373,9 @@ class _AsyncMessages:
 
     async def count_tokens(self, **kwargs: Any) -> dict[str, Any]:
         body, metadata, timeout = self._client._prepare(kwargs)
-        try:
-            reply = await self._client._stub.CountTokens(
-                convert.count_tokens_request_to_proto(body), metadata=metadata, timeout=timeout
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        reply = await _aunary(
+            self._client._stub.CountTokens, convert.count_tokens_request_to_proto(body), metadata, timeout
+        )
         return convert.count_tokens_response_from_proto(reply)
 
 
