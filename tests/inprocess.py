@@ -77,13 +77,14 @@ def asgi_client(app: HttpApp, **options: Any) -> anthropic.AsyncAnthropic:
 
 @asynccontextmanager
 async def running(
-    config: Config | Mapping[str, Any], **handlers: Handler | Upstream
+    config: Config | Mapping[str, Any], *, server: str = "native", **handlers: Handler | Upstream
 ) -> AsyncIterator[Runtime]:
-    """A Runtime serving HTTP (and gRPC) on free loopback ports in this loop; admin off."""
+    """A Runtime serving HTTP (and gRPC) on free loopback ports in this loop; admin off;
+    ``server``: the HTTP listener's server (``uvicorn``: the fallback)."""
     base = config_of(config)
     base = msgspec.structs.replace(
         base,
-        listeners=Listeners(http=HttpListener(port=0), grpc=GrpcListener(port=0)),
+        listeners=Listeners(http=HttpListener(port=0, server=server), grpc=GrpcListener(port=0)),
         admin=AdminListener(enabled=False),
     )
     runtime = Runtime(base, adapters=_adapters(handlers))

@@ -408,7 +408,9 @@ class HttpApp:
             request_id=req.request_id,
             length=length if not isinstance(body, bytes) else None,
         )
-        await self._race(self._relay(forward, req, send), req, receive)
+        await self._race(
+            self._relay(forward, req, send), req, receive, reads_body=not isinstance(body, bytes)
+        )
 
     async def _batch(self, req: _Request, batches: Batches, receive: Receive, send: Send) -> None:
         headers = dict(req.forward_headers)
