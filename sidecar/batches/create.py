@@ -51,6 +51,7 @@ T = TypeVar("T")
 _CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _READ_PIECE = 1 << 20  # a body given whole (the gRPC door) is scanned this much at a time
 _PIECE_ENTRIES = 1000  # entries staged per store call at most
+_FORWARD_OPEN, _FORWARD_CLOSE = b'{"requests":[', b"]}"
 _PIECE_BYTES = 1 << 20  # params bytes staged (or spooled) per call at most
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -140,6 +141,7 @@ class Intake:
         self._piece_bytes = 0
         self._spooled: list[bytes] = []  # lines not written to the spool yet
         self._spooled_bytes = 0
+        self._forward_bytes = 0  # forward_body's entries, renamed, each with its separator
         self._committed = False
 
     async def __aenter__(self) -> Intake:
@@ -209,9 +211,13 @@ class Intake:
                 and self.upstream in (None, target.upstream)
             ):
                 self.upstream = target.upstream
+                line = raw.replace(b"\n", b" ")
                 if target.model != model:
                     self._renames[model] = target.model
-                await self._spool_line(raw.replace(b"\n", b" "))
+                    self._forward_bytes += len(self._renamed(line)) + 1  # as forward_body sends it
+                else:
+                    self._forward_bytes += len(line) + 1  # and its comma (or the closing ']}')
+                await self._spool_line(line)
                 return
             await self._go_local()
         await self._stage(NewEntry(custom_id, _encode(params)))
@@ -285,17 +291,23 @@ class Intake:
             yield lines
         assert not rest
 
+    @property
+    def forward_length(self) -> int:
+        """The length of ``forward_body``: the upstream gets the batch with its content-length,
+        as the SDK would send it, not chunked."""
+        return len(_FORWARD_OPEN) + max(self._forward_bytes - 1, 0) + len(_FORWARD_CLOSE)
+
     async def forward_body(self) -> AsyncIterator[bytes]:
         """The forwardable batch as the upstream gets it, each entry's model renamed as its route
         says, in pieces read from the spool."""
-        yield b'{"requests":['
+        yield _FORWARD_OPEN
         comma = b""
         async for lines in self._spooled_lines():
             if self._renames:
                 lines = [self._renamed(line) for line in lines]
             yield comma + b",".join(lines)
             comma = b","
-        yield b"]}"
+        yield _FORWARD_CLOSE
 
     def _renamed(self, line: bytes) -> bytes:
         entry = _members.decode(line)

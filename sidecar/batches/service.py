@@ -267,7 +267,9 @@ class Batches:
     ) -> dict[str, Any]:
         upstream = intake.upstream
         assert upstream is not None
-        answer = await self._upstream_call(pipeline, upstream, "POST", PREFIX, headers, intake.forward_body())
+        answer = await self._upstream_call(
+            pipeline, upstream, "POST", PREFIX, headers, intake.forward_body(), intake.forward_length
+        )
         data = answer.json()
         batch_id = data.get("id")
         if isinstance(batch_id, str) and batch_id:
@@ -457,7 +459,9 @@ class Batches:
         path: str,
         headers: dict[str, str],
         body: bytes | AsyncIterable[bytes],
+        length: int | None = None,
     ) -> Answer:
+        """``length``: the total of a body given in pieces (sent as a content-length body)."""
         adapter = pipeline.upstreams.get(upstream)
         if adapter is None:
             raise NoRoute(
@@ -467,7 +471,9 @@ class Batches:
         if body:
             sent["content-type"] = "application/json"
         answer = await adapter.forward(
-            ForwardRequest(method=method, path=path, headers=sent, body=body, request_id=new_request_id())
+            ForwardRequest(
+                method=method, path=path, headers=sent, body=body, request_id=new_request_id(), length=length
+            )
         )
         return answer
 
