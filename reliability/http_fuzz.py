@@ -34,10 +34,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .http_wire import VALID, Response, answer_problem, parse_responses, post
 from .sidecar_process import SidecarProcess
 
 INPUT_TIMEOUT_S = 3.0  # the server's header and body timeouts are 1 s here
-VALID = b'{"model":"claude-sonnet-4-6","max_tokens":16,"messages":[{"role":"user","content":"Hello"}]}'
 
 
 @dataclass
@@ -45,18 +45,6 @@ class Input:
     data: bytes
     framing_broken: bool  # a close without an answer is acceptable
     answers: int = 1  # complete responses expected before the close (pipelining)
-
-
-def _post(body: bytes, extra: bytes = b"", path: bytes = b"/v1/messages") -> bytes:
-    return (
-        b"POST " + path + b" HTTP/1.1\r\nhost: sidecar\r\ncontent-type: application/json\r\n"
-        b"x-api-key: sk-fuzz\r\nanthropic-version: 2023-06-01\r\n"
-        + extra
-        + b"content-length: "
-        + str(len(body)).encode()
-        + b"\r\n\r\n"
-        + body
-    )
 
 
 def _junk(rng: random.Random, n: int) -> bytes:
@@ -160,7 +148,7 @@ def gen_headers(rng: random.Random) -> Input:
         )
         for _ in range(rng.randint(0, 3))
     )
-    data = _post(VALID, name + b": " + value + b"\r\n" + extras)
+    data = post(VALID, name + b": " + value + b"\r\n" + extras)
     return Input(data, framing_broken=True)
 
 
@@ -184,7 +172,7 @@ def gen_chunked(rng: random.Random) -> Input:
 
 
 def gen_cut(rng: random.Random) -> Input:
-    full = _post(VALID)
+    full = post(VALID)
     head_end = full.index(b"\r\n\r\n") + 4
     cut = rng.randint(0, len(full) - 1)
     return Input(full[:cut], framing_broken=True, answers=1 if cut >= head_end else 0)
@@ -194,9 +182,9 @@ def gen_pipelined(rng: random.Random) -> Input:
     reqs = [
         rng.choice(
             [
-                _post(VALID),
+                post(VALID),
                 b"GET /v1/models HTTP/1.1\r\nhost: s\r\n\r\n",
-                _post(b"{bad json"),
+                post(b"{bad json"),
                 b"GET /healthz HTTP/1.1\r\nhost: s\r\n\r\n",
             ]
         )
@@ -275,7 +263,7 @@ def gen_json(rng: random.Random) -> Input:
     if rng.random() < 0.1:
         text = text[: rng.randrange(len(text))]
     path = b"/v1/messages/count_tokens" if rng.random() < 0.2 else b"/v1/messages"
-    return Input(_post(text, path=path), framing_broken=False)
+    return Input(post(text, path=path), framing_broken=False)
 
 
 GENERATORS: dict[str, Callable[[random.Random], Input]] = {
@@ -288,89 +276,14 @@ GENERATORS: dict[str, Callable[[random.Random], Input]] = {
 }
 
 
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def parse_responses(data: bytes, head: bool = False) -> tuple[list[Response], bytes]:
-    """Complete HTTP/1.1 responses (content-length or chunked) at the start of ``data``
-    (``head``: answers to HEAD, which have no body whatever their headers say)."""
-    out: list[Response] = []
-    while data:
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            break
-        lines = data[:end].decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise ValueError(f"not a status line: {lines[0][:80]!r}")
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        rest = data[end + 4 :]
-        status = int(parts[1])
-        if status < 200 or status in (204, 304) or head:
-            body, data = b"", rest
-        elif "content-length" in headers:
-            n = int(headers["content-length"])
-            if len(rest) < n:
-                break
-            body, data = rest[:n], rest[n:]
-        elif headers.get("transfer-encoding", "").lower() == "chunked":
-            body_parts, pos, done = [], 0, False
-            while True:
-                line_end = rest.find(b"\r\n", pos)
-                if line_end < 0:
-                    break
-                size = int(rest[pos:line_end].split(b";")[0], 16)
-                if size == 0:
-                    trailer_end = rest.find(b"\r\n\r\n", line_end)
-                    if trailer_end < 0 and rest[line_end : line_end + 4] != b"\r\n\r\n":
-                        break
-                    pos = (trailer_end if trailer_end >= 0 else line_end) + 4
-                    done = True
-                    break
-                if len(rest) < line_end + 2 + size + 2:
-                    break
-                body_parts.append(rest[line_end + 2 : line_end + 2 + size])
-                pos = line_end + 2 + size + 2
-            if not done:
-                break
-            body, data = b"".join(body_parts), rest[pos:]
-        else:
-            body, data = rest, b""  # close-delimited
-        out.append(Response(status, headers, body))
-    return out, data
-
-
 def judge(inp: Input, responses: list[Response], closed: bool, timed_out: bool) -> str | None:
     """None when the server's behaviour for ``inp`` is acceptable, else what is wrong. An answer
     to HEAD has no body to check: its content-type must still say JSON."""
     head = inp.data.startswith(b"HEAD ")
     for r in responses:
-        if head and 400 <= r.status < 500:
-            if not r.headers.get("content-type", "").startswith("application/json"):
-                return f"HTTP {r.status} to HEAD without a JSON content-type"
-            continue
-        if r.status >= 500 and not (r.status == 529 and "retry-after" in r.headers):
-            return f"HTTP {r.status}: {r.body[:200]!r}"
-        if 400 <= r.status < 500:
-            try:
-                envelope = json.loads(r.body)
-            except ValueError:
-                return f"HTTP {r.status} without a JSON body: {r.body[:120]!r}"
-            error = envelope.get("error") if isinstance(envelope, dict) else None
-            if not (
-                envelope.get("type") == "error"
-                and isinstance(error, dict)
-                and isinstance(error.get("type"), str)
-                and isinstance(error.get("message"), str)
-            ):
-                return f"HTTP {r.status} without the Anthropic envelope: {r.body[:120]!r}"
+        problem = answer_problem(r, head)
+        if problem is not None:
+            return problem
     if timed_out and not responses:
         return f"no answer and no close within {INPUT_TIMEOUT_S:g} s"
     if not responses and not inp.framing_broken and inp.answers:
@@ -469,7 +382,7 @@ async def run(inputs: int, seed: int = 5, concurrency: int = CONCURRENCY) -> tup
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         # Still serving?
-        ok = await _send_one(port, Input(_post(VALID), framing_broken=False))
+        ok = await _send_one(port, Input(post(VALID), framing_broken=False))
         if not ok[0] or ok[0][0].status != 200:
             got = (
                 f"HTTP {ok[0][0].status}: {ok[0][0].body[:200]!r}"
