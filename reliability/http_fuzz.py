@@ -3,9 +3,9 @@
 
 Each input is sent on a fresh connection; the client then half-closes nothing and reads until
 the server answers and closes, or answers a complete response, or the per-input timeout passes.
-Inputs come from seeded generators (``GENERATORS``), each of which knows whether the framing it
-produces is broken (then a closed connection without an answer is acceptable) or not (then an
-answer is required):
+Inputs come from seeded generators (``GENERATORS``, and ``spec_json``, which ``run`` adds with
+its pool), each of which knows whether the framing it produces is broken (then a closed
+connection without an answer is acceptable) or not (then an answer is required):
 
 - ``request_line``: methods, targets and versions, valid and not (long, non-ASCII, NUL, CR/LF);
 - ``headers``: names and values with CR, LF, NUL, obs-fold, very long or duplicated, bad
@@ -13,9 +13,15 @@ answer is required):
 - ``chunked``: chunked bodies with bad sizes, extensions, trailers, missing terminators;
 - ``cut``: bodies shorter than their ``content-length`` (the client stops sending and waits);
 - ``pipelined``: several requests in one write, valid and not, answered in order;
-- ``json``: structure-aware bodies for ``POST /v1/messages`` built from the Messages schema and
-  then broken: wrong types, missing and unknown fields, deep nesting, huge strings, invalid
-  UTF-8, lone surrogates, numbers out of range.
+- ``json``: bodies for ``POST /v1/messages`` built here from the Messages fields and then
+  broken: wrong types, missing and unknown fields, deep nesting, huge strings, invalid UTF-8,
+  lone surrogates, numbers out of range;
+- ``spec_json``: bodies drawn from the spec itself, the Hypothesis strategies of
+  ``tests/grpc/strategies.py`` (every block, tool and option type, nested), from a pool drawn
+  once per run with the run's seed (``spec_json.SpecBodies``), each then sent as drawn or broken
+  one way: a member of the wrong type, missing or unknown, nesting to 50,000 levels, a huge
+  string, invalid UTF-8 or a lone surrogate inside a string, a number out of range or not JSON,
+  a duplicate key, a cut. A share goes to ``/v1/messages/count_tokens``.
 
 Judged: every answer is a complete HTTP/1.1 response; a 4xx carries the Anthropic error
 envelope (``{"type": "error", "error": {"type", "message"}}``) as JSON; nothing is 5xx (a 529
@@ -27,6 +33,7 @@ request at the end.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import time
@@ -36,6 +43,7 @@ from dataclasses import dataclass, field
 
 from .http_wire import VALID, Response, answer_problem, parse_responses, post
 from .sidecar_process import SidecarProcess
+from .spec_json import SpecBodies
 
 INPUT_TIMEOUT_S = 3.0  # the server's header and body timeouts are 1 s here
 
@@ -45,6 +53,7 @@ class Input:
     data: bytes
     framing_broken: bool  # a close without an answer is acceptable
     answers: int = 1  # complete responses expected before the close (pipelining)
+    kind: str = ""  # how a spec_json input was broken
 
 
 def _junk(rng: random.Random, n: int) -> bytes:
@@ -266,6 +275,11 @@ def gen_json(rng: random.Random) -> Input:
     return Input(post(text, path=path), framing_broken=False)
 
 
+def gen_spec_json(pool: SpecBodies, rng: random.Random) -> Input:
+    kind, path, body = pool.draw(rng)
+    return Input(post(body, path=path), framing_broken=False, kind=kind)
+
+
 GENERATORS: dict[str, Callable[[random.Random], Input]] = {
     "request_line": gen_request_line,
     "headers": gen_headers,
@@ -344,18 +358,30 @@ routes: [{{match: "*", upstream: m}}]
 class Tally:
     by_generator: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
+    spec_kinds: Counter[str] = field(default_factory=Counter)  # spec_json inputs by mutation
+    spec_statuses: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
 
 
 # Most inputs wait out a 1 s header or body timeout, so the rate is set by how many wait at
 # once: 48 connections made 269 inputs/s, 256 make about 990/s with the same answers.
 CONCURRENCY = 256
+# Bodies drawn from the spec's strategies (of each kind: Messages and count_tokens) once per run,
+# for the spec_json inputs to break.
+SPEC_POOL = 200
 
 
 async def run(inputs: int, seed: int = 5, concurrency: int = CONCURRENCY) -> tuple[list[str], list[str]]:
     rng = random.Random(seed)
     tally = Tally()
-    names = list(GENERATORS)
+    t0 = time.perf_counter()
+    pool = SpecBodies.drawn(SPEC_POOL, seed)
+    pool_s = time.perf_counter() - t0
+    generators: dict[str, Callable[[random.Random], Input]] = {
+        **GENERATORS,
+        "spec_json": functools.partial(gen_spec_json, pool),
+    }
+    names = list(generators)
     async with SidecarProcess(config) as sidecar:
         port = sidecar.http_port
         queue = list(range(inputs))
@@ -365,17 +391,19 @@ async def run(inputs: int, seed: int = 5, concurrency: int = CONCURRENCY) -> tup
             while queue:
                 i = queue.pop()
                 name = names[i % len(names)]
-                inp = GENERATORS[name](random.Random(rng.random() * 1e18 + i))
+                inp = generators[name](random.Random(rng.random() * 1e18 + i))
                 tally.by_generator[name] += 1
+                if inp.kind:
+                    tally.spec_kinds[inp.kind] += 1
                 try:
                     responses, closed, timed_out = await _send_one(port, inp)
                     problem = judge(inp, responses, closed, timed_out)
                 except (ValueError, ConnectionError, OSError) as exc:
                     problem, responses = f"{type(exc).__name__}: {exc}", []
-                for r in responses:
-                    tally.statuses[str(r.status)] += 1
-                if not responses:
-                    tally.statuses["closed"] += 1
+                statuses = [str(r.status) for r in responses] or ["closed"]
+                tally.statuses.update(statuses)
+                if inp.kind:
+                    tally.spec_statuses.update(statuses)
                 if problem is not None and len(tally.violations) < 40:
                     tally.violations.append(f"{name} #{i}: {problem}; input {inp.data[:160]!r}")
 
@@ -397,6 +425,10 @@ async def run(inputs: int, seed: int = 5, concurrency: int = CONCURRENCY) -> tup
         f"http_fuzz: {inputs} inputs in {elapsed:.1f} s ({inputs / elapsed:.0f}/s, c={concurrency}): "
         + ", ".join(f"{k} {v}" for k, v in sorted(tally.by_generator.items())),
         "  answers: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.statuses.items())),
+        f"  spec_json: a pool of {len(pool)} bodies drawn in {pool_s:.1f} s; broken: "
+        + ", ".join(f"{k} {v}" for k, v in tally.spec_kinds.most_common())
+        + "; answers: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(tally.spec_statuses.items())),
         f"  violations {len(tally.violations)}",
     ]
     return report, tally.violations
