@@ -4,6 +4,7 @@ What the API listener needs, and nothing else::
 
     keep-alive, pipelining      answers strictly in request order; a pipelined request is parsed
                                 (reading then pauses) and served once the previous answer is out
+                                and the write buffer is below its high-water mark
     HTTP/1.0                    closed after the answer unless it asked for keep-alive; a
                                 streamed answer is delimited by the close
     Expect: 100-continue        `100 Continue` only when the app first reads the body
@@ -16,8 +17,9 @@ What the API listener needs, and nothing else::
                                 the connection closes (lingering: the rest is read and dropped
                                 for a moment so the client sees the answer, not a reset)
     backpressure                `send` waits while the client does not read (the transport's
-                                high/low water marks); reading pauses while the app does not
-                                take the body (a bounded buffer)
+                                high/low water marks), and so does the next pipelined request;
+                                reading pauses while the app does not take the body (a bounded
+                                buffer)
     disconnect                  `receive()` says `http.disconnect` at once; with
                                 ``cancel_on_disconnect`` the server also cancels the app's task
                                 (scope extension ``sidecar.cancel_on_disconnect``), so the app
@@ -431,6 +433,8 @@ class _Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_paused = False
         self.wake_writer()
+        if self.cycle is None and self.queue:
+            self.loop.call_soon(self.start_next)  # not from inside the transport's write callback
 
     def wake_writer(self) -> None:
         waiter = self.drain_waiter
@@ -482,7 +486,7 @@ class _Connection(asyncio.Protocol):
         self.upgrade = False
         now = self.loop.time()
         self.head_start = now
-        if self.cycle is None:
+        if not self.busy:
             self.arm(now + self.limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
@@ -565,10 +569,7 @@ class _Connection(asyncio.Protocol):
             self.upgrade_cycle = cycle
         self.activity = self.loop.time()
         self.arm(self.activity + limits.body_timeout)
-        if self.cycle is None:
-            self.start(cycle)
-        else:
-            self.queue.append(cycle)
+        self.start_or_queue(cycle)
 
     def on_body(self, body: bytes) -> None:
         cycle = self.parsing
@@ -597,11 +598,30 @@ class _Connection(asyncio.Protocol):
             cycle.wake()
         if self.upgrade:
             self.broken = True  # the request was answered plainly; nothing more is read
-        elif self.cycle is None:
+        elif not self.busy:
             self.idle_since = self.loop.time()
             self.arm(self.idle_since + self.limits.keep_alive_timeout)
 
     # --- the requests -------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """A request is being served or waits its turn."""
+        return self.cycle is not None or bool(self.queue)
+
+    def start_or_queue(self, cycle: _Cycle) -> None:
+        if self.busy or self.write_paused:
+            self.queue.append(cycle)
+        else:
+            self.start(cycle)
+
+    def start_next(self) -> None:
+        """The next pipelined request, once its turn has come: the answer before it is out of
+        the way and the write buffer below its high-water mark. Otherwise a client that sends
+        many requests and reads none would have every answer pile up in the buffer."""
+        if self.cycle is None and self.queue and not self.write_paused and not self.closing:
+            self.start(self.queue.popleft())
+            self.check_reading()
 
     def start(self, cycle: _Cycle) -> None:
         self.cycle = cycle
@@ -694,7 +714,7 @@ class _Connection(asyncio.Protocol):
             self.close(linger=self.parsing is not None or self.in_head or self.broken)
             return
         if self.queue:
-            self.start(self.queue.popleft())
+            self.start_next()  # or when the buffer is drained (``resume_writing``)
         else:
             now = self.loop.time()
             if self.in_head:
@@ -753,10 +773,7 @@ class _Connection(asyncio.Protocol):
         answer = _Cycle(self, None, keep_alive=False)
         answer.more_body = False
         answer.local = _error_answer(status, message)
-        if self.cycle is None:
-            self.start(answer)
-        else:
-            self.queue.append(answer)
+        self.start_or_queue(answer)
         self.check_reading()
 
     def too_large_head(self) -> str:
@@ -840,10 +857,10 @@ class _Connection(asyncio.Protocol):
                 return _INF, ""  # waiting on the app (to read, or to say 100 Continue)
             return self.activity + limits.body_timeout, "body"
         if self.in_head:
-            if self.cycle is not None:
-                return _INF, ""
+            if self.busy:
+                return _INF, ""  # reading waits for the requests before this one
             return self.head_start + limits.header_timeout, "head"
-        if self.cycle is not None or self.broken:
+        if self.busy or self.broken:
             return _INF, ""
         if self.fresh:
             return self.idle_since + min(limits.header_timeout, limits.keep_alive_timeout), "idle"
@@ -872,7 +889,8 @@ class _Connection(asyncio.Protocol):
     def shut(self) -> None:
         """Shutdown: an idle connection closes now; a busy one after its current answer."""
         self.draining = True
-        if self.cycle is None and not self.in_head and self.parsing is None and not self.queue:
+        if self.cycle is None and not self.in_head and self.parsing is None:
+            # (Requests queued behind a full write buffer are dropped, as after any answer.)
             if not self.closing:
                 self.closing = True
                 self.transport.close()

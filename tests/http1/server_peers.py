@@ -40,7 +40,8 @@ async def _read_all(receive: Callable[[], Any]) -> tuple[bytes, bool]:
 
 
 def make_app(rec: Recorder) -> Callable[..., Any]:
-    """Paths: /echo (JSON of the request), /stream?n (chunked), /big?n (n KiB streamed), /wait
+    """Paths: /echo (JSON of the request), /stream?n (chunked), /big?n (n x 64 KiB streamed),
+    /blob?n (n KiB in one body), /wait
     (answers once ``rec.release`` is set), /hang (never answers), /noread (answers without
     reading the body), /close (the app says connection: close), /raise, /raise-late, /empty
     (returns without answering), /nocontent (204), /drip (reads the body then waits for the end)."""
@@ -90,6 +91,8 @@ def make_app(rec: Recorder) -> Callable[..., Any]:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 rec.sent += len(chunk)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+        elif path == "/blob":
+            await answer(200, b"b" * 1024 * int(query))
         elif path == "/wait":
             await _read_all(receive)
             await rec.release.wait()

@@ -360,6 +360,40 @@ async def test_a_client_that_does_not_read_stops_the_app(served: Served) -> None
     writer.close()
 
 
+async def _not_reading(served: Served) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.connect(("127.0.0.1", served.port))
+    sock.setblocking(False)
+    return await asyncio.open_connection(sock=sock, limit=4096)
+
+
+async def _until_still(count: Any) -> None:
+    last = -1
+    while count() != last:
+        last = count()
+        await asyncio.sleep(0.3)
+
+
+async def test_pipelined_answers_wait_while_the_client_does_not_read(served: Served) -> None:
+    # Found by the HTTP fuzz campaign's slow clients: each pipelined request was served as soon
+    # as the answer before it was handed to the transport, so a client that sent many and read
+    # none had every answer pile up in the write buffer (500 x 32 KB in the sidecar).
+    reader, writer = await _not_reading(served)
+    n = 400  # 64 KiB answers: 25 MiB if nothing stopped them
+    writer.write(b"GET /blob?64 HTTP/1.1\r\nHost: t\r\n\r\n" * n)
+    await _until_still(lambda: len(served.rec.finished))
+    assert len(served.rec.finished) < n // 4  # what the sockets' buffers hold (loopback: ~4 MB)
+    (conn,) = served.server.connections
+    assert conn.transport.get_write_buffer_size() <= served.server.limits.write_high_water + 64 * 1024
+    data = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    size = len(data) + 64 * 1024  # every answer alike (a date is as long as any other)
+    data += await asyncio.wait_for(reader.readexactly(n * size - len(data)), 20)
+    answers = parse_responses(data, ["GET"] * n)
+    assert [len(r.body) for r in answers] == [64 * 1024] * n
+    writer.close()
+
+
 async def test_reading_pauses_while_the_app_does_not_take_the_body(served: Served) -> None:
     reader, writer = await served.open()
     size = 16 * 1024 * 1024
