@@ -23,7 +23,7 @@ What the API listener needs, and nothing else::
     disconnect                  `receive()` says `http.disconnect` at once; with
                                 ``cancel_on_disconnect`` the server also cancels the app's task
                                 (scope extension ``sidecar.cancel_on_disconnect``), so the app
-                                needs no watcher task of its own
+                                needs no watcher task of its own; a half-close counts as leaving
     drain                       ``shutdown``: stop accepting, close idle connections, close busy
                                 ones after their answer, cut what remains at the grace
 
@@ -425,6 +425,13 @@ class _Connection(asyncio.Protocol):
         # A client that closes its side is taken as gone (as uvicorn does): a half-close
         # cannot be told apart from a closed socket until a write fails.
         self.eof = True
+        cycle = self.cycle
+        if cycle is not None and not cycle.complete and self.transport.get_write_buffer_size():
+            # Part of an answer waits in the buffer: the transport would close once it is
+            # written, never if the client reads nothing, and the call would wait as long.
+            self.lose(cycle)
+            self.closing = True
+            self.transport.abort()
         return None
 
     def pause_writing(self) -> None:

@@ -394,6 +394,20 @@ async def test_pipelined_answers_wait_while_the_client_does_not_read(served: Ser
     writer.close()
 
 
+async def test_a_half_closed_client_that_does_not_read_ends_its_call(served: Served) -> None:
+    # Found by the HTTP fuzz campaign's slow clients: a half-close is taken as the client
+    # leaving, but the transport closed only once its buffer was written, so the call of a
+    # client that shut its side and read nothing waited for good.
+    reader, writer = await _not_reading(served)
+    writer.write(b"GET /big?2048 HTTP/1.1\r\nHost: t\r\n\r\n")
+    await _until_still(lambda: served.rec.sent)
+    assert 0 < served.rec.sent < 2048 * 65536
+    writer.write_eof()
+    await wait_for(lambda: served.rec.ended.get("/big") == "cancelled")
+    await wait_for(lambda: not served.server.connections)
+    writer.close()
+
+
 async def test_reading_pauses_while_the_app_does_not_take_the_body(served: Served) -> None:
     reader, writer = await served.open()
     size = 16 * 1024 * 1024
