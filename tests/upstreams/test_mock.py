@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import random
+import re
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -27,6 +31,7 @@ from sidecar.errors import (
 )
 from sidecar.upstreams.mock import MockConfig, MockUpstream
 from sidecar.upstreams.mock import upstream as mock_upstream
+from sidecar.upstreams.mock.directives import parse_directives, strip_directives
 from sidecar.upstreams.mock.text import IMAGE_TOKENS, split_fragments, split_words
 
 TARGET = Target("mock", "mock-1")
@@ -243,6 +248,48 @@ async def test_unknown_or_bad_directive_is_invalid_request() -> None:
             await ask(body(text))
     # Not a directive: only "[mock" followed by a space or "]" is one.
     assert len(text_of(await ask(body("[mockery] ok"))).split()) == 24
+
+
+# What the directives and the word split were as regular expressions: the scans that replaced
+# them must agree (found by the HTTP fuzz campaign: these were quadratic on long runs of
+# whitespace or of unclosed "[mock", 100 KB of spaces held the event loop for about a minute).
+_OLD_DIRECTIVE = re.compile(r"\[mock(?=[\s\]])([^\]]*)\]")
+_OLD_STRIP = re.compile(r"\s*\[mock(?=[\s\]])[^\]]*\]")
+_OLD_PIECE = re.compile(r"\s*\S+")
+
+
+def _old_split_words(text: str) -> list[str]:
+    pieces: list[str] = _OLD_PIECE.findall(text)
+    tail = text[sum(map(len, pieces)) :]
+    if tail:
+        if pieces:
+            pieces[-1] += tail
+        else:
+            pieces.append(tail)
+    return pieces
+
+
+def test_directive_and_word_scans_agree_with_the_regular_expressions() -> None:
+    rng = random.Random(5)
+    alphabet = ["[mock", "[mock ", "[mock]", " ", "\n", "\u00a0", "]", "[", "a", "x=1", "[mockx", "echo"]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert strip_directives(text) == _OLD_STRIP.sub("", text), repr(text)
+        assert split_words(text) == _old_split_words(text), repr(text)
+        items = [item for m in _OLD_DIRECTIVE.finditer(text) for item in m.group(1).split()]
+        if all(item in ("echo",) for item in items):  # a valid set: parsed, not refused
+            assert parse_directives(text).echo == bool(items), repr(text)
+
+
+async def test_long_runs_of_whitespace_or_unclosed_directives_take_no_time() -> None:
+    for text in (" " * 200_000, "\n" * 200_000 + "[mock echo]", "[mock " * 40_000, "a" + " " * 200_000):
+        started = time.perf_counter()
+        strip_directives(text)
+        split_words(text)
+        with contextlib.suppress(InvalidRequest):
+            parse_directives(text)
+        assert time.perf_counter() - started < 1.0  # the regular expressions took minutes
+    assert text_of(await ask(body("hello" + " " * 100_000 + "[mock echo]"))) == "hello"
 
 
 # --- max_tokens and stop sequences -------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import MockConfig
-from .directives import DIRECTIVE_STRIP, Directives
+from .directives import Directives, strip_directives
 from .request import (
     choose_tool,
     last_user_text,
@@ -111,7 +111,7 @@ def _tool_block(tool_id: str, name: str, tool_input: dict[str, Any], input_json:
 def make_plan(body: dict[str, Any], model: str, config: MockConfig, d: Directives) -> Plan:
     messages = messages_of(body)
     user_text = last_user_text(messages)
-    plain_text = DIRECTIVE_STRIP.sub("", user_text).strip()
+    plain_text = strip_directives(user_text).strip()
     request = request_digest(model, body)
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
