@@ -4,9 +4,9 @@ gRPC converters are tested with (``tests/grpc/strategies.py``: ``request`` and
 future types), then broken one way each.
 
 Drawing from Hypothesis takes milliseconds a body, far too slow for ~1,400 inputs a second, so a
-run draws a pool once (``SpecBodies.drawn``, seeded by the run's seed) and each input takes a body
-from it and applies one of ``MUTATIONS`` with the input's own random generator: the inputs are the
-same for the same seed.
+run draws a pool once (``SpecBodies.drawn``, seeded by the run's seed, in a process of its own)
+and each input takes a body from it and applies one of ``MUTATIONS`` with the input's own random
+generator: the inputs are the same for the same seed.
 
 - ``as_drawn``: the body as the spec's strategy gave it;
 - ``wrong_type``: one member (anywhere in the body) given a value of another JSON type;
@@ -25,8 +25,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["MUTATIONS", "SpecBodies"]
@@ -100,31 +104,24 @@ class SpecBodies:
 
     @classmethod
     def drawn(cls, size: int, seed: int) -> SpecBodies:
-        """``size`` Messages bodies and ``size`` count_tokens bodies, the same for the same seed."""
-        from hypothesis import HealthCheck, Phase, given, settings
-        from hypothesis import seed as hypothesis_seed
-        from hypothesis import strategies as st
+        """``size`` Messages bodies and ``size`` count_tokens bodies, the same for the same seed.
 
-        # Imported by name: the tests' strategies are not part of the typed code.
-        gs: Any = importlib.import_module("tests.grpc.strategies")
-        messages: list[str] = []
-        count_tokens: list[str] = []
-
-        @hypothesis_seed(seed)
-        @settings(
-            max_examples=size,
-            database=None,
-            deadline=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
+        Drawn in a process of its own: Hypothesis also draws values from the constants of the
+        local modules loaded at the time, so here the pool would depend on what the caller had
+        imported (``python -m reliability`` loads every campaign)."""
+        root = Path(__file__).resolve().parent.parent
+        done = subprocess.run(
+            [sys.executable, "-m", "reliability.spec_json", str(size), str(seed)],
+            cwd=root,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+            },
+            capture_output=True,
+            check=True,
         )
-        @given(st.tuples(gs.request, gs.count_tokens_request))
-        def draw(values: tuple[dict[str, Any], dict[str, Any]]) -> None:
-            messages.append(json.dumps(values[0], ensure_ascii=False))
-            count_tokens.append(json.dumps(values[1], ensure_ascii=False))
-
-        draw()
-        return cls(messages, count_tokens)
+        drawn = json.loads(done.stdout)
+        return cls(drawn["messages"], drawn["count_tokens"])
 
     def draw(self, rng: random.Random) -> tuple[str, bytes, bytes]:
         """(mutation, path, body) for one input."""
@@ -134,6 +131,32 @@ class SpecBodies:
             path, text = "/v1/messages", rng.choice(self.messages)
         kind = rng.choices(MUTATIONS, MUTATION_WEIGHTS)[0]
         return kind, path.encode(), mutate(kind, json.loads(text), path, rng)
+
+
+def _draw(size: int, seed: int) -> dict[str, list[str]]:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+
+    # Imported by name: the tests' strategies are not part of the typed code.
+    gs: Any = importlib.import_module("tests.grpc.strategies")
+    out: dict[str, list[str]] = {"messages": [], "count_tokens": []}
+
+    @hypothesis_seed(seed)
+    @settings(
+        max_examples=size,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.tuples(gs.request, gs.count_tokens_request))
+    def draw(values: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        out["messages"].append(json.dumps(values[0], ensure_ascii=False))
+        out["count_tokens"].append(json.dumps(values[1], ensure_ascii=False))
+
+    draw()
+    return out
 
 
 # --- mutations ------------------------------------------------------------------------------------
@@ -238,3 +261,7 @@ def mutate(kind: str, body: dict[str, Any], path: str, rng: random.Random) -> by
         text = _write(body, rng)
         return text[: rng.randrange(len(text))]
     raise ValueError(f"unknown mutation {kind!r}")
+
+
+if __name__ == "__main__":  # the pool for ``SpecBodies.drawn``, as JSON on stdout
+    json.dump(_draw(int(sys.argv[1]), int(sys.argv[2])), sys.stdout)
