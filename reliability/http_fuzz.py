@@ -28,6 +28,11 @@ envelope (``{"type": "error", "error": {"type", "message"}}``) as JSON; nothing 
 ``overloaded_error`` with ``retry-after`` excepted); no connection stays open past the timeout
 without an answer; the sidecar's log holds no traceback; and the sidecar still answers a normal
 request at the end.
+
+After the inputs, and before that last check, the fixed list of slow and stuck clients of
+``http_slow`` runs once against the same sidecar (a byte at a time, past the timeouts, a
+slowloris crowd, streams and pipelined answers never read, a slow reader, half-closes), each
+case judged on its own terms and reported on a line of its own.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import http_slow
 from .http_wire import VALID, Response, answer_problem, parse_responses, post
 from .sidecar_process import SidecarProcess
 from .spec_json import SpecBodies
@@ -409,6 +415,12 @@ async def run(inputs: int, seed: int = 5, concurrency: int = CONCURRENCY) -> tup
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        slow_started = time.perf_counter()
+        door = http_slow.Door(sidecar.http_port, sidecar.admin_url, sidecar.rss_kb)
+        slow = await http_slow.run_all(door)
+        slow_s = time.perf_counter() - slow_started
+        for result in slow:
+            tally.violations += [f"slow client {result.name}: {p}" for p in result.problems]
         # Still serving?
         ok = await _send_one(port, Input(post(VALID), framing_broken=False))
         if not ok[0] or ok[0][0].status != 200:
@@ -429,6 +441,8 @@ async def run(inputs: int, seed: int = 5, concurrency: int = CONCURRENCY) -> tup
         + ", ".join(f"{k} {v}" for k, v in tally.spec_kinds.most_common())
         + "; answers: "
         + ", ".join(f"{k} {v}" for k, v in sorted(tally.spec_statuses.items())),
+        f"  slow clients, {len(slow)} cases in {slow_s:.1f} s:",
+        *(f"    {r.name}: {r.outcome}{' (FAILED)' if r.problems else ''}" for r in slow),
         f"  violations {len(tally.violations)}",
     ]
     return report, tally.violations

@@ -81,6 +81,14 @@ class SidecarProcess:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def rss_kb(self) -> int:
+        """The sidecar process's resident memory now, in KB."""
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
     def log_problems(self) -> list[str]:
         """Tracebacks and leaked secrets in the sidecar's output so far."""
         text = self.log.read_text(errors="replace")
