@@ -379,6 +379,25 @@ class _AsyncMessages:
         return convert.count_tokens_response_from_proto(reply)
 
 
+class _AsyncModels:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self, **params: Any) -> dict[str, Any]:
+        _, metadata, timeout = self._client._prepare({})
+        reply = await _aunary(
+            self._client._stub.ListModels, convert.list_models_request_to_proto(params), metadata, timeout
+        )
+        return convert.list_models_response_from_proto(reply)
+
+    async def retrieve(self, model_id: str) -> dict[str, Any]:
+        _, metadata, timeout = self._client._prepare({})
+        reply = await _aunary(
+            self._client._stub.GetModel, pb.GetModelRequest(model_id=model_id), metadata, timeout
+        )
+        return convert.model_info_from_proto(reply)
+
+
 class AsyncClient(_Base):
     """The same on grpc.aio (create the client inside the event loop that uses it)."""
 
@@ -388,6 +407,7 @@ class AsyncClient(_Base):
         self._stub = pb_grpc.MessagesStub(self._channel)
         self._batches = bpb_grpc.BatchesStub(self._channel)
         self.messages = _AsyncMessages(self)
+        self.models = _AsyncModels(self)
 
     async def close(self) -> None:
         await self._channel.close(None)

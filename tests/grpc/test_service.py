@@ -12,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from sidecar.client import Client, SidecarAPIError
+from sidecar.client import AsyncClient, Client, SidecarAPIError
 from sidecar.core import encode_sse
 from sidecar.core.sse import SSESplitter
 from sidecar.grpc import convert
@@ -113,6 +113,16 @@ def test_count_tokens_and_models_match_http(mock_sidecar: ThreadedSidecar, clien
     after = client.models.list(limit=2, after_id=http_models["last_id"])
     assert after["data"][0]["id"] not in {m["id"] for m in http_models["data"]}
     assert client.models.retrieve("claude-sonnet-4-6")["id"] == "claude-sonnet-4-6"
+
+
+async def test_the_async_clients_models_match_http(mock_sidecar: ThreadedSidecar) -> None:
+    http_models = httpx.get(mock_sidecar.http_url + "/v1/models?limit=2", headers={"x-api-key": "k"}).json()
+    async with AsyncClient(mock_sidecar.grpc_target, api_key="k") as client:
+        assert await client.models.list(limit=2) == http_models
+        assert (await client.models.retrieve("claude-sonnet-4-6"))["id"] == "claude-sonnet-4-6"
+        with pytest.raises(SidecarAPIError) as info:
+            await client.models.retrieve("no-such-model")
+        assert info.value.code == grpc.StatusCode.NOT_FOUND
 
 
 def test_same_request_reaches_upstream_identically(
