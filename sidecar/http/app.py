@@ -231,9 +231,7 @@ class HttpApp:
             watcher.cancel()
 
     async def _read_body(self, req: _Request, receive: Receive, limit: int) -> bytes:
-        length = req.header_map.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
+        _declared_length(req, limit)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -244,7 +242,7 @@ class HttpApp:
             if chunk:
                 size += len(chunk)
                 if size > limit:
-                    raise RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
+                    raise _too_large(limit)
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -379,12 +377,7 @@ class HttpApp:
             await _send_json(send, 200, info, req)
 
     async def _forward(self, req: _Request, receive: Receive, send: Send) -> None:
-        declared = req.header_map.get(b"content-length")
-        length = int(declared) if declared is not None and declared.isdigit() else None
-        if length is not None and length > _FORWARD_MAX_BODY:
-            raise RequestTooLarge(
-                f"Request exceeds the maximum allowed number of bytes ({_FORWARD_MAX_BODY})"
-            )
+        length = _declared_length(req, _FORWARD_MAX_BODY)
         body: bytes | AsyncIterator[bytes]
         if (length is not None and length > _FORWARD_WHOLE) or (
             length is None and b"chunked" in (req.header_map.get(b"transfer-encoding") or b"").lower()
@@ -421,10 +414,7 @@ class HttpApp:
             # A create is read as it arrives (up to 256 MB), never whole: the body goes to the
             # batch as it comes, and a disconnect while it is read ends it (ClientGone) with
             # nothing stored.
-            limit = batches.config.max_body_bytes
-            length = req.header_map.get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > limit:
-                raise RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
+            _declared_length(req, batches.config.max_body_bytes)
             body = _body_chunks(receive)
         else:
             await self._read_body(req, receive, 1 << 20)
@@ -494,8 +484,24 @@ async def _limited_chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
     async for chunk in _body_chunks(receive):
         size += len(chunk)
         if size > limit:
-            raise RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
+            raise _too_large(limit)
         yield chunk
+
+
+def _too_large(limit: int) -> RequestTooLarge:
+    return RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
+
+
+def _declared_length(req: _Request, limit: int) -> int | None:
+    """The body's ``content-length``, if the client gave a readable one; over ``limit`` it is
+    refused before a byte is read."""
+    declared = req.header_map.get(b"content-length")
+    if declared is None or not declared.isdigit():
+        return None
+    length = int(declared)
+    if length > limit:
+        raise _too_large(limit)
+    return length
 
 
 async def _body_chunks(receive: Receive | None) -> AsyncIterator[bytes]:
