@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ..core.sqlite_thread import SqliteThread
+from ..core.sqlite_thread import SqliteThread, newest_first
 from .store import (
     LOCAL,
     RESULT_TYPES,
@@ -229,22 +229,14 @@ class SqliteStore(BatchStore):
         args: list[Any] = [] if owner is None else [owner]
         cursor_id = after_id if after_id is not None else before_id
         newer = after_id is None and before_id is not None
+        at: tuple[float, str] | None = None
         if cursor_id is not None:
             cursor = self._get(cursor_id)
             if cursor is None or (owner is not None and cursor.owner != owner):
                 return Page([], False)
-            where.append("(created_at, id) > (?, ?)" if newer else "(created_at, id) < (?, ?)")
-            args += [cursor.created_at, cursor.id]
-        order = "ASC" if newer else "DESC"
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM batches WHERE {' AND '.join(where)} "
-            f"ORDER BY created_at {order}, id {order} LIMIT ?",
-            (*args, limit + 1),
-        ).fetchall()
-        records = [_record(r) for r in rows[:limit]]
-        if newer:
-            records.reverse()
-        return Page(records, len(rows) > limit)
+            at = (cursor.created_at, cursor.id)
+        rows, more = newest_first(self._db, f"SELECT {_COLUMNS} FROM batches", where, args, at, newer, limit)
+        return Page([_record(r) for r in rows], more)
 
     async def cancel(self, batch_id: str, now: float) -> BatchRecord | None:
         return await self._run(self._write, self._cancel, batch_id, now)

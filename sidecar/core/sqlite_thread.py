@@ -16,9 +16,37 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["SqliteThread"]
+__all__ = ["SqliteThread", "newest_first"]
 
 T = TypeVar("T")
+
+
+def newest_first(
+    db: sqlite3.Connection,
+    query: str,
+    where: list[str],
+    args: list[Any],
+    cursor: tuple[float, str] | None,
+    newer: bool,
+    limit: int,
+) -> tuple[list[Any], bool]:
+    """One page of rows newest first by ``(created_at, id)`` (the batches', the files'), and
+    whether there are more. ``query`` is ``SELECT ... FROM table``; ``where`` and ``args`` its
+    conditions. ``cursor``: the ``(created_at, id)`` paged from, towards older rows, or with
+    ``newer`` towards newer ones (the rows nearest the cursor come last, as both API paging
+    shapes want)."""
+    if cursor is not None:
+        where = [*where, "(created_at, id) > (?, ?)" if newer else "(created_at, id) < (?, ?)"]
+        args = [*args, *cursor]
+    order = "ASC" if newer else "DESC"
+    rows = db.execute(
+        f"{query} WHERE {' AND '.join(where)} ORDER BY created_at {order}, id {order} LIMIT ?",
+        (*args, limit + 1),
+    ).fetchall()
+    page = rows[:limit]
+    if newer:
+        page.reverse()
+    return page, len(rows) > limit
 
 
 class SqliteThread:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.sqlite_thread import SqliteThread
+from ..core.sqlite_thread import SqliteThread, newest_first
 from .store import FilePage, FileRecord, FileStore
 
 __all__ = ["SqliteFileStore"]
@@ -114,22 +114,14 @@ class SqliteFileStore(FileStore):
             return FilePage([_record(r) for r in rows], False)
         cursor_id = after_id if after_id is not None else before_id
         newer = after_id is None and before_id is not None
+        at: tuple[float, str] | None = None
         if cursor_id is not None:
             cursor = self._get(cursor_id)
             if cursor is None or (owner is not None and cursor.owner != owner):
                 return FilePage([], False)
-            where.append("(created_at, id) > (?, ?)" if newer else "(created_at, id) < (?, ?)")
-            args += [cursor.created_at, cursor.id]
-        order = "ASC" if newer else "DESC"
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM files WHERE {' AND '.join(where)} "
-            f"ORDER BY created_at {order}, id {order} LIMIT ?",
-            (*args, limit + 1),
-        ).fetchall()
-        records = [_record(r) for r in rows[:limit]]
-        if newer:
-            records.reverse()
-        return FilePage(records, len(rows) > limit)
+            at = (cursor.created_at, cursor.id)
+        rows, more = newest_first(self._db, f"SELECT {_COLUMNS} FROM files", where, args, at, newer, limit)
+        return FilePage([_record(r) for r in rows], more)
 
     async def aclose(self) -> None:
         await self._thread.aclose()
