@@ -78,6 +78,7 @@ _OURS = frozenset(
 )
 _INLINE_BODY = 16 * 1024  # bodies up to this size leave in the same write as the head
 _RESET = (ConnectionResetError, BrokenPipeError)
+_INF = float("inf")
 
 
 # ---- errors -------------------------------------------------------------------------------------
@@ -200,6 +201,9 @@ class Response:
         "_reason",
         "_size",
         "_total",
+        "_wait_phase",
+        "_wait_seconds",
+        "_wait_until",
         "_waiter",
         "close_delimited",
         "headers",
@@ -227,6 +231,9 @@ class Response:
         self._eof = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._wait_until = _INF  # when the current wait times out
+        self._wait_phase: Phase = "read"
+        self._wait_seconds: float | None = None
         self._paused = False
         self._keep = False
         self._headers: list[tuple[str, str]] = []
@@ -326,30 +333,46 @@ class Response:
     # -- the connection's side
 
     async def _wait(self) -> None:
-        loop = self._loop
-        waiter = self._waiter = loop.create_future()
+        """Wait for the connection to bring something (bytes, the end, a failure), at most the
+        read timeout (or what is left of the total)."""
         timeout = self._read_timeout
         phase: Phase = "read"
         seconds = timeout
         if self._deadline is not None:
-            left = self._deadline - loop.time()
+            left = self._deadline - self._loop.time()
             if timeout is None or left < timeout:
                 timeout, phase, seconds = max(left, 0.0), "total", self._total
-        timer = None
-        if timeout is not None:
+        await self._wait_for(timeout, phase, seconds)
+
+    async def _wait_for(self, timeout: float | None, phase: Phase, seconds: float | None) -> None:
+        """One wait on the connection, failed with ``phase``'s timeout after ``timeout`` seconds.
+
+        The timer is the connection's, armed lazily (``_Connection.arm``): a wait never cancels
+        it, and a later deadline than the one armed leaves it as it is; when it fires early it
+        re-arms for the wait then current. So a response costs no timer of its own, and a stream
+        none per read."""
+        loop = self._loop
+        waiter = self._waiter = loop.create_future()
+        conn = self._conn
+        if timeout is not None and conn is not None:
             assert seconds is not None
-            timer = loop.call_later(timeout, self._timed_out, waiter, phase, seconds)
+            self._wait_until = loop.time() + timeout
+            self._wait_phase = phase
+            self._wait_seconds = seconds
+            conn.arm(self._wait_until)
         try:
             await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
+            self._wait_until = _INF
 
-    def _timed_out(self, waiter: asyncio.Future[None], phase: Phase, seconds: float) -> None:
-        if waiter.done():
+    def _timed_out(self) -> None:
+        """The wait's deadline passed (``_Connection.on_timer``)."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
             return
-        self._fail(_response_timeout(phase, seconds))
+        assert self._wait_seconds is not None
+        self._fail(_response_timeout(self._wait_phase, self._wait_seconds))
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.abort()
@@ -400,6 +423,8 @@ class _Connection(asyncio.Protocol):
         "pool",
         "resp",
         "reused",
+        "timer",
+        "timer_at",
         "transport",
     )
 
@@ -418,6 +443,30 @@ class _Connection(asyncio.Protocol):
         self._tunnel_done: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._write_paused = False
+        self.timer: asyncio.TimerHandle | None = None  # fires by the current wait's deadline
+        self.timer_at = _INF
+
+    def arm(self, deadline: float) -> None:
+        """Make sure the timer fires by ``deadline`` (it checks the response's wait when it
+        fires): a later deadline than the one armed costs nothing."""
+        timer = self.timer
+        if timer is not None:
+            if self.timer_at <= deadline:
+                return
+            timer.cancel()
+        self.timer_at = deadline
+        self.timer = self.loop.call_at(deadline, self.on_timer)
+
+    def on_timer(self) -> None:
+        self.timer = None
+        self.timer_at = _INF
+        resp = self.resp
+        if resp is None or resp._waiter is None or self.closed:
+            return
+        if resp._wait_until <= self.loop.time():
+            resp._timed_out()
+        elif resp._wait_until != _INF:
+            self.arm(resp._wait_until)
 
     # asyncio.Protocol
 
@@ -451,6 +500,9 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.lost = exc
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.pool.forget(self)
         waiter = self._drain
         if waiter is not None and not waiter.done():
@@ -577,6 +629,9 @@ class _Connection(asyncio.Protocol):
         self.pool.forget(self)
         self.closed = True
         self.resp = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.transport is not None:
             self.transport.abort()
 
@@ -1055,17 +1110,7 @@ class HTTPClient:
         while not resp.status:
             if resp._error is not None:
                 raise resp._error
-            waiter = resp._waiter = loop.create_future()
-            timer = None
-            if timeout is not None:
-                assert seconds is not None
-                timer = loop.call_later(timeout, resp._timed_out, waiter, phase, seconds)
-            try:
-                await waiter
-            finally:
-                resp._waiter = None
-                if timer is not None:
-                    timer.cancel()
+            await resp._wait_for(timeout, phase, seconds)
 
     def connections(self) -> tuple[int, int]:
         """(busy, idle): connections open or opening with a request on them, and kept alive
