@@ -325,6 +325,15 @@ class Pacers:
             stats = self.stats[upstream] = PaceStats()
         return stats
 
+    @staticmethod
+    def take_now(budget: UpstreamBudget, costs: dict[str, int], reserve: float) -> Reservation | None:
+        """Take ``costs`` from ``budget`` if they fit now (the common case, without a switch to
+        another task); None when they would have to wait (``take`` then decides)."""
+        if budget.delay(costs, reserve) > 0:
+            return None
+        budget.reserve(costs, waiting=False)
+        return Reservation(costs, budget.sent(costs))
+
     async def take(
         self,
         budget: UpstreamBudget,
@@ -339,10 +348,10 @@ class Pacers:
         Raises ``RateLimited`` (with ``retry-after``) when they would not fit in time. A
         cancelled wait gives its reservation back.
         """
+        now = self.take_now(budget, costs, reserve)
+        if now is not None:
+            return now
         wait = budget.delay(costs, reserve)
-        if wait <= 0:
-            budget.reserve(costs, waiting=False)
-            return Reservation(costs, budget.sent(costs))
         stats = self.stats_of(upstream)
         if wait > max_wait:
             stats.refused += 1

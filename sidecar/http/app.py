@@ -72,19 +72,34 @@ class ClientGone(Exception):
 
 
 class _Request:
-    __slots__ = ("forward_headers", "header_map", "request_id", "scope", "pipeline", "started")
+    __slots__ = (
+        "forward_headers",
+        "header_map",
+        "pipeline",
+        "request_id",
+        "scope",
+        "server_cancels",
+        "started",
+    )
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.request_id = new_request_id()
         self.started = False  # the response status line has been sent
         self.pipeline: Pipeline | None = None  # the config snapshot of a tracked API call
+        # Our server cancels the app's task when the client leaves (scope extension).
+        extensions = scope.get("extensions")
+        self.server_cancels = extensions is not None and CANCEL_ON_DISCONNECT in extensions
         forward: dict[str, str] = {}
         header_map: dict[bytes, bytes] = {}
         for key, value in scope["headers"]:
             header_map[key] = value
             if key not in _DROP_REQUEST:
-                add_header(forward, key.decode("latin-1"), value.decode("latin-1"))
+                name = key.decode("latin-1")
+                if name in forward:
+                    add_header(forward, name, value.decode("latin-1"))
+                else:
+                    forward[name] = value.decode("latin-1")
         self.forward_headers = forward
         self.header_map = header_map
 
@@ -132,13 +147,6 @@ class HttpApp:
             # An API call: counted for the drain, pinned to the config snapshot it starts with.
             req.pipeline = lifecycle.enter()
         try:
-            await self._dispatch(req, path, method, receive, send)
-        finally:
-            if lifecycle is not None:
-                lifecycle.leave()
-
-    async def _dispatch(self, req: _Request, path: str, method: str, receive: Receive, send: Send) -> None:
-        try:
             if path == "/v1/messages" or path == "/v1/messages/count_tokens":
                 if method != "POST":
                     raise SidecarError(
@@ -179,6 +187,9 @@ class HttpApp:
             log.exception("unexpected error handling %s %s (request %s)", method, path, req.request_id)
             if not req.started:
                 await _send_error(send, SidecarError("Internal server error"), req)
+        finally:
+            if lifecycle is not None:
+                lifecycle.leave()
 
     async def _race(
         self, work: Awaitable[None], req: _Request, receive: Receive, *, reads_body: bool = False
@@ -191,17 +202,11 @@ class HttpApp:
         ``receive`` then, cancels this task when the client goes away; unless ``work`` reads
         the body itself (``reads_body``: it then sees a disconnect as ``ClientGone``).
         """
-        extensions = req.scope.get("extensions")
-        if reads_body or (extensions and CANCEL_ON_DISCONNECT in extensions):
+        if reads_body or req.server_cancels:
             try:
                 await work
             except asyncio.CancelledError:
-                task = current_task()
-                assert task is not None
-                if self._lifecycle is not None and self._lifecycle.cut and task.cancelling() == 1:
-                    # The drain deadline passed before an answer: a retryable 529.
-                    task.uncancel()
-                    raise shutdown_error() from None
+                self._drain_cut()
                 raise
             return
         task = current_task()
@@ -230,6 +235,15 @@ class HttpApp:
         finally:
             watcher.cancel()
 
+    def _drain_cut(self) -> None:
+        """This task was cancelled: if by the drain deadline (not by the client leaving), raise
+        the retryable 529 it answers instead."""
+        task = current_task()
+        assert task is not None
+        if self._lifecycle is not None and self._lifecycle.cut and task.cancelling() == 1:
+            task.uncancel()
+            raise shutdown_error() from None
+
     async def _read_body(self, req: _Request, receive: Receive, limit: int) -> bytes:
         _declared_length(req, limit)
         chunks: list[bytes] = []
@@ -253,7 +267,21 @@ class HttpApp:
         observer = self._telemetry.begin("http", req.scope["path"], req.forward_headers)
         observer.identify(req.request_id)
         try:
-            await self._observed_call(req, receive, send, count_tokens, observer)
+            ctype = req.header_map.get(b"content-type")
+            if ctype is not None and not ctype.split(b";", 1)[0].strip().lower().endswith(JSON):
+                raise InvalidRequest(
+                    f"content-type must be application/json, got {ctype.decode('latin-1')!r}"
+                )
+            call = _new_call(req, await self._read_body(req, receive, self.max_body), count_tokens, observer)
+            if req.server_cancels:
+                # Our server cancels this task if the client leaves: no watcher needed.
+                try:
+                    await self._answer(call, req, send)
+                except asyncio.CancelledError:
+                    self._drain_cut()
+                    raise
+            else:
+                await self._race(self._answer(call, req, send), req, receive)
         except (ClientGone, asyncio.CancelledError):
             observer.finish(cancelled=True)
             raise
@@ -261,41 +289,6 @@ class HttpApp:
             observer.finish(exc)
             raise
         observer.finish()
-
-    async def _observed_call(
-        self, req: _Request, receive: Receive, send: Send, count_tokens: bool, observer: RequestObserver
-    ) -> None:
-        ctype = req.header_map.get(b"content-type")
-        if ctype is not None and not ctype.split(b";", 1)[0].strip().lower().endswith(JSON):
-            raise InvalidRequest(f"content-type must be application/json, got {ctype.decode('latin-1')!r}")
-        raw = await self._read_body(req, receive, self.max_body)
-        try:
-            body = _decode(raw)
-        except RecursionError:
-            raise InvalidRequest("request body is not valid JSON: nested too deeply") from None
-        except BAD_JSON as exc:
-            raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise InvalidRequest("request body must be a JSON object")
-        model = body.get("model")
-        call = Call(
-            endpoint="count_tokens" if count_tokens else "messages",
-            body=body,
-            raw=raw,
-            model=model if isinstance(model, str) else "",
-            stream=body.get("stream") is True and not count_tokens,
-            request_id=req.request_id,
-            door="http",
-            headers=req.forward_headers,
-            requested_model=model if isinstance(model, str) else "",
-            observer=observer,
-            # The SDK's timeout bounds each read: for a JSON answer that is the whole wait, for
-            # a stream only the gaps (which the route's idle timeout covers).
-            deadline=None
-            if body.get("stream") is True
-            else _client_deadline(req.header_map.get(b"x-stainless-timeout")),
-        )
-        await self._race(self._answer(call, req, send), req, receive)
 
     async def _answer(self, call: Call, req: _Request, send: Send) -> None:
         pipeline = req.pipeline or self._get_pipeline()
@@ -475,6 +468,37 @@ class HttpApp:
         if req.scope["path"].startswith("/v1/messages/batches") and answer.raw:
             answer.raw = _rewrite_results_url(answer.raw, _origin(req))
         await _send_answer(send, answer, req)
+
+
+def _new_call(req: _Request, raw: bytes, count_tokens: bool, observer: RequestObserver) -> Call:
+    """The Messages (or count_tokens) call of a JSON request body."""
+    try:
+        body = _decode(raw)
+    except RecursionError:
+        raise InvalidRequest("request body is not valid JSON: nested too deeply") from None
+    except BAD_JSON as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str):
+        model = ""
+    stream = body.get("stream") is True
+    return Call(
+        endpoint="count_tokens" if count_tokens else "messages",
+        body=body,
+        raw=raw,
+        model=model,
+        stream=stream and not count_tokens,
+        request_id=req.request_id,
+        door="http",
+        headers=req.forward_headers,
+        requested_model=model,
+        observer=observer,
+        # The SDK's timeout bounds each read: for a JSON answer that is the whole wait, for
+        # a stream only the gaps (which the route's idle timeout covers).
+        deadline=None if stream else _client_deadline(req.header_map.get(b"x-stainless-timeout")),
+    )
 
 
 async def _limited_chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:

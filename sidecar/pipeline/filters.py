@@ -86,7 +86,9 @@ class Paced:
             return await self._next(call, target)
         budget = self._pacers.budget(self._identity_for(call.headers))
         if budget.buckets or budget.blocked_until:
-            seq = await self._hold(call, budget)
+            costs = self._costs(call, budget)
+            held = self._pacers.take_now(budget, costs, self._config.reserve)
+            seq = held.seq if held is not None else await self._hold(call, budget, costs)
         else:
             seq = budget.sent(_ONE_REQUEST)
         try:
@@ -100,13 +102,17 @@ class Paced:
         budget.observe(answer.headers, answer.status, seq)
         return answer
 
-    async def _hold(self, call: Call, budget: UpstreamBudget) -> int:
-        """Hold the attempt until the budget has room; the time held counts as upstream wait
-        (the upstream's limits caused it). Returns the attempt's ``seq`` in the budget."""
+    @staticmethod
+    def _costs(call: Call, budget: UpstreamBudget) -> dict[str, int]:
         costs = {"requests": 1}
         if "tokens" in budget.buckets or "input_tokens" in budget.buckets:
             estimate = call.estimate()
             costs["tokens"] = costs["input_tokens"] = estimate
+        return costs
+
+    async def _hold(self, call: Call, budget: UpstreamBudget, costs: dict[str, int]) -> int:
+        """Hold the attempt until the budget has room; the time held counts as upstream wait
+        (the upstream's limits caused it). Returns the attempt's ``seq`` in the budget."""
         max_wait = self._config.max_wait
         left = call.remaining()
         if left is not None:

@@ -98,7 +98,10 @@ class Pipeline:
     async def messages(self, call: Call) -> Answer:
         """``POST /v1/messages``: a whole Message or an event stream."""
         validate_messages(call.body, call.headers.get("anthropic-version"))
-        return await self._serve(call)
+        resolved = self._resolve(call)
+        if self.admission is None:
+            return await self._send(call, resolved)
+        return await self._admitted(call, resolved)
 
     async def batch_entry(self, call: Call, owner: str | None = None) -> Answer:
         """One entry of a batch the sidecar runs itself (``sidecar.batches``): a non-streaming
@@ -121,17 +124,17 @@ class Pipeline:
     async def count_tokens(self, call: Call) -> Answer:
         """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``."""
         validate_count_tokens(call.body, call.headers.get("anthropic-version"))
-        return await self._serve(call)
-
-    async def _serve(self, call: Call) -> Answer:
-        # Sidecar chains: refuse a request that looped before it spends anything of its key,
-        # and tell the next hop where it stands.
-        hops = check_hops(call.headers, self.config.hops)
-        forward_hops(call.headers, hops, self.config.hops)
-        resolved = self.router.resolve(call.model)
+        resolved = self._resolve(call)
         if self.admission is None:
             return await self._send(call, resolved)
         return await self._admitted(call, resolved)
+
+    def _resolve(self, call: Call) -> Resolved:
+        """Where a validated call goes. Sidecar chains first: a request that looped is refused
+        before it spends anything of its key, and the next hop learns where it stands."""
+        hops = check_hops(call.headers, self.config.hops)
+        forward_hops(call.headers, hops, self.config.hops)
+        return self.router.resolve(call.model)
 
     async def _admitted(self, call: Call, resolved: Resolved) -> Answer:
         """Admission on: the client's key is checked and charged, and never goes upstream."""
