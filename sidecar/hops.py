@@ -86,6 +86,12 @@ def server_timing_entry(hop: int, overhead: float, name: str = "") -> str:
 
 def add_server_timing(headers: list[tuple[str, str]], entry: str) -> None:
     """Put ``entry`` in front of the response's ``server-timing`` (merging every such header)."""
+    for key, _ in headers:
+        if key.lower() == "server-timing":
+            break
+    else:  # the usual case: none yet
+        headers.append(("server-timing", entry))
+        return
     existing = [v for k, v in headers if k.lower() == "server-timing"]
     headers[:] = [(k, v) for k, v in headers if k.lower() != "server-timing"]
     headers.append(("server-timing", ", ".join([entry, *existing])))

@@ -90,18 +90,20 @@ class _Request:
         # Our server cancels the app's task when the client leaves (scope extension).
         extensions = scope.get("extensions")
         self.server_cancels = extensions is not None and CANCEL_ON_DISCONNECT in extensions
-        forward: dict[str, str] = {}
-        header_map: dict[bytes, bytes] = {}
-        for key, value in scope["headers"]:
-            header_map[key] = value
-            if key not in _DROP_REQUEST:
-                name = key.decode("latin-1")
-                if name in forward:
-                    add_header(forward, name, value.decode("latin-1"))
-                else:
-                    forward[name] = value.decode("latin-1")
-        self.forward_headers = forward
-        self.header_map = header_map
+        headers = scope["headers"]
+        self.header_map = header_map = dict(headers)  # a repeated header: its last value
+        if len(header_map) == len(headers):
+            self.forward_headers = {
+                key.decode("latin-1"): value.decode("latin-1")
+                for key, value in headers
+                if key not in _DROP_REQUEST
+            }
+        else:  # a header sent twice: a repeated credential is combined (add_header)
+            forward: dict[str, str] = {}
+            for key, value in headers:
+                if key not in _DROP_REQUEST:
+                    add_header(forward, key.decode("latin-1"), value.decode("latin-1"))
+            self.forward_headers = forward
 
 
 class HttpApp:
@@ -583,23 +585,19 @@ def _rewrite_results_url(raw: bytes, origin: str) -> bytes:
 def _answer_headers(
     answer: Answer, req: _Request, defaults: list[tuple[bytes, bytes]]
 ) -> list[tuple[bytes, bytes]]:
-    headers: list[tuple[bytes, bytes]] = []
-    have_type = have_id = False
-    for key, value in answer.headers:
-        if key == "content-type":
-            if defaults is SSE_HEADERS:
-                continue
-            have_type = True
-        elif key == "request-id":
-            have_id = True
-        headers.append((key.encode("latin-1"), value.encode("latin-1")))
+    pairs = answer.headers
+    names = {key for key, _ in pairs}
     if defaults is SSE_HEADERS:
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs if k != "content-type"]
         headers.extend(defaults)
-    elif not have_type:
-        headers.extend(defaults)
-    if not have_id:
-        headers.append((b"request-id", req.request_id.encode()))
-    headers.append((b"sidecar-request-id", req.request_id.encode()))
+    else:
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+        if "content-type" not in names:
+            headers.extend(defaults)
+    request_id = req.request_id.encode()
+    if "request-id" not in names:
+        headers.append((b"request-id", request_id))
+    headers.append((b"sidecar-request-id", request_id))
     return headers
 
 

@@ -44,6 +44,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from .outcomes import SUCCESS
+
 if TYPE_CHECKING:
     from ..admission.gate import Admission
     from ..admission.pacing import Pacers
@@ -381,6 +383,51 @@ class Cell:
         self._touch()
         self._count(("requests", outcome, error_type))
         self._observe(("request_duration", outcome), duration)
+
+    def request(
+        self,
+        outcome: str,
+        error_type: str,
+        duration: float,
+        overhead: float | None,
+        ttft: float | None,
+        tpot: LocalHistogram | None,
+        tokens: list[int],
+    ) -> None:
+        """A request's end in one call (what ``finished``, ``overhead``, ``ttft``, ``tpot``,
+        ``tokens_add`` and ``tokens_per_second`` record one by one): ``overhead`` and ``ttft``
+        None when there are none, ``tokens`` in ``TOKEN_TYPES`` order; output tokens per second
+        only for a successful request that has some."""
+        if not self._pending:
+            self._pending = True
+            self._ins.pending(self)
+        counters = self.counters
+        key = ("requests", outcome, error_type)
+        counters[key] = counters.get(key, 0) + 1
+        hists = self.hists
+        hist = hists.get(("request_duration", outcome)) or self._hist(("request_duration", outcome))
+        hist.counts[bisect_left(hist.bounds, duration)] += 1
+        hist.total += duration
+        if overhead is not None:
+            hist = hists.get(("overhead", "")) or self._hist(("overhead", ""))
+            hist.counts[bisect_left(hist.bounds, overhead)] += 1
+            hist.total += overhead
+        if ttft is not None:
+            hist = hists.get(("ttft", "")) or self._hist(("ttft", ""))
+            hist.counts[bisect_left(hist.bounds, ttft)] += 1
+            hist.total += ttft
+        if tpot is not None:
+            self._hist(("tpot", "")).merge(tpot)
+        if any(tokens):
+            mine = self.tokens
+            for i, n in enumerate(tokens):
+                if n:
+                    mine[i] += n
+            if outcome == SUCCESS and tokens[3] > 0 and duration > 0:
+                tps = tokens[3] / duration
+                hist = hists.get(("tokens_per_second", "")) or self._hist(("tokens_per_second", ""))
+                hist.counts[bisect_left(hist.bounds, tps)] += 1
+                hist.total += tps
 
     def attempt(self, outcome: str, error_type: str, duration: float) -> None:
         self._touch()

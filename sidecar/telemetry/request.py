@@ -155,18 +155,15 @@ class LiveRequest(RequestObserver):
             self.gauge.dec()
             cell = self.cell or tel.cell(self.door, self.op, None, None, "")
             duration = end - self.start
-            cell.finished(outcome, failure.label if failure is not None else "", duration)
-            if self.upstreams:
-                cell.overhead(max(0.0, duration - self.upstream_wait()))
-            if self.first_token is not None:
-                cell.ttft(self.first_token - self.start)
-            if self.tpot is not None:
-                cell.tpot(self.tpot)
-            tokens = self.tokens
-            if any(tokens):
-                cell.tokens_add((tokens[0], tokens[1], tokens[2], tokens[3], tokens[4]))
-                if outcome == SUCCESS and tokens[3] > 0 and duration > 0:
-                    cell.tokens_per_second(tokens[3] / duration)
+            cell.request(
+                outcome,
+                failure.label if failure is not None else "",
+                duration,
+                max(0.0, duration - self.upstream_wait()) if self.upstreams else None,
+                None if self.first_token is None else self.first_token - self.start,
+                self.tpot,
+                self.tokens,
+            )
         span = self.span
         if span is not None:
             if span.is_recording():
