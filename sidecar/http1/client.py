@@ -1131,6 +1131,20 @@ class HTTPClient:
         self._routes.clear()
 
 
+# Header names already seen to be free of line breaks and colons (bounded: cleared when full).
+_GOOD_NAMES: set[str] = set()
+
+
+def _check_names(pairs: Iterable[tuple[str, str]]) -> None:
+    for key, _ in pairs:
+        if key not in _GOOD_NAMES:
+            if "\n" in key or "\r" in key or ":" in key:
+                raise ValueError(f"header {key!r}: a line break or colon where none may be")
+            if len(_GOOD_NAMES) >= 1024:
+                _GOOD_NAMES.clear()
+            _GOOD_NAMES.add(key)
+
+
 def _head(
     method: str,
     target: str,
@@ -1140,14 +1154,22 @@ def _head(
     extra: tuple[str, str] | None,
     length: int | None = None,
 ) -> bytes:
-    lines = [f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n"]
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    for key, value in pairs:
-        if key.lower() in _OURS:
-            continue
-        if "\n" in value or "\r" in value or "\n" in key or "\r" in key or ":" in key:
-            raise ValueError(f"header {key!r}: a line break or colon where none may be")
-        lines.append(f"{key}: {value}\r\n")
+    pairs: Iterable[tuple[str, str]]
+    if isinstance(headers, Mapping):
+        pairs = headers.items()
+        known = _GOOD_NAMES.issuperset(headers)
+    else:
+        pairs = list(headers)
+        known = _GOOD_NAMES.issuperset([key for key, _ in pairs])
+    if not known:
+        _check_names(pairs)
+    lines = [f"{key}: {value}\r\n" for key, value in pairs if key.lower() not in _OURS]
+    # A line break in a value would split the head (request smuggling): each line has one.
+    block = "".join(lines)
+    if block.count("\n") != len(lines) or block.count("\r") != len(lines):
+        bad = next((key for key, value in pairs if "\n" in value or "\r" in value), "")
+        raise ValueError(f"header {bad!r}: a line break or colon where none may be")
+    lines = [f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n", block]
     if body is None:
         if method in ("POST", "PUT", "PATCH"):
             lines.append("content-length: 0\r\n")

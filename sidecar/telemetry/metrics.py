@@ -418,11 +418,13 @@ class Cell:
             hist.total += ttft
         if tpot is not None:
             self._hist(("tpot", "")).merge(tpot)
-        if any(tokens):
+        if tokens[0] or tokens[1] or tokens[2] or tokens[3] or tokens[4]:
             mine = self.tokens
-            for i, n in enumerate(tokens):
-                if n:
-                    mine[i] += n
+            mine[0] += tokens[0]
+            mine[1] += tokens[1]
+            mine[2] += tokens[2]
+            mine[3] += tokens[3]
+            mine[4] += tokens[4]
             if outcome == SUCCESS and tokens[3] > 0 and duration > 0:
                 tps = tokens[3] / duration
                 hist = hists.get(("tokens_per_second", "")) or self._hist(("tokens_per_second", ""))

@@ -61,12 +61,7 @@ _ENDPOINT_PATHS = {"messages": "/v1/messages", "count_tokens": "/v1/messages/cou
 
 def relay_headers(headers: Any) -> list[tuple[str, str]]:
     """The upstream response headers a client should see (lower-case names)."""
-    out: list[tuple[str, str]] = []
-    for key, value in headers.items():
-        lk = key.lower()
-        if lk not in _DROP_RESPONSE:
-            out.append((lk, value))
-    return out
+    return [(name, value) for key, value in headers.items() if (name := key.lower()) not in _DROP_RESPONSE]
 
 
 # Every lifecycle stage: the sidecar filters by the client's ``lifecycle[]`` itself (spec section 7).
