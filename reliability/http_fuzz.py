@@ -352,7 +352,7 @@ async def _send_one(port: int, inp: Input) -> tuple[list[Response], bool, bool]:
 def config(admin_port: int, http_port: int, grpc_port: int) -> str:
     return f"""
 listeners:
-  http: {{port: {http_port}, header_timeout: 1.0, body_timeout: 1.0}}
+  http: {{port: {http_port}, header_timeout: 1.0, body_timeout: 1.0, send_timeout: 5.0}}
   grpc: {{port: {grpc_port}}}
 admin: {{port: {admin_port}}}
 upstreams: {{m: {{provider: mock}}}}

@@ -13,6 +13,9 @@ body timeouts of 1 s). Each case is judged on its own terms:
   reads nothing: its call is held (still in ``sidecar_requests_in_flight``: the answer waits for
   the client rather than piling up in the sidecar), the sidecar's memory stays flat meanwhile, a
   normal request is served meanwhile, and closing the client frees the call;
+- ``stream_never_read_cut``: the same client, kept past the listener's ``send_timeout``: the
+  sidecar cuts the connection and ends the call (with its upstream request) in time, and the
+  client, once it reads, finds the connection closed;
 - ``slow_reader``: a streamed answer of ~350 KB read 8 KB every 50 ms: complete, to
   ``message_stop``;
 - ``pipelined_never_read``: ``PIPELINED`` requests for 32 KB answers in one write, none read: the
@@ -29,6 +32,7 @@ after every case no call may be left in flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -59,6 +63,7 @@ class Door:
     rss_kb: Callable[[], int]
     header_timeout: float = 1.0
     body_timeout: float = 1.0
+    send_timeout: float = 5.0
 
 
 @dataclass
@@ -388,6 +393,40 @@ async def stream_never_read(door: Door) -> Result:
     return result
 
 
+async def stream_never_read_cut(door: Door) -> Result:
+    result = Result("stream_never_read_cut")
+    reader, writer = await _open(door.port, SMALL_RCVBUF)
+    started = time.monotonic()
+    try:
+        writer.write(post(_stream_body(1_000_000, 100)))
+        await asyncio.sleep(1.0)
+        if await in_flight(door) < 1:
+            result.problems.append("a stream whose client reads nothing ended its call within 1 s")
+        ended = await settled(door, door.send_timeout + SLACK_S)
+        if ended is None:
+            result.problems.append(
+                f"a client that read nothing for send_timeout ({door.send_timeout:g} s) still held "
+                f"its call {door.send_timeout + SLACK_S + 1:g} s after its request"
+            )
+        # What the sidecar wrote before the cut can be read; then the connection ends.
+        closed = False
+        deadline = time.monotonic() + SLACK_S
+        with contextlib.suppress(OSError):
+            while time.monotonic() < deadline:
+                chunk = await asyncio.wait_for(reader.read(1 << 16), SLACK_S)
+                if not chunk:
+                    closed = True
+                    break
+        if not closed:
+            result.problems.append("the connection of a client cut for reading nothing stayed open")
+    except TimeoutError:
+        result.problems.append("the connection of a client cut for reading nothing stayed open")
+    finally:
+        writer.transport.abort()
+    result.outcome = f"call ended {time.monotonic() - started:.1f} s after the request (send_timeout {door.send_timeout:g} s)"
+    return result
+
+
 async def slow_reader(door: Door) -> Result:
     result = Result("slow_reader")
     reader, writer = await _open(door.port, SMALL_RCVBUF)
@@ -525,6 +564,7 @@ CASES: tuple[Case, ...] = (
     idle,
     slowloris,
     stream_never_read,
+    stream_never_read_cut,
     slow_reader,
     pipelined_never_read,
     half_close_after_request,

@@ -255,6 +255,7 @@ async def _serve_asgi(
         header_timeout=settings.header_timeout,
         body_timeout=settings.body_timeout,
         keep_alive_timeout=settings.keep_alive_timeout,
+        send_timeout=settings.send_timeout,
         max_in_flight=settings.max_in_flight,
     )
     if max_body is not None:

@@ -64,6 +64,9 @@ class HttpListener(_Base, frozen=True):
     header_timeout: float = 10.0  # seconds for a request's whole header block (a drip is cut: 408)
     body_timeout: float = 30.0  # seconds of silence between request body chunks (408, then closed)
     keep_alive_timeout: float = 75.0  # seconds an idle keep-alive connection is kept open
+    # Seconds a client may leave its answer unread (the sidecar's write buffer full); then the
+    # connection is cut and the call, with its upstream request, cancelled (nginx's send_timeout).
+    send_timeout: float = 60.0
     # API calls in flight on this listener; beyond it 529 overloaded_error with retry-after,
     # answered without running the request.
     max_in_flight: int = 1024
@@ -81,7 +84,7 @@ class HttpListener(_Base, frozen=True):
             raise ValueError(
                 f"max_header_bytes: must be between 512 and 1048576, got {self.max_header_bytes!r}"
             )
-        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout", "send_timeout"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name}: must be a positive number of seconds, got {value!r}")

@@ -11,8 +11,9 @@ What the API listener needs, and nothing else::
     request bodies              content-length or chunked (extensions and trailers ignored)
     responses                   content-length when known, else chunked; HEAD has no body
     limits                      header block (431), body (413 before reading it), timeouts for
-                                the header block, between body chunks and between requests,
-                                requests in flight per listener (529 + retry-after, app not run)
+                                the header block, between body chunks and between requests, for
+                                a client that reads nothing of its answer (cut), requests in
+                                flight per listener (529 + retry-after, app not run)
     protocol errors             a 400 Anthropic error envelope with `connection: close`, then
                                 the connection closes (lingering: the rest is read and dropped
                                 for a moment so the client sees the answer, not a reset)
@@ -87,6 +88,9 @@ class ServerLimits:
     header_timeout: float = 10.0  # seconds for the whole header block, from its first byte
     body_timeout: float = 30.0  # seconds of silence between request body chunks
     keep_alive_timeout: float = 75.0  # seconds an idle keep-alive connection is kept
+    # Seconds a client may leave its answer unread (the write buffer stays above its high-water
+    # mark); then the connection is cut and the call cancelled (nginx's send_timeout).
+    send_timeout: float = 60.0
     max_in_flight: int = 1024  # app calls running on this listener; more: 529 + retry-after
     write_high_water: int = 64 * 1024  # `send` waits while more than this is unsent ...
     write_low_water: int = 16 * 1024  # ... until it is below this
@@ -378,6 +382,7 @@ class _Connection(asyncio.Protocol):
         self.read_paused = False
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
+        self.write_paused_at = 0.0  # since when the client has not read (write_paused)
         self.activity = 0.0  # last request body bytes (for the body timeout)
         self.idle_since = 0.0
         self.fresh = True  # no request has begun yet: the header timeout covers the wait for one
@@ -436,6 +441,8 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.write_paused_at = now = self.loop.time()
+        self.arm(now + self.limits.send_timeout)
 
     def resume_writing(self) -> None:
         self.write_paused = False
@@ -855,6 +862,14 @@ class _Connection(asyncio.Protocol):
         self.timer = self.loop.call_at(deadline, self.on_timer)
 
     def deadline(self) -> tuple[float, str]:
+        at, what = self.read_deadline()
+        if self.write_paused and not self.lingering:
+            send = self.write_paused_at + self.limits.send_timeout
+            if send < at:
+                return send, "send"
+        return at, what
+
+    def read_deadline(self) -> tuple[float, str]:
         limits = self.limits
         if self.lingering:
             return self.linger_until, "linger"
@@ -886,6 +901,15 @@ class _Connection(asyncio.Protocol):
         if what == "linger" or what == "idle":
             self.closing = True
             self.transport.close()
+        elif what == "send":
+            # The client has not read for send_timeout: what it left unread is dropped, and the
+            # call it was for (and its upstream request) ends now.
+            log.debug("HTTP/1.1 client %s read nothing for %g s: cut", self.client, self.limits.send_timeout)
+            for cycle in (self.cycle, *self.queue):
+                if cycle is not None and not cycle.complete:
+                    self.lose(cycle)
+            self.closing = True
+            self.transport.abort()
         elif what == "head":
             self.protocol_error(
                 408, f"the request's header block did not arrive within {self.limits.header_timeout:g} s"

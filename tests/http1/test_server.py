@@ -408,6 +408,38 @@ async def test_a_half_closed_client_that_does_not_read_ends_its_call(served: Ser
     writer.close()
 
 
+@pytest.mark.parametrize("limits", [ServerLimits(send_timeout=0.5)])
+async def test_a_client_that_reads_nothing_is_cut_after_the_send_timeout(served: Served) -> None:
+    # Before send_timeout, a client that stopped reading held its connection and its call (and
+    # the call's upstream stream) for as long as it stayed connected.
+    reader, writer = await _not_reading(served)
+    writer.write(b"GET /big?2048 HTTP/1.1\r\nHost: t\r\n\r\n")
+    await wait_for(lambda: served.rec.ended.get("/big") == "cancelled")
+    assert 0 < served.rec.sent < 2048 * 65536
+    await wait_for(lambda: not served.server.connections)
+    writer.close()
+
+
+@pytest.mark.parametrize("limits", [ServerLimits(send_timeout=0.5)])
+async def test_a_slow_reader_that_keeps_reading_is_not_cut(served: Served) -> None:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.connect(("127.0.0.1", served.port))
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    total = 96  # 6 MiB, read in bites with a pause after each, each shorter than the timeout
+    writer.write(f"GET /big?{total} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    received = b""
+    while not received.endswith(b"0\r\n\r\n"):
+        data = await asyncio.wait_for(reader.read(1 << 20), 10)
+        assert data, "cut while reading"
+        received += data
+        await asyncio.sleep(0.02)
+    assert served.rec.sent == total * 65536
+    assert served.rec.ended.get("/big") != "cancelled"
+    writer.close()
+
+
 async def test_reading_pauses_while_the_app_does_not_take_the_body(served: Served) -> None:
     reader, writer = await served.open()
     size = 16 * 1024 * 1024

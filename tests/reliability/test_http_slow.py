@@ -58,6 +58,7 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[http_slow.Door]:
         http_slow.body_stalls,
         http_slow.idle,
         http_slow.stream_never_read,
+        http_slow.stream_never_read_cut,
         http_slow.half_close_after_request,
         http_slow.half_close_mid_body,
         http_slow.half_close_stream_never_read,
