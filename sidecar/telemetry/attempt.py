@@ -60,6 +60,7 @@ class RequestTally(Protocol):
 
     tel: Registry
     op: str
+    deferred: LiveAttempt | None  # the attempt whose JSON answer is read when the request ends
     span: Any  # the SERVER span, or None
     cell: Cell | None
     failure: Failure | None
@@ -71,6 +72,8 @@ class RequestTally(Protocol):
 
 class LiveAttempt(AttemptObserver):
     __slots__ = (
+        "answer",
+        "answered_at",
         "cache_creation",
         "cache_read",
         "complete",
@@ -93,6 +96,8 @@ class LiveAttempt(AttemptObserver):
 
     def __init__(self, req: RequestTally, call: Call, target: Target, upstream: UpstreamInfo) -> None:
         self.req = req
+        self.answer: Answer | None = None  # a JSON answer to read at the request's end
+        self.answered_at = 0.0
         self.ended = False
         self.complete = False  # the answer arrived whole (a JSON body, or a stream's message_stop)
         self.streamed = False  # the answer is a stream (its failures reach the door as events)
@@ -136,14 +141,32 @@ class LiveAttempt(AttemptObserver):
             self.streamed = True
             answer.events = EventStream(self._watch(events.batches()), close=self._closer(events))
             return answer
-        if self.req.op == "chat":
+        self.complete = True
+        # Read and recorded when the request finishes, after its answer is written: none of it
+        # is on the client's wait (the times are taken now).
+        self.answer = answer
+        self.answered_at = now
+        req = self.req
+        if req.deferred is not None:
+            req.deferred.settle()
+        req.deferred = self
+        return answer
+
+    def settle(self) -> None:
+        """Record a JSON answer (``answered``): its usage, then the attempt's end."""
+        answer = self.answer
+        if answer is None:
+            return
+        self.answer = None
+        req = self.req
+        if req.deferred is self:
+            req.deferred = None
+        if req.op == "chat":
             try:
                 self._read_json(answer)
             except Exception:
                 log.exception("telemetry could not read an answer's usage")
-        self.complete = True
-        self._end(now)
-        return answer
+        self._end(self.answered_at)
 
     def failed(self, error: BaseException) -> None:
         now = perf_counter()

@@ -57,6 +57,7 @@ class LiveRequest(RequestObserver):
     __slots__ = (
         "call",
         "cell",
+        "deferred",
         "door",
         "done",
         "failure",
@@ -83,6 +84,7 @@ class LiveRequest(RequestObserver):
         operation, span_name, attributes = _METHODS.get((door, method)) or (method, method, {})
         self.op = operation
         self.cell: Cell | None = None
+        self.deferred: LiveAttempt | None = None  # settled when this request finishes
         self.done = False
         self.failure: Failure | None = None  # seen in a stream (the door saw a relayed stream)
         self.first_token: float | None = None
@@ -132,6 +134,8 @@ class LiveRequest(RequestObserver):
             return
         self.done = True
         end = perf_counter()
+        if self.deferred is not None:
+            self.deferred.settle()
         failure = None if cancelled or error is None else failure_of(error)
         if failure is None and not cancelled:
             failure = self.failure
