@@ -31,12 +31,14 @@ headers (``retry-after``), so the client sees what the real API said, and severa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
+if TYPE_CHECKING:
+    import grpc
 
 __all__ = [
     "ERROR_TYPES",
+    "TYPE_STATUS",
     "AuthenticationFailed",
     "BillingError",
     "ConfigError",
@@ -60,20 +62,40 @@ __all__ = [
     "grpc_code_for_type",
 ]
 
-# Anthropic error type -> (HTTP status, gRPC status code). The one table both doors use.
-ERROR_TYPES: dict[str, tuple[int, grpc.StatusCode]] = {
-    "invalid_request_error": (400, grpc.StatusCode.INVALID_ARGUMENT),
-    "authentication_error": (401, grpc.StatusCode.UNAUTHENTICATED),
-    "billing_error": (402, grpc.StatusCode.FAILED_PRECONDITION),
-    "permission_error": (403, grpc.StatusCode.PERMISSION_DENIED),
-    "not_found_error": (404, grpc.StatusCode.NOT_FOUND),
-    "conflict_error": (409, grpc.StatusCode.ABORTED),
-    "request_too_large": (413, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    "rate_limit_error": (429, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    "api_error": (500, grpc.StatusCode.INTERNAL),
-    "timeout_error": (504, grpc.StatusCode.DEADLINE_EXCEEDED),
-    "overloaded_error": (529, grpc.StatusCode.UNAVAILABLE),
+# Anthropic error type -> (HTTP status, gRPC status code name). The one table both doors use.
+# grpc is imported only when a gRPC code is asked for (``grpc_code_for_type``, ``ERROR_TYPES``):
+# a sidecar without the gRPC door never loads it (grpcio's core is about 8 MB resident).
+_TYPES: dict[str, tuple[int, str]] = {
+    "invalid_request_error": (400, "INVALID_ARGUMENT"),
+    "authentication_error": (401, "UNAUTHENTICATED"),
+    "billing_error": (402, "FAILED_PRECONDITION"),
+    "permission_error": (403, "PERMISSION_DENIED"),
+    "not_found_error": (404, "NOT_FOUND"),
+    "conflict_error": (409, "ABORTED"),
+    "request_too_large": (413, "RESOURCE_EXHAUSTED"),
+    "rate_limit_error": (429, "RESOURCE_EXHAUSTED"),
+    "api_error": (500, "INTERNAL"),
+    "timeout_error": (504, "DEADLINE_EXCEEDED"),
+    "overloaded_error": (529, "UNAVAILABLE"),
 }
+
+# Anthropic error type -> the HTTP status it stands for (the keys of ``ERROR_TYPES``, no grpc).
+TYPE_STATUS: dict[str, int] = {etype: status for etype, (status, _) in _TYPES.items()}
+
+if TYPE_CHECKING:
+    # Anthropic error type -> (HTTP status, gRPC status code); built on first use (``__getattr__``).
+    ERROR_TYPES: dict[str, tuple[int, grpc.StatusCode]]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ERROR_TYPES":
+        import grpc
+
+        table = {etype: (status, grpc.StatusCode[code]) for etype, (status, code) in _TYPES.items()}
+        globals()["ERROR_TYPES"] = table
+        return table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # HTTP status -> Anthropic error type, for upstream answers that carry no usable body.
 _STATUS_TYPES: dict[int, str] = {
@@ -103,8 +125,10 @@ def error_type_for_status(status: int) -> str:
 
 def grpc_code_for_type(error_type: str) -> grpc.StatusCode:
     """The gRPC status for an Anthropic error type; unknown types are INTERNAL (api_error)."""
-    entry = ERROR_TYPES.get(error_type)
-    return entry[1] if entry else grpc.StatusCode.INTERNAL
+    import grpc
+
+    entry = _TYPES.get(error_type)
+    return grpc.StatusCode[entry[1] if entry else "INTERNAL"]
 
 
 class SidecarError(Exception):

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import ERROR_TYPES, SidecarError, UpstreamProtocolError
+from ..errors import TYPE_STATUS, SidecarError, UpstreamProtocolError
 from .jsonbytes import BAD_JSON
 
 __all__ = [
@@ -191,7 +191,7 @@ def error_from_event(event: StreamEvent, request_id: str | None = None) -> Sidec
             error_type = err["type"]
         if isinstance(err.get("message"), str):
             message = err["message"]
-    status = ERROR_TYPES[error_type][0] if error_type in ERROR_TYPES else 500
+    status = TYPE_STATUS.get(error_type, 500)
     rid = data.get("request_id")
     return SidecarError(
         message,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ERROR_TYPES, SidecarError
+from ..errors import TYPE_STATUS, SidecarError
 
 __all__ = [
     "CANCELLED",
@@ -28,11 +28,11 @@ class Failure:
 
     def __init__(self, error_type: str, status: int) -> None:
         self.error_type = error_type
-        entry = ERROR_TYPES.get(error_type)
-        self.label = error_type if entry is not None else "other"
+        own = TYPE_STATUS.get(error_type)
+        self.label = error_type if own is not None else "other"
         self.status = status  # the HTTP status the error was (or would be) answered with
         # The class of the type's own status (an upstream's 503 is an overloaded_error, 529).
-        self.outcome = CLIENT_ERROR if (entry[0] if entry is not None else status) < 500 else SERVER_ERROR
+        self.outcome = CLIENT_ERROR if (own if own is not None else status) < 500 else SERVER_ERROR
 
 
 def failure_of(error: BaseException) -> Failure:
@@ -44,5 +44,4 @@ def failure_of(error: BaseException) -> Failure:
 def failure_of_type(error_type: Any) -> Failure:
     if not isinstance(error_type, str) or not error_type:
         error_type = "api_error"
-    entry = ERROR_TYPES.get(error_type)
-    return Failure(error_type, entry[0] if entry else 500)
+    return Failure(error_type, TYPE_STATUS.get(error_type, 500))

@@ -24,7 +24,7 @@ import msgspec
 from ..core import new_request_id
 from ..core.estimate import TextCounter
 from ..core.jsonbytes import BAD_JSON
-from ..errors import ERROR_TYPES, SidecarError, UpstreamProtocolError, error_type_for_status
+from ..errors import TYPE_STATUS, SidecarError, UpstreamProtocolError, error_type_for_status
 
 __all__ = [
     "ResponseOptions",
@@ -173,7 +173,7 @@ def sidecar_error(
     error_type: str, message: str, headers: list[tuple[str, str]] | None = None
 ) -> SidecarError:
     """A SidecarError of ``error_type`` with the HTTP status that type stands for."""
-    status = ERROR_TYPES.get(error_type, (500,))[0]
+    status = TYPE_STATUS.get(error_type, 500)
     return SidecarError(message, error_type=error_type, status=status, headers=headers)
 
 

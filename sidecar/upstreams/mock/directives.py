@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ...errors import (
-    ERROR_TYPES,
+    TYPE_STATUS,
     AuthenticationFailed,
     BillingError,
     Conflict,
@@ -144,7 +144,7 @@ def make_error(spec: str) -> SidecarError:
         error_type = error_type_for_status(status)
     else:
         error_type = spec
-        status = ERROR_TYPES[error_type][0]
+        status = TYPE_STATUS[error_type]
     cls, message = _ERRORS[error_type]
     headers = [("retry-after", "1")] if error_type == "rate_limit_error" else None
     return cls(message, status=status, error_type=error_type, headers=headers)
