@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import grpc
 
 from sidecar import errors
+from tests.conftest import ROOT
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -50,3 +54,16 @@ def test_envelope_shape() -> None:
         "error": {"type": "rate_limit_error", "message": "slow down", "details": {"error_code": "x"}},
         "request_id": "req_1",
     }
+
+
+def test_a_sidecar_without_the_grpc_door_never_loads_grpc() -> None:
+    # grpcio's core is about 8 MB resident: only the gRPC door (and asking for a gRPC code) loads it.
+    code = (
+        "import sys, sidecar.cli, sidecar.runtime, sidecar.telemetry.live, sidecar.http.admin;"
+        "from sidecar import errors; errors.SidecarError('x').status;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('grpc', 'google')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+    assert errors.ERROR_TYPES["overloaded_error"] == (529, grpc.StatusCode.UNAVAILABLE)
