@@ -301,8 +301,9 @@ _PROXY_LOGS: dict[ProxyName, str] = {
 
 @dataclass
 class Footprint:
-    """One start of a proxy: seconds from exec to its listening line (nginx: until its port
-    accepts), its RSS then, and its peak RSS (``VmHWM``) over its life, read when it is stopped."""
+    """One start of a proxy: seconds from exec to its listening line (a sidecar with the gRPC door:
+    its gRPC one, the last; nginx: until its port accepts), its RSS then, and its peak RSS
+    (``VmHWM``) over its life, read when it is stopped."""
 
     ready_s: float
     idle_rss_mb: float | None
@@ -343,8 +344,13 @@ class Proxies:
                 raise RuntimeError("nginx is not set up")
             self.current, self.url = self.nginx.start(self.taskset, log, n > 0, STARTUP_TIMEOUT_S)
         else:
-            self.current = Child(PROXY_LABELS[name], [*self.taskset, *self.argv[name]], log, append=n > 0)
+            argv = self.argv[name]
+            self.current = Child(PROXY_LABELS[name], [*self.taskset, *argv], log, append=n > 0)
             self.url = self.current.wait_for_line(SIDECAR_LINE, STARTUP_TIMEOUT_S).group(1)
+            if name != "standin" and "--no-grpc" not in argv:
+                # Started means every door listening: the gRPC door comes up after the HTTP one
+                # (and grpc is loaded only then), so its line is the one that says ready.
+                self.current.wait_for_line(GRPC_LINE, GRPC_LINE_TIMEOUT_S, "its gRPC listening line")
         self.name = name
         ready = time.monotonic() - self.current.started
         self.footprints.setdefault(name, []).append(Footprint(ready, self.current.memory_mb()))
