@@ -78,6 +78,24 @@ class SSESplitter:
         self._buf = buf[start:]
         return events
 
+    def feed_until(self, chunk: bytes, name: str) -> list[StreamEvent]:
+        """As ``feed``, but stops after the first whole event named ``name``: the events after it
+        stay buffered (``feed(b"")`` returns them). A stream's first read often holds the whole
+        answer; splitting its head off lets the first token go out before the rest is parsed."""
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            return self._feed_cr(buf)
+        events: list[StreamEvent] = []
+        start = 0
+        while (end := buf.find(b"\n\n", start)) >= 0:
+            event = parse_event(buf[start : end + 2])
+            events.append(event)
+            start = end + 2
+            if event.name == name:
+                break
+        self._buf = buf[start:]
+        return events
+
     def _feed_cr(self, buf: bytes) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         start = 0

@@ -55,6 +55,7 @@ _DROP_RESPONSE = frozenset(
 _MAX_ERROR_BODY = 1 << 20
 _BAD_PAGE: tuple[type[Exception], ...] = (*BAD_JSON, KeyError, TypeError)  # a model list page
 _TERMINAL = frozenset({"message_stop", "error"})
+_FIRST_TOKEN = "content_block_delta"
 _DEFAULT_VERSION = "2023-06-01"
 _ENDPOINT_PATHS = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}
 
@@ -178,7 +179,17 @@ class AnthropicUpstream(Upstream):
         ended = False
         try:
             # The bytes that arrived before a break come first, so nothing sent is lost.
+            head = True  # until the first content delta: batches end with it
             while chunk := await resp.read_chunk():
+                if head:
+                    events = splitter.feed_until(chunk, _FIRST_TOKEN)
+                    head = not events or events[-1].name != _FIRST_TOKEN
+                    if events:
+                        ended = ended or any(e.name in _TERMINAL for e in events)
+                        yield events
+                    if head:
+                        continue
+                    chunk = b""  # the rest of the read, still buffered
                 events = splitter.feed(chunk)
                 if events:
                     ended = ended or any(e.name in _TERMINAL for e in events)

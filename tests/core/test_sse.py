@@ -53,3 +53,39 @@ def test_cut_off_tail_is_dropped() -> None:
         splitter = SSESplitter()
         splitter.feed(tail)
         assert splitter.flush() is None
+
+
+HEAD_STREAM = (
+    b'event: message_start\ndata: {"type":"message_start"}\n\n'
+    b'event: ping\ndata: {"type": "ping"}\n\n'
+    b'event: content_block_delta\ndata: {"type":"content_block_delta"}\n\n'
+    b'event: content_block_delta\ndata: {"type":"content_block_delta"}\n\n'
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+def test_feed_until_stops_after_the_named_event_and_keeps_the_rest(cuts: list[int]) -> None:
+    splitter = SSESplitter()
+    events = []
+    head = True
+    for chunk in _split(HEAD_STREAM, cuts):
+        if head:
+            got = splitter.feed_until(chunk, "content_block_delta")
+            events.extend(got)
+            if got and got[-1].name == "content_block_delta":
+                head = False
+                assert [e.name for e in events] == ["message_start", "ping", "content_block_delta"]
+                chunk = b""
+            else:
+                continue
+        events.extend(splitter.feed(chunk))
+    assert splitter.flush() is None
+    assert b"".join(e.raw or b"" for e in events) == HEAD_STREAM
+    assert [e.name for e in events] == [
+        "message_start",
+        "ping",
+        "content_block_delta",
+        "content_block_delta",
+        "message_stop",
+    ]
