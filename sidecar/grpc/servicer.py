@@ -218,8 +218,10 @@ class MessagesService(pb_grpc.MessagesServicer):  # type: ignore[misc]  # untype
             failure = SidecarError("Internal server error")
             observer.finish(failure)
             await _abort(context, failure, request_id)
-        if finish:
-            observer.finish()
+        if finish and observer is not NOOP_REQUEST:
+            # Once the answer is out: grpc writes a unary answer as soon as the handler returns,
+            # in the same step of the loop, so the telemetry's work is off the call's latency.
+            asyncio.get_running_loop().call_soon(observer.finish)
         return result
 
     async def CreateMessage(self, request: pb.CreateMessageRequest, context: Context) -> pb.Message:
