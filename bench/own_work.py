@@ -7,7 +7,8 @@ work the sidecar adds on top of its HTTP stack, which ``make bench`` cannot sepa
 builds in the same session (the machine's speed drifts), and profile with
 ``python -m cProfile -s tottime -m bench.own_work``.
 
-JSON: one ``POST /v1/messages``. SSE: the same with ``stream: true``, answered by a stream of
+JSON: one ``POST /v1/messages``; large: the same with an ~88 KB body as a coding agent sends it
+(``bench.payloads``: 12 tools, 20 tool-use round trips with thinking). SSE: the same with ``stream: true``, answered by a stream of
 ``--deltas`` text deltas (one upstream read per event, raw bytes kept, as pass-through relays
 them); µs per event is the request's CPU over its event count.
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 import uvloop
 
+from bench.payloads import large_request
 from sidecar.config.load import build_config
 from sidecar.core import Answer, Call, EventStream, StreamEvent, Target
 from sidecar.http.app import HttpApp
@@ -75,12 +77,16 @@ def _stream(deltas: int) -> list[tuple[str, bytes, bytes]]:
     return [_sse(e) for e in events]
 
 
-def _body(stream: bool) -> bytes:
+def _body(stream: bool, large: bool = False) -> bytes:
+    if large:  # as a coding agent sends it (bench.payloads), answered as JSON
+        return json.dumps({**large_request(), "stream": False}).encode()
     body = {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}
     return json.dumps({**body, "stream": True} if stream else body).encode()
 
 
-async def measure(stream: bool, requests: int, deltas: int, metrics: bool) -> tuple[float, int]:
+async def measure(
+    stream: bool, requests: int, deltas: int, metrics: bool, large: bool = False
+) -> tuple[float, int]:
     """(CPU seconds per request, events per request) over ``requests`` after a warm-up."""
     message = json.dumps(_MESSAGE).encode()
     events = _stream(deltas)
@@ -105,7 +111,7 @@ async def measure(stream: bool, requests: int, deltas: int, metrics: bool) -> tu
     pipeline = Pipeline(config, adapters={"a": HandlerUpstream("a", handler)})
     telemetry = build_telemetry(config)
     app = HttpApp(lambda: pipeline, max_body=32 << 20, ready=lambda: True, telemetry=telemetry)
-    body = _body(stream)
+    body = _body(stream, large)
     scope = {
         "type": "http",
         "method": "POST",
@@ -155,18 +161,24 @@ async def measure(stream: bool, requests: int, deltas: int, metrics: bool) -> tu
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.own_work", description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", nargs="*", help="json, sse or both (default)")
+    parser.add_argument(
+        "mode",
+        nargs="*",
+        help="json, sse, large (an ~88 KB request, as a coding agent sends it); default json and sse",
+    )
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--deltas", type=int, default=50)
     parser.add_argument("--no-metrics", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="runs per mode; the lowest is reported")
     args = parser.parse_args()
     modes = args.mode or ["json", "sse"]
-    if not set(modes) <= {"json", "sse"}:
-        parser.error("modes are json and sse")
+    if not set(modes) <= {"json", "sse", "large"}:
+        parser.error("modes are json, sse and large")
     for mode in modes:
         runs = [
-            uvloop.run(measure(mode == "sse", args.requests, args.deltas, not args.no_metrics))
+            uvloop.run(
+                measure(mode == "sse", args.requests, args.deltas, not args.no_metrics, mode == "large")
+            )
             for _ in range(args.repeat)
         ]
         per, events = min(runs)

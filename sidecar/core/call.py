@@ -160,6 +160,9 @@ class Call:
     upstream_wait: float = 0.0
     # The local input-token estimate, once something needed it (admission, upstream pacing).
     input_estimate: int | None = None
+    # Validation found only plain content blocks (text, tool_use, tool_result, thinking): none
+    # can reference a file, so nothing needs looking for one.
+    plain_blocks: bool = False
     # Telemetry for this request (the interfaces above): the door begins and finishes it, the
     # pipeline reports upstream attempts to it. The no-op unless telemetry is on.
     observer: RequestObserver = NOOP_REQUEST

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import InvalidRequest
 
-__all__ = ["validate_count_tokens", "validate_messages"]
+__all__ = ["check_count_tokens", "check_messages", "validate_count_tokens", "validate_messages"]
 
 # Spec section 1.2: 128 (64 in older API versions; MCP names from coding agents are longer).
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
@@ -144,10 +144,15 @@ def _fast_ok(block: object) -> bool:
     return False
 
 
-def _blocks(blocks: list[Any], path: str) -> None:
+def _blocks(blocks: list[Any], path: str) -> bool:
+    """Validate ``blocks``; True when every one has a plain shape (``_fast_ok``: text, tool_use,
+    tool_result of plain blocks, thinking), none of which can reference a file."""
+    plain = True
     for i, block in enumerate(blocks):
         if not _fast_ok(block):
             _block(block, f"{path}.{i}")
+            plain = False
+    return plain
 
 
 def _block(block: object, path: str) -> None:
@@ -190,7 +195,9 @@ def _per_turn_config(message: dict[str, Any]) -> bool:
     return isinstance(config, dict) and bool(config)
 
 
-def _messages(messages: object) -> None:
+def _messages(messages: object) -> bool:
+    """Validate ``messages``; True when every content block has a plain shape (``_blocks``)."""
+    plain = True
     messages = _list(messages, "messages")
     if not messages:
         raise _fail("messages", "List should have at least 1 item after validation, not 0")
@@ -208,13 +215,15 @@ def _messages(messages: object) -> None:
             empty = not content
         else:
             content = _list(content, f"{path}.content")
-            _blocks(content, f"{path}.content")
+            if not _blocks(content, f"{path}.content"):
+                plain = False
             empty = not content
         if empty and not (i == last and role == "assistant"):
             raise _fail(
                 path,
                 "all messages must have non-empty content except for the optional final assistant message",
             )
+    return plain
 
 
 def _system(system: object) -> None:
@@ -264,14 +273,14 @@ def _thinking(thinking: object) -> None:
         _int(_required(thinking, "budget_tokens", "thinking"), "thinking.budget_tokens", 1024)
 
 
-def _common(body: object, version: str | None) -> dict[str, Any]:
+def _common(body: object, version: str | None) -> tuple[dict[str, Any], bool]:
     if not isinstance(body, dict):
         raise InvalidRequest(f"request body must be a JSON object, got {_type_name(body)}")
     model = _required(body, "model", "")
     _str(model, "model")
     if not model:
         raise _fail("model", "String should have at least 1 character")
-    _messages(_required(body, "messages", ""))
+    plain = _messages(_required(body, "messages", ""))
     if "system" in body:
         _system(body["system"])
     if "tools" in body:
@@ -284,12 +293,19 @@ def _common(body: object, version: str | None) -> dict[str, Any]:
         for key in _LEGACY_SAMPLING:
             if key in body:
                 raise _fail(key, f"Extra inputs are not permitted (anthropic-version {NEW_VERSION})")
-    return body
+    return body, plain
 
 
 def validate_messages(body: object, version: str | None = None) -> dict[str, Any]:
     """Validate a ``POST /v1/messages`` body; returns it typed as a dict or raises InvalidRequest."""
-    checked = _common(body, version)
+    return check_messages(body, version)[0]
+
+
+def check_messages(body: object, version: str | None = None) -> tuple[dict[str, Any], bool]:
+    """``validate_messages``, and whether every message's content blocks have a plain shape
+    (text, tool_use, tool_result of those, thinking): then no block can reference a file, and
+    the pipeline need not look for one (a scan of the whole body: ~40 µs for an 88 KB request)."""
+    checked, plain = _common(body, version)
     _int(_required(checked, "max_tokens", ""), "max_tokens", 0)
     if "stream" in checked:
         _bool(checked["stream"], "stream")
@@ -306,9 +322,15 @@ def validate_messages(body: object, version: str | None = None) -> dict[str, Any
             _num(checked[key], key)
     if "top_k" in checked:
         _int(checked["top_k"], "top_k", 0)
-    return checked
+    return checked, plain
 
 
 def validate_count_tokens(body: object, version: str | None = None) -> dict[str, Any]:
     """Validate a ``POST /v1/messages/count_tokens`` body."""
+    return _common(body, version)[0]
+
+
+def check_count_tokens(body: object, version: str | None = None) -> tuple[dict[str, Any], bool]:
+    """``validate_count_tokens``, and whether every content block has a plain shape
+    (``check_messages``)."""
     return _common(body, version)

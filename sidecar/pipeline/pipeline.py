@@ -17,7 +17,7 @@ from ..admission.pacing import Pacers
 from ..config import Config
 from ..core import Answer, Call, ForwardRequest, Target, Upstream, new_request_id
 from ..core.credentials import CREDENTIAL_HEADERS
-from ..core.validate import validate_count_tokens, validate_messages
+from ..core.validate import check_count_tokens, check_messages
 from ..errors import NotFound, PermissionDenied, SidecarError
 from ..files import Files, has_file_sources, inline_files
 from ..hops import add_server_timing, check_hops, forward_hops, server_timing_entry
@@ -97,7 +97,7 @@ class Pipeline:
 
     async def messages(self, call: Call) -> Answer:
         """``POST /v1/messages``: a whole Message or an event stream."""
-        validate_messages(call.body, call.headers.get("anthropic-version"))
+        call.plain_blocks = check_messages(call.body, call.headers.get("anthropic-version"))[1]
         resolved = self._resolve(call)
         if self.admission is None:
             return await self._send(call, resolved)
@@ -109,7 +109,7 @@ class Pipeline:
         it is charged to the token limits of the key whose hash is ``owner``, but takes none of
         its request or concurrency slots (interactive calls keep them), and no key goes upstream.
         """
-        validate_messages(call.body, call.headers.get("anthropic-version"))
+        call.plain_blocks = check_messages(call.body, call.headers.get("anthropic-version"))[1]
         resolved = self.router.resolve(call.model)
         if self.admission is None or owner is None:
             return await self._send(call, resolved)
@@ -123,7 +123,7 @@ class Pipeline:
 
     async def count_tokens(self, call: Call) -> Answer:
         """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``."""
-        validate_count_tokens(call.body, call.headers.get("anthropic-version"))
+        call.plain_blocks = check_count_tokens(call.body, call.headers.get("anthropic-version"))[1]
         resolved = self._resolve(call)
         if self.admission is None:
             return await self._send(call, resolved)
@@ -183,7 +183,11 @@ class Pipeline:
     async def _send(self, call: Call, resolved: Resolved, owner: str | None = None) -> Answer:
         """``owner``: whose files the call may reference (the key's hash; None: anyone's)."""
         route, target = resolved.require()
-        unknown = await self._inline_files(call, owner) if has_file_sources(call.body, call.raw) else []
+        unknown = (
+            await self._inline_files(call, owner)
+            if not call.plain_blocks and has_file_sources(call.body, call.raw)
+            else []
+        )
         plan = self.plans.get(route.match)
         if plan is None:
             if unknown:

@@ -228,3 +228,30 @@ def test_beta_system_message_with_only_output_config() -> None:
     body = with_system(output_config={"effort": "low"})
     body["messages"][1]["role"] = "user"
     _refused(body, "messages.1.content: Field required")
+
+
+def test_check_messages_says_when_no_block_can_reference_a_file() -> None:
+    """The pipeline skips looking for file references (a scan of the whole body) when validation
+    saw only plain content blocks; any block that could hold a file source is not plain."""
+    from sidecar.core.validate import check_count_tokens, check_messages
+
+    def body(*content: dict[str, object]) -> dict[str, object]:
+        return {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": list(content)}]}
+
+    text = {"type": "text", "text": "hi"}
+    use = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": [text]}
+    thinking = {"type": "thinking", "thinking": "t", "signature": "s"}
+    plain = body(text, use, result, thinking)
+    assert check_messages(plain) == (plain, True)
+    assert check_count_tokens(plain) == (plain, True)
+    assert check_messages({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})[1]
+    image = {"type": "image", "source": {"type": "file", "file_id": "file_1"}}
+    document = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "x"},
+    }
+    nested = {"type": "tool_result", "tool_use_id": "toolu_1", "content": [text, image]}
+    for block in (image, document, nested, {"type": "server_tool_use", "id": "s", "name": "n", "input": {}}):
+        assert check_messages(body(text, block))[1] is False
+        assert check_count_tokens(body(block))[1] is False
