@@ -212,24 +212,28 @@ class UpstreamBudget:
         """
         if not isinstance(headers, list):
             headers = list(headers)
+        stale = False
+        if seq is not None:
+            self._landed(seq)
+            stale = seq < self.applied
+            if not stale:
+                self.applied = seq
+        found = {} if stale else read_ratelimit_headers(headers)
+        if not found and status != 429:
+            return  # nothing to read (an answer without ratelimit headers, or a stale one)
         now = self.clock.monotonic()
         wall = self.clock.time()
         later: dict[str, float] = {}
-        if seq is not None:
-            self._landed(seq)
-            if seq < self.applied:
-                headers = [h for h in headers if not h[0].startswith(_PREFIX)]
-            else:
-                self.applied = seq
-                # What was sent after this attempt: everything in flight but the few sent
-                # before it (``in_flight`` is in send order, and answers mostly come in it).
-                later = dict(self._in_flight_costs) if self.in_flight else later
-                for other, costs in self.in_flight.items():
-                    if other > seq:
-                        break
-                    for dim, cost in costs.items():
-                        later[dim] -= cost
-        for dim, (limit, remaining, reset) in read_ratelimit_headers(headers).items():
+        if found and seq is not None and self.in_flight:
+            # What was sent after this attempt: everything in flight but the few sent before
+            # it (``in_flight`` is in send order, and answers mostly come in it).
+            later = dict(self._in_flight_costs)
+            for other, costs in self.in_flight.items():
+                if other > seq:
+                    break
+                for dim, cost in costs.items():
+                    later[dim] -= cost
+        for dim, (limit, remaining, reset) in found.items():
             until = None if reset is None else reset - wall
             if until is not None and until >= _MIN_RATE_WINDOW and limit > remaining:
                 rate = (limit - remaining) / until
