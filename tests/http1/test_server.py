@@ -335,11 +335,7 @@ async def test_the_extension_is_in_the_scope(served: Served) -> None:
 
 
 async def test_a_client_that_does_not_read_stops_the_app(served: Served) -> None:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    sock.connect(("127.0.0.1", served.port))
-    sock.setblocking(False)
-    reader, writer = await asyncio.open_connection(sock=sock)
+    reader, writer = await _small_buffer(served, 65536)
     total = 2048  # 128 MiB if nothing stopped it
     writer.write(f"GET /big?{total} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
     # Wait until the app stops making progress: its send() is waiting for the client.
@@ -360,12 +356,19 @@ async def test_a_client_that_does_not_read_stops_the_app(served: Served) -> None
     writer.close()
 
 
-async def _not_reading(served: Served) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _small_buffer(
+    served: Served, rcvbuf: int, limit: int = 1 << 16
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection with a small receive buffer (and a reader buffering ``limit`` bytes)."""
     sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect(("127.0.0.1", served.port))
     sock.setblocking(False)
-    return await asyncio.open_connection(sock=sock, limit=4096)
+    return await asyncio.open_connection(sock=sock, limit=limit)
+
+
+async def _not_reading(served: Served) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await _small_buffer(served, 16384, limit=4096)
 
 
 async def _until_still(count: Any) -> None:
@@ -422,11 +425,7 @@ async def test_a_client_that_reads_nothing_is_cut_after_the_send_timeout(served:
 
 @pytest.mark.parametrize("limits", [ServerLimits(send_timeout=0.5)])
 async def test_a_slow_reader_that_keeps_reading_is_not_cut(served: Served) -> None:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    sock.connect(("127.0.0.1", served.port))
-    sock.setblocking(False)
-    reader, writer = await asyncio.open_connection(sock=sock)
+    reader, writer = await _small_buffer(served, 16384)
     total = 96  # 6 MiB, read in bites with a pause after each, each shorter than the timeout
     writer.write(f"GET /big?{total} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
     received = b""
