@@ -33,14 +33,24 @@ _NAMES = {name.encode(): name for name in EVENT_NAMES}
 
 def parse_event(raw: bytes) -> StreamEvent:
     """One SSE event's name (its data lines found lazily), keeping ``raw`` as it is."""
-    if raw.startswith(b"event: ") and b"\r" not in raw:
+    if b"\r" in raw:
+        return _parse_lines(raw)
+    return _parse_lf(raw)
+
+
+def _parse_lf(raw: bytes) -> StreamEvent:
+    """``parse_event`` of an event known to hold no CR (``SSESplitter`` checks its buffer)."""
+    if raw.startswith(b"event: "):
         # The common shape: `event: NAME\n` first.
-        nl = raw.find(b"\n")
-        token = raw[7:nl]
+        token = raw[7 : raw.find(b"\n")]
         name = _NAMES.get(token)
         if name is None:
             name = token.decode("utf-8", "replace")
         return StreamEvent(name, raw=raw, data_bytes=FROM_RAW)
+    return _parse_lines(raw)
+
+
+def _parse_lines(raw: bytes) -> StreamEvent:
     name = ""
     for line in _LINE.split(raw):
         if line.startswith(b"event:"):
@@ -69,11 +79,11 @@ class SSESplitter:
         if end == len(buf):
             # One whole event per read: the usual shape of a relayed stream.
             self._buf = b""
-            return [parse_event(buf)]
-        events = [parse_event(buf[:end])]
+            return [_parse_lf(buf)]
+        events = [_parse_lf(buf[:end])]
         start = end
         while (end := buf.find(b"\n\n", start)) >= 0:
-            events.append(parse_event(buf[start : end + 2]))
+            events.append(_parse_lf(buf[start : end + 2]))
             start = end + 2
         self._buf = buf[start:]
         return events
@@ -88,7 +98,7 @@ class SSESplitter:
         events: list[StreamEvent] = []
         start = 0
         while (end := buf.find(b"\n\n", start)) >= 0:
-            event = parse_event(buf[start : end + 2])
+            event = _parse_lf(buf[start : end + 2])
             events.append(event)
             start = end + 2
             if event.name == name:

@@ -10,6 +10,7 @@ The HTTP client is ``sidecar.http1.client`` (HTTP/1.1 on httptools), its pool bu
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -55,6 +56,7 @@ _DROP_RESPONSE = frozenset(
 _MAX_ERROR_BODY = 1 << 20
 _BAD_PAGE: tuple[type[Exception], ...] = (*BAD_JSON, KeyError, TypeError)  # a model list page
 _TERMINAL = frozenset({"message_stop", "error"})
+_NAME = operator.attrgetter("name")  # an event's name, read in C: no Python frame per event
 _FIRST_TOKEN = "content_block_delta"
 _DEFAULT_VERSION = "2023-06-01"
 _ENDPOINT_PATHS = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}
@@ -185,14 +187,14 @@ class AnthropicUpstream(Upstream):
                     events = splitter.feed_until(chunk, _FIRST_TOKEN)
                     head = not events or events[-1].name != _FIRST_TOKEN
                     if events:
-                        ended = ended or any(e.name in _TERMINAL for e in events)
+                        ended = ended or not _TERMINAL.isdisjoint(map(_NAME, events))
                         yield events
                     if head:
                         continue
                     chunk = b""  # the rest of the read, still buffered
                 events = splitter.feed(chunk)
                 if events:
-                    ended = ended or any(e.name in _TERMINAL for e in events)
+                    ended = ended or not _TERMINAL.isdisjoint(map(_NAME, events))
                     yield events
             last = splitter.flush()
             if last is not None:
