@@ -71,22 +71,11 @@ class SSESplitter:
         buf = self._buf + chunk if self._buf else chunk
         if b"\r" in buf:
             return self._feed_cr(buf)
-        end = buf.find(b"\n\n")
-        if end < 0:
-            self._buf = buf
-            return []
-        end += 2
-        if end == len(buf):
-            # One whole event per read: the usual shape of a relayed stream.
-            self._buf = b""
-            return [_parse_lf(buf)]
-        events = [_parse_lf(buf[:end])]
-        start = end
-        while (end := buf.find(b"\n\n", start)) >= 0:
-            events.append(_parse_lf(buf[start : end + 2]))
-            start = end + 2
-        self._buf = buf[start:]
-        return events
+        # Split in C: every part but the last is a whole event (its terminator to put back),
+        # the last is what is still to come.
+        parts = buf.split(b"\n\n")
+        self._buf = parts.pop()
+        return [_parse_lf(part + b"\n\n") for part in parts]
 
     def feed_until(self, chunk: bytes, name: str) -> list[StreamEvent]:
         """As ``feed``, but stops after the first whole event named ``name``: the events after it

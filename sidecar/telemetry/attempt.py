@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
@@ -53,6 +54,7 @@ class _Message(msgspec.Struct):
 
 _decode_message = msgspec.json.Decoder(_Message).decode
 _WATCHED = frozenset({"message_start", "message_delta", "error", "message_stop"})
+_NAME = operator.attrgetter("name")
 
 
 class RequestTally(Protocol):
@@ -201,13 +203,13 @@ class LiveAttempt(AttemptObserver):
             async for batch in source:
                 now = clock()
                 self.wait += now - waiting_since
-                deltas = 0
-                for event in batch:
-                    name = event.name
-                    if name == "content_block_delta":
-                        deltas += 1
-                    elif name in watched:
-                        self._on_event(name, event)
+                # Names read and deltas counted in C; only a batch with a watched event is walked.
+                names = list(map(_NAME, batch))
+                deltas = names.count("content_block_delta")
+                if deltas != len(names) and not watched.isdisjoint(names):
+                    for event in batch:
+                        if event.name in watched:
+                            self._on_event(event.name, event)
                 if deltas:
                     if tpot is not None:
                         # Deltas that arrived in one read share the gap since the previous one.
