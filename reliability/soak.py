@@ -23,7 +23,9 @@ figure's median over its first quarter is compared with its median over its last
   per minute shows within the run); fds by at most ``FD_SLACK`` (2): the clients' and the
   upstream pool's keep-alive connections are opened again as they expire, so one more socket
   open at the end of a 60 s run is churn, while a leak keeps growing (a reduced CI run once
-  ended with 32 against 31).
+  ended with 32 against 31, another with 34 against 31). Every sample also records what the fds
+  are (``fd_kinds``: TCP sockets by role and port, pipes, anon inodes, files), and an fd finding
+  names what the end holds beyond the first quarter's peak.
 
 After the load stops, the task count must come back to its idle value from before the load (as
 in the storm), every request must have succeeded, spans must have arrived at the collector, and
@@ -43,7 +45,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from grpc import aio as grpc_aio
@@ -89,6 +91,9 @@ telemetry:
 """
 
 
+_T = TypeVar("_T")
+
+
 @dataclass
 class Sample:
     t: float
@@ -97,6 +102,64 @@ class Sample:
     tasks: float
     traced: float
     series: int
+    # What the fds are (``fd_kinds``), so a growth names what grew.
+    fd_kinds: Counter[str] = field(default_factory=Counter)
+
+
+def _tcp_sockets(pid: int) -> dict[str, tuple[int, int, bool]]:
+    """socket inode -> (local port, remote port, listening), from the process's /proc/net/tcp*."""
+    found: dict[str, tuple[int, int, bool]] = {}
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{name}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 10:
+                continue
+            local, remote, state, inode = parts[1], parts[2], parts[3], parts[9]
+            found[inode] = (
+                int(local.rsplit(":", 1)[1], 16),
+                int(remote.rsplit(":", 1)[1], 16),
+                state == "0A",
+            )
+    return found
+
+
+def fd_kinds(pid: int) -> Counter[str]:
+    """The process's open fds by kind: TCP sockets by role and port (listening on, accepted on,
+    connected to), other sockets, pipes, anon inodes (epoll, eventfd ...), files."""
+    kinds: Counter[str] = Counter()
+    sockets: dict[str, tuple[int, int, bool]] | None = None
+    targets: list[str] = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:  # closed meanwhile
+            continue
+    listening: set[int] = set()
+    if any(t.startswith("socket:[") for t in targets):
+        sockets = _tcp_sockets(pid)
+        listening = {local for local, _, listen in sockets.values() if listen}
+    for target in targets:
+        if target.startswith("socket:["):
+            tcp = sockets.get(target[8:-1]) if sockets is not None else None
+            if tcp is None:
+                kinds["socket (not TCP)"] += 1
+            elif tcp[2]:
+                kinds[f"listening on :{tcp[0]}"] += 1
+            elif tcp[0] in listening:
+                kinds[f"accepted on :{tcp[0]}"] += 1
+            else:
+                kinds[f"connected to :{tcp[1]}"] += 1
+        elif target.startswith("pipe:"):
+            kinds["pipe"] += 1
+        elif target.startswith("anon_inode:"):
+            kinds[target] += 1  # anon_inode:[eventpoll], [eventfd], ...
+        else:
+            kinds["file"] += 1
+    return kinds
 
 
 def _status_rss_kb(pid: int) -> int:
@@ -120,7 +183,7 @@ def series_and_gauges(text: str) -> tuple[int, dict[str, float]]:
     return series, gauges
 
 
-def _quarters(values: Sequence[float]) -> tuple[list[float], list[float]]:
+def _quarters(values: Sequence[_T]) -> tuple[list[_T], list[_T]]:
     """The first and last quarter of the second half of ``values``."""
     half = list(values[len(values) // 2 :])
     q = max(1, len(half) // 4)
@@ -145,8 +208,24 @@ def judge(samples: Sequence[Sample]) -> tuple[dict[str, str], list[str]]:
         top, b = max(first), statistics.median(last)
         figures[name] = f"first-quarter max {top:g}, last-quarter median {b:g}"
         if b > top + (FD_SLACK if name == "fds" else 0):
-            violations.append(f"{name} grew over the second half (max {top:g} early, median {b:g} late)")
+            violation = f"{name} grew over the second half (max {top:g} early, median {b:g} late)"
+            if name == "fds":
+                violation += _fds_grown(samples, top)
+            violations.append(violation)
     return figures, violations
+
+
+def _fds_grown(samples: Sequence[Sample], top: float) -> str:
+    """What the last sample holds beyond the first-quarter sample with the most fds."""
+    first, _ = _quarters(samples)
+    early = next(s for s in first if s.fds == top).fd_kinds
+    late = samples[-1].fd_kinds
+    more = late - early
+    if not more:
+        return ""
+    return "; more at the end than at that maximum: " + ", ".join(
+        f"{k} +{n}" for k, n in sorted(more.items())
+    )
 
 
 def secrets_in(what: str, data: bytes | str, secrets: Sequence[str] = ALL_SECRETS) -> list[str]:
@@ -264,6 +343,7 @@ async def run(seconds: float, seed: int = 7) -> tuple[list[str], list[str]]:
                             gauges.get("sidecar_event_loop_tasks", -1.0),
                             gauges.get("sidecar_traced_memory_bytes", -1.0),
                             series,
+                            fd_kinds(pid),
                         )
                     )
                     next_at += 1.0

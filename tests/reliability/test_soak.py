@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+from collections import Counter
+
 from reliability import soak
 
 
@@ -60,3 +64,31 @@ def test_too_short_a_run_is_not_judged_as_passing() -> None:
 def test_metrics_text_series_and_gauges() -> None:
     text = '# HELP x y\n# TYPE x gauge\nsidecar_event_loop_tasks 16.0\na{b="c d"} 1.0\n\nz_total 3\n'
     assert soak.series_and_gauges(text) == (3, {"sidecar_event_loop_tasks": 16.0, "z_total": 3.0})
+
+
+def test_a_growth_of_fds_names_what_grew() -> None:
+    samples = _samples(200)
+    for sample in samples:
+        sample.fd_kinds = Counter({"listening on :8080": 1, "connected to :9000": 2, "pipe": 4})
+    for sample in samples[-40:]:
+        sample.fds += 3
+        sample.fd_kinds = Counter({"listening on :8080": 1, "connected to :9000": 5, "pipe": 4})
+    _, violations = soak.judge(samples)
+    assert len(violations) == 1
+    assert violations[0].endswith("more at the end than at that maximum: connected to :9000 +3")
+
+
+def test_fd_kinds_of_a_live_process() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    try:
+        kinds = soak.fd_kinds(os.getpid())
+        assert kinds[f"listening on :{port}"] == 1
+        assert kinds[f"accepted on :{port}"] == 1
+        assert kinds[f"connected to :{port}"] == 1
+        assert sum(kinds.values()) == len(os.listdir(f"/proc/{os.getpid()}/fd")) - 1  # listdir's own
+    finally:
+        for s in (client, accepted, server):
+            s.close()
