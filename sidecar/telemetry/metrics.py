@@ -379,11 +379,6 @@ class Cell:
         hist.counts[bisect_left(hist.bounds, value)] += 1
         hist.total += value
 
-    def finished(self, outcome: str, error_type: str, duration: float) -> None:
-        self._touch()
-        self._count(("requests", outcome, error_type))
-        self._observe(("request_duration", outcome), duration)
-
     def request(
         self,
         outcome: str,
@@ -394,28 +389,16 @@ class Cell:
         tpot: LocalHistogram | None,
         tokens: list[int],
     ) -> None:
-        """A request's end in one call (what ``finished``, ``overhead``, ``ttft``, ``tpot``,
-        ``tokens_add`` and ``tokens_per_second`` record one by one): ``overhead`` and ``ttft``
-        None when there are none, ``tokens`` in ``TOKEN_TYPES`` order; output tokens per second
-        only for a successful request that has some."""
-        if not self._pending:
-            self._pending = True
-            self._ins.pending(self)
-        counters = self.counters
-        key = ("requests", outcome, error_type)
-        counters[key] = counters.get(key, 0) + 1
-        hists = self.hists
-        hist = hists.get(("request_duration", outcome)) or self._hist(("request_duration", outcome))
-        hist.counts[bisect_left(hist.bounds, duration)] += 1
-        hist.total += duration
+        """A request's end: its outcome and duration; ``overhead`` and ``ttft`` unless None;
+        its time-per-output-token samples; ``tokens`` in ``TOKEN_TYPES`` order; and, for a
+        successful request with output tokens, output tokens per second."""
+        self._touch()
+        self._count(("requests", outcome, error_type))
+        self._observe(("request_duration", outcome), duration)
         if overhead is not None:
-            hist = hists.get(("overhead", "")) or self._hist(("overhead", ""))
-            hist.counts[bisect_left(hist.bounds, overhead)] += 1
-            hist.total += overhead
+            self._observe(("overhead", ""), overhead)
         if ttft is not None:
-            hist = hists.get(("ttft", "")) or self._hist(("ttft", ""))
-            hist.counts[bisect_left(hist.bounds, ttft)] += 1
-            hist.total += ttft
+            self._observe(("ttft", ""), ttft)
         if tpot is not None:
             self._hist(("tpot", "")).merge(tpot)
         if tokens[0] or tokens[1] or tokens[2] or tokens[3] or tokens[4]:
@@ -426,10 +409,7 @@ class Cell:
             mine[3] += tokens[3]
             mine[4] += tokens[4]
             if outcome == SUCCESS and tokens[3] > 0 and duration > 0:
-                tps = tokens[3] / duration
-                hist = hists.get(("tokens_per_second", "")) or self._hist(("tokens_per_second", ""))
-                hist.counts[bisect_left(hist.bounds, tps)] += 1
-                hist.total += tps
+                self._observe(("tokens_per_second", ""), tokens[3] / duration)
 
     def attempt(self, outcome: str, error_type: str, duration: float) -> None:
         self._touch()
@@ -441,30 +421,6 @@ class Cell:
         """An attempt after the request's first is about to start on this cell's target."""
         self._touch()
         self._count(("upstream_retries", "", ""))
-
-    def overhead(self, seconds: float) -> None:
-        self._touch()
-        self._observe(("overhead", ""), seconds)
-
-    def ttft(self, seconds: float) -> None:
-        self._touch()
-        self._observe(("ttft", ""), seconds)
-
-    def tpot(self, samples: LocalHistogram) -> None:
-        self._touch()
-        self._hist(("tpot", "")).merge(samples)
-
-    def tokens_add(self, counts: tuple[int, int, int, int, int]) -> None:
-        """Add token counts in ``TOKEN_TYPES`` order."""
-        self._touch()
-        mine = self.tokens
-        for i, n in enumerate(counts):
-            if n:
-                mine[i] += n
-
-    def tokens_per_second(self, value: float) -> None:
-        self._touch()
-        self._observe(("tokens_per_second", ""), value)
 
     def flush(self) -> None:
         """Add what was gathered since the last flush to the prometheus_client children."""

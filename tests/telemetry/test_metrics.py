@@ -380,12 +380,10 @@ def test_cells_flush_to_what_direct_updates_would_show() -> None:
     events = [("success", "", 0.02), ("server_error", "overloaded_error", 1.5), ("success", "", 0.3)]
     for outcome, etype, seconds in events:
         gauge.inc()
-        cell.finished(outcome, etype, seconds)
+        tpot = LocalHistogram()
+        tpot.add(0.004, 3)
+        cell.request(outcome, etype, seconds, seconds / 100, seconds / 3, tpot, [3, 0, 1, 7, 0])
         cell.attempt(outcome, etype, seconds / 2)
-        cell.overhead(seconds / 100)
-        cell.ttft(seconds / 3)
-        cell.tokens_add((3, 0, 1, 7, 0))
-        cell.tokens_per_second(7 / seconds)
         direct.in_flight.labels("http", "chat").inc()
         direct.requests.labels(*labels, outcome, etype).inc()
         direct.request_duration.labels(*labels, outcome).observe(seconds)
@@ -394,10 +392,13 @@ def test_cells_flush_to_what_direct_updates_would_show() -> None:
             direct.upstream_errors.labels(*labels, etype).inc()
         direct.overhead.labels(*labels).observe(seconds / 100)
         direct.ttft.labels(*labels).observe(seconds / 3)
+        for _ in range(3):
+            direct.tpot.labels(*labels).observe(0.004)
         for kind, n in zip(TOKEN_TYPES, (3, 0, 1, 7, 0), strict=True):
             if n:
                 direct.tokens.labels(*labels, kind).inc(n)
-        direct.tokens_per_second.labels(*labels).observe(7 / seconds)
+        if outcome == "success":  # output tokens per second: successful requests only
+            direct.tokens_per_second.labels(*labels).observe(7 / seconds)
     gauge.dec()
     direct.in_flight.labels("http", "chat").dec()
 
@@ -473,41 +474,3 @@ def test_traced_memory_gauge_only_when_opted_in(monkeypatch: pytest.MonkeyPatch)
         tracemalloc.stop()
     value = next(ln for ln in text.splitlines() if ln.startswith("sidecar_traced_memory_bytes "))
     assert float(value.split()[1]) > 0
-
-
-def test_a_cells_request_records_what_the_one_by_one_calls_do() -> None:
-    """``Cell.request`` (one call at a request's end) shows what ``finished``, ``overhead``,
-    ``ttft``, ``tpot``, ``tokens_add`` and ``tokens_per_second`` do, byte for byte."""
-    from sidecar.telemetry.metrics import Cell, Instruments
-
-    labels = ("http", "chat", "*", "a", "anthropic", "m", "true")
-    at_once, one_by_one = Instruments(), Instruments()
-    cell, other = Cell(at_once, labels), Cell(one_by_one, labels)
-    events = [
-        ("success", "", 0.02, 0.0003, 0.01, (3, 0, 1, 7, 2)),
-        ("server_error", "overloaded_error", 1.5, None, None, (0, 0, 0, 0, 0)),
-        ("success", "", 0.3, 0.002, None, (5, 2, 0, 0, 0)),
-        ("cancelled", "", 4.0, 0.001, 0.5, (1, 0, 0, 9, 0)),
-    ]
-    for outcome, etype, seconds, overhead, ttft, tokens in events:
-        tpot = LocalHistogram()
-        tpot.add(0.004, 3)
-        cell.request(outcome, etype, seconds, overhead, ttft, tpot, list(tokens))
-        other.finished(outcome, etype, seconds)
-        if overhead is not None:
-            other.overhead(overhead)
-        if ttft is not None:
-            other.ttft(ttft)
-        other.tpot(tpot)
-        if any(tokens):
-            other.tokens_add(tokens)
-            if outcome == "success" and tokens[3]:
-                other.tokens_per_second(tokens[3] / seconds)
-    at_once.flush()
-    one_by_one.flush()
-
-    def own(ins: Instruments) -> list[bytes]:  # process_* and python_* series differ per call
-        return [line for line in ins.render()[0].splitlines() if b"sidecar_" in line]
-
-    assert any(line.startswith(b"sidecar_output_tokens_per_second_count{") for line in own(at_once))
-    assert own(at_once) == own(one_by_one)
