@@ -330,11 +330,12 @@ class Pacers:
         return stats
 
     @staticmethod
-    def take_now(budget: UpstreamBudget, costs: dict[str, int], reserve: float) -> Reservation | None:
+    def take_now(budget: UpstreamBudget, costs: dict[str, int], reserve: float) -> Reservation | float:
         """Take ``costs`` from ``budget`` if they fit now (the common case, without a switch to
-        another task); None when they would have to wait (``take`` then decides)."""
-        if budget.delay(costs, reserve) > 0:
-            return None
+        another task); else the seconds until they would (``hold`` waits them out)."""
+        wait = budget.delay(costs, reserve)
+        if wait > 0:
+            return wait
         budget.reserve(costs, waiting=False)
         return Reservation(costs, budget.sent(costs))
 
@@ -353,9 +354,14 @@ class Pacers:
         cancelled wait gives its reservation back.
         """
         now = self.take_now(budget, costs, reserve)
-        if now is not None:
+        if isinstance(now, Reservation):
             return now
-        wait = budget.delay(costs, reserve)
+        return await self.hold(budget, costs, now, upstream=upstream, max_wait=max_wait)
+
+    async def hold(
+        self, budget: UpstreamBudget, costs: dict[str, int], wait: float, *, upstream: str, max_wait: float
+    ) -> Reservation:
+        """``take``'s wait: ``costs`` fit in ``wait`` seconds (``take_now``'s answer)."""
         stats = self.stats_of(upstream)
         if wait > max_wait:
             stats.refused += 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from ..admission.pacing import Pacers, UpstreamBudget, budget_identity
+from ..admission.pacing import Pacers, Reservation, UpstreamBudget, budget_identity
 from ..config.model import PacingConfig, UpstreamConfig
 from ..core import Answer, Call, Target, Upstream
 from ..core.credentials import CREDENTIAL_HEADERS
@@ -87,8 +87,8 @@ class Paced:
         budget = self._pacers.budget(self._identity_for(call.headers))
         if budget.buckets or budget.blocked_until:
             costs = self._costs(call, budget)
-            held = self._pacers.take_now(budget, costs, self._config.reserve)
-            seq = held.seq if held is not None else await self._hold(call, budget, costs)
+            now = self._pacers.take_now(budget, costs, self._config.reserve)
+            seq = now.seq if isinstance(now, Reservation) else await self._hold(call, budget, costs, now)
         else:
             seq = budget.sent(_ONE_REQUEST)
         try:
@@ -110,16 +110,14 @@ class Paced:
             costs["tokens"] = costs["input_tokens"] = estimate
         return costs
 
-    async def _hold(self, call: Call, budget: UpstreamBudget, costs: dict[str, int]) -> int:
-        """Hold the attempt until the budget has room; the time held counts as upstream wait
-        (the upstream's limits caused it). Returns the attempt's ``seq`` in the budget."""
+    async def _hold(self, call: Call, budget: UpstreamBudget, costs: dict[str, int], wait: float) -> int:
+        """Hold the attempt the ``wait`` seconds until the budget has room; the time held counts
+        as upstream wait (the upstream's limits caused it). Returns the attempt's ``seq``."""
         max_wait = self._config.max_wait
         left = call.remaining()
         if left is not None:
             max_wait = min(max_wait, max(left, 0.0))
-        held = await self._pacers.take(
-            budget, costs, upstream=self._name, reserve=self._config.reserve, max_wait=max_wait
-        )
+        held = await self._pacers.hold(budget, costs, wait, upstream=self._name, max_wait=max_wait)
         call.upstream_wait += held.waited
         return held.seq
 
