@@ -54,6 +54,7 @@ from urllib.parse import unquote, urlsplit
 import httptools
 
 from ..errors import Timeout, UpstreamConnectError, UpstreamError, UpstreamProtocolError
+from .timer import LazyTimer
 
 __all__ = [
     "ConnectFailed",
@@ -347,10 +348,8 @@ class Response:
     async def _wait_for(self, timeout: float | None, phase: Phase, seconds: float | None) -> None:
         """One wait on the connection, failed with ``phase``'s timeout after ``timeout`` seconds.
 
-        The timer is the connection's, armed lazily (``_Connection.arm``): a wait never cancels
-        it, and a later deadline than the one armed leaves it as it is; when it fires early it
-        re-arms for the wait then current. So a response costs no timer of its own, and a stream
-        none per read."""
+        The timer is the connection's (``LazyTimer``): a wait never cancels it, and when it fires
+        early it is armed again for the wait then current (``_Connection.on_timer``)."""
         loop = self._loop
         waiter = self._waiter = loop.create_future()
         conn = self._conn
@@ -359,7 +358,7 @@ class Response:
             self._wait_until = loop.time() + timeout
             self._wait_phase = phase
             self._wait_seconds = seconds
-            conn.arm(self._wait_until)
+            conn.timer.arm(self._wait_until)
         try:
             await waiter
         finally:
@@ -424,7 +423,6 @@ class _Connection(asyncio.Protocol):
         "resp",
         "reused",
         "timer",
-        "timer_at",
         "transport",
     )
 
@@ -443,30 +441,16 @@ class _Connection(asyncio.Protocol):
         self._tunnel_done: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._write_paused = False
-        self.timer: asyncio.TimerHandle | None = None  # fires by the current wait's deadline
-        self.timer_at = _INF
-
-    def arm(self, deadline: float) -> None:
-        """Make sure the timer fires by ``deadline`` (it checks the response's wait when it
-        fires): a later deadline than the one armed costs nothing."""
-        timer = self.timer
-        if timer is not None:
-            if self.timer_at <= deadline:
-                return
-            timer.cancel()
-        self.timer_at = deadline
-        self.timer = self.loop.call_at(deadline, self.on_timer)
+        self.timer = LazyTimer(self.loop, self.on_timer)  # by the current wait's deadline
 
     def on_timer(self) -> None:
-        self.timer = None
-        self.timer_at = _INF
         resp = self.resp
         if resp is None or resp._waiter is None or self.closed:
             return
         if resp._wait_until <= self.loop.time():
             resp._timed_out()
         elif resp._wait_until != _INF:
-            self.arm(resp._wait_until)
+            self.timer.arm(resp._wait_until)
 
     # asyncio.Protocol
 
@@ -500,9 +484,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.lost = exc
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.timer.cancel()
         self.pool.forget(self)
         waiter = self._drain
         if waiter is not None and not waiter.done():
@@ -629,9 +611,7 @@ class _Connection(asyncio.Protocol):
         self.pool.forget(self)
         self.closed = True
         self.resp = None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.timer.cancel()
         if self.transport is not None:
             self.transport.abort()
 

@@ -53,6 +53,7 @@ import msgspec
 
 from ..core import new_request_id
 from ..errors import error_body, error_type_for_status
+from .timer import LazyTimer
 
 __all__ = ["CANCEL_ON_DISCONNECT", "HttpServer", "ServerLimits"]
 
@@ -388,8 +389,7 @@ class _Connection(asyncio.Protocol):
         self.fresh = True  # no request has begun yet: the header timeout covers the wait for one
         self.linger_until = 0.0
         self.upgrade_cycle: _Cycle | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_at = _INF
+        self.timer = LazyTimer(self.loop, self.on_timer)
         self.client: tuple[str, int] | None = None
         self.local_addr: tuple[str, int] | None = None
 
@@ -413,9 +413,7 @@ class _Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         if not self.server.connections:
             self.server.idle.set()
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.timer.cancel()
         cycle = self.cycle
         if cycle is not None and not cycle.complete:
             self.lose(cycle)
@@ -852,14 +850,8 @@ class _Connection(asyncio.Protocol):
 
     def arm(self, deadline: float) -> None:
         """Make sure the timer fires by ``deadline`` (it checks the state when it fires)."""
-        if self.closing:
-            return
-        if self.timer is not None:
-            if self.timer_at <= deadline:
-                return
-            self.timer.cancel()
-        self.timer_at = deadline
-        self.timer = self.loop.call_at(deadline, self.on_timer)
+        if not self.closing:
+            self.timer.arm(deadline)
 
     def deadline(self) -> tuple[float, str]:
         at, what = self.read_deadline()
@@ -889,8 +881,6 @@ class _Connection(asyncio.Protocol):
         return self.idle_since + limits.keep_alive_timeout, "idle"
 
     def on_timer(self) -> None:
-        self.timer = None
-        self.timer_at = _INF
         if self.closing:
             return
         at, what = self.deadline()
