@@ -7,7 +7,7 @@ package but ``sidecar.errors``.
 
 from __future__ import annotations
 
-from .answer import Answer, EventStream, StreamEvent, encode_sse, error_from_event, event_usage
+from .answer import Answer, EventStream, StreamEvent, encode_sse, error_from_event, event_name, event_usage
 from .call import (
     NOOP_ATTEMPT,
     NOOP_REQUEST,
@@ -35,6 +35,7 @@ __all__ = [
     "UpstreamInfo",
     "encode_sse",
     "error_from_event",
+    "event_name",
     "event_usage",
     "new_request_id",
 ]

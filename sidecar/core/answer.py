@@ -7,6 +7,7 @@ for whoever needs the dict (the gRPC door, usage accounting).
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = [
     "data_lines",
     "encode_sse",
     "error_from_event",
+    "event_name",
     "event_usage",
 ]
 
@@ -105,6 +107,10 @@ class StreamEvent:
 
     def __repr__(self) -> str:
         return f"StreamEvent({self.name!r})"
+
+
+#: An event's name, read in C (``map(event_name, batch)``): no Python frame per event.
+event_name = operator.attrgetter("name")
 
 
 class EventStream:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import operator
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
@@ -17,7 +16,17 @@ from typing import Any, Protocol
 
 import msgspec
 
-from ..core import Answer, AttemptObserver, Call, EventStream, StreamEvent, Target, UpstreamInfo, event_usage
+from ..core import (
+    Answer,
+    AttemptObserver,
+    Call,
+    EventStream,
+    StreamEvent,
+    Target,
+    UpstreamInfo,
+    event_name,
+    event_usage,
+)
 from ..core.jsonbytes import BAD_JSON
 from .metrics import TPOT_BOUNDS, Cell, LocalHistogram
 from .outcomes import CANCELLED, SUCCESS, Failure, failure_of, failure_of_type
@@ -54,7 +63,6 @@ class _Message(msgspec.Struct):
 
 _decode_message = msgspec.json.Decoder(_Message).decode
 _WATCHED = frozenset({"message_start", "message_delta", "error", "message_stop"})
-_NAME = operator.attrgetter("name")
 
 
 class RequestTally(Protocol):
@@ -204,7 +212,7 @@ class LiveAttempt(AttemptObserver):
                 now = clock()
                 self.wait += now - waiting_since
                 # Names read and deltas counted in C; only a batch with a watched event is walked.
-                names = list(map(_NAME, batch))
+                names = list(map(event_name, batch))
                 deltas = names.count("content_block_delta")
                 if deltas != len(names) and not watched.isdisjoint(names):
                     for event in batch:

@@ -10,14 +10,13 @@ The HTTP client is ``sidecar.http1.client`` (HTTP/1.1 on httptools), its pool bu
 from __future__ import annotations
 
 import logging
-import operator
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
 from ..config import AnthropicUpstreamConfig
-from ..core import Answer, Call, EventStream, ForwardRequest, StreamEvent, Target, Upstream
+from ..core import Answer, Call, EventStream, ForwardRequest, StreamEvent, Target, Upstream, event_name
 from ..core.jsonbytes import BAD_JSON, replace_member
 from ..core.sse import SSESplitter
 from ..errors import (
@@ -56,7 +55,6 @@ _DROP_RESPONSE = frozenset(
 _MAX_ERROR_BODY = 1 << 20
 _BAD_PAGE: tuple[type[Exception], ...] = (*BAD_JSON, KeyError, TypeError)  # a model list page
 _TERMINAL = frozenset({"message_stop", "error"})
-_NAME = operator.attrgetter("name")  # an event's name, read in C: no Python frame per event
 _FIRST_TOKEN = "content_block_delta"
 _DEFAULT_VERSION = "2023-06-01"
 _ENDPOINT_PATHS = {"messages": "/v1/messages", "count_tokens": "/v1/messages/count_tokens"}
@@ -187,14 +185,14 @@ class AnthropicUpstream(Upstream):
                     events = splitter.feed_until(chunk, _FIRST_TOKEN)
                     head = not events or events[-1].name != _FIRST_TOKEN
                     if events:
-                        ended = ended or not _TERMINAL.isdisjoint(map(_NAME, events))
+                        ended = ended or not _TERMINAL.isdisjoint(map(event_name, events))
                         yield events
                     if head:
                         continue
                     chunk = b""  # the rest of the read, still buffered
                 events = splitter.feed(chunk)
                 if events:
-                    ended = ended or not _TERMINAL.isdisjoint(map(_NAME, events))
+                    ended = ended or not _TERMINAL.isdisjoint(map(event_name, events))
                     yield events
             last = splitter.flush()
             if last is not None:
