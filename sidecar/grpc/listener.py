@@ -9,14 +9,15 @@ from typing import Any
 from grpc import aio as grpc_aio
 from grpc._cython import cygrpc  # type: ignore[attr-defined]  # untyped
 from grpc_health.v1 import _async as health_aio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import _async as reflection_aio
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from ..batches import Batches
 from ..lifecycle import Lifecycle
 from ..telemetry import Telemetry
 from .batches import add_batches_service
-from .servicer import add_messages_service
+from .servicer import add_messages_service, add_service
 
 __all__ = ["CallEndedFilter", "start_grpc"]
 
@@ -59,19 +60,32 @@ async def start_grpc(
         ("grpc.so_reuseport", 0),
     ]
     server = grpc_aio.server(options=options)
-    services = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
-    health_servicer = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    services.append(add_messages_service(server, lifecycle, telemetry))
+    # The API's services first: grpc asks the generic handlers in the order they were added.
+    services = [add_messages_service(server, lifecycle, telemetry)]
     if batches is not None:
         services.append(add_batches_service(server, batches, lifecycle, http_origin=http_origin))
-    reflection.enable_server_reflection(services, server)
+    # Health and reflection with grpcio's own deserializers, registered the way ours are
+    # (``add_service``: generic handlers, which keep grpc.aio's per-call work flat).
+    health_servicer = health_aio.HealthServicer()
+    services.append(add_service(server, health_servicer, _service(health_pb2, "Health"), _plain))
+    services.append(reflection.SERVICE_NAME)
+    reflection_servicer = reflection_aio.ReflectionServicer(services)
+    add_service(server, reflection_servicer, _service(reflection_pb2, "ServerReflection"), _plain)
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(target)
     if bound == 0:
         raise OSError(f"cannot bind gRPC to {target}")
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    for name in services[:1] + services[2:]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    for name in services:
+        if name != reflection.SERVICE_NAME:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, bound
+
+
+def _service(module: Any, name: str) -> Any:
+    return module.DESCRIPTOR.services_by_name[name]
+
+
+def _plain(cls: Any) -> Any:
+    return cls.FromString

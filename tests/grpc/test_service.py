@@ -314,17 +314,34 @@ def test_large_request_accepted(mock_sidecar: ThreadedSidecar, client: Client) -
 
 
 def test_health_and_reflection(mock_sidecar: ThreadedSidecar) -> None:
+    serving = health_pb2.HealthCheckResponse.SERVING
+    api = ("sidecar.messages.v1.Messages", "sidecar.messages.v1.Batches")
     with grpc.insecure_channel(mock_sidecar.grpc_target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
-        named = health.Check(health_pb2.HealthCheckRequest(service="sidecar.messages.v1.Messages"))
-        assert named.status == health_pb2.HealthCheckResponse.SERVING
-        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        replies = list(
-            stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
-        )
-        names = {s.name for s in replies[0].list_services_response.service}
-        assert "sidecar.messages.v1.Messages" in names and "grpc.health.v1.Health" in names
+        assert health.Check(health_pb2.HealthCheckRequest()).status == serving
+        for name in (*api, "grpc.health.v1.Health"):
+            assert health.Check(health_pb2.HealthCheckRequest(service=name)).status == serving
+        with pytest.raises(grpc.RpcError) as info:
+            health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=api[0]))  # server streaming
+        assert next(watch).status == serving
+        watch.cancel()
+        # An undecodable request to a service the sidecar does not own gets grpcio's own answer.
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")
+        with pytest.raises(grpc.RpcError) as info:
+            check(b"\xff\xff\xff")
+        assert info.value.code() != grpc.StatusCode.OK
+
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)  # bidirectional streaming
+        requests = [
+            reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(file_containing_symbol=api[0]),
+        ]
+        listed, symbol = list(stub.ServerReflectionInfo(iter(requests)))
+        names = {s.name for s in listed.list_services_response.service}
+        assert names >= {*api, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+        assert symbol.file_descriptor_response.file_descriptor_proto
 
 
 @pytest.mark.parametrize("stream", [False, True])
