@@ -8,7 +8,9 @@ scenario in every repetition:
 - nginx (``bench/nginx.py``, Debian's package, ``make nginx``): a plain pass-through of ``/v1/``, its
   own instance with a config in a temp dir; the yardstick, what a proxy costs at the least;
 - the stand-in (``bench/_standin_proxy.py``): uvicorn + aiohttp forwarding ``/v1/`` with no sidecar
-  logic, what the library stack costs;
+  logic, what the library stack costs; with ``--standin-stack native``, the sidecar's own server and
+  upstream pool forwarding with no sidecar logic instead, so the sidecar minus the stand-in is what
+  its logic costs on its own stack;
 - the sidecar.
 
 Direct and the sidecar are measured back to back per scenario, nginx and the stand-in each in a phase
@@ -161,6 +163,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--standin", action="store_true", help="measure bench/_standin_proxy.py instead of the sidecar"
     )
     p.add_argument(
+        "--standin-stack",
+        choices=("uvicorn", "native"),
+        default="uvicorn",
+        help="the stand-in's stack: uvicorn + aiohttp (the default, the gauge across sessions) or the "
+        "sidecar's own server and upstream pool with no sidecar logic (native)",
+    )
+    p.add_argument(
         "--no-nginx",
         action="store_true",
         help="do not measure nginx (the yardstick), e.g. where it is missing",
@@ -268,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         elif standin:
             extras["standin"].skipped = "the sidecar rows are the stand-in proxy"
         else:
-            extras["standin"].argv = standin_argv(upstream_url)
+            extras["standin"].argv = standin_argv(upstream_url, args.standin_stack)
         failing.skipped = only or failures_skipped(args, standin)
         admission.skipped = admission_skipped(args, standin)
         admission.duration = min(args.duration, ADMISSION_QUICK_DURATION_S) if args.quick else args.duration

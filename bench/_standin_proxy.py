@@ -1,9 +1,15 @@
-"""A minimal pass-through proxy: uvicorn (uvloop, httptools) raw ASGI + ``aiohttp.ClientSession``.
+"""A minimal pass-through proxy on one of two stacks (``--stack``):
+
+- ``uvicorn`` (the default): uvicorn (uvloop, httptools) raw ASGI + ``aiohttp.ClientSession``, the
+  library stack the sidecar first ran on;
+- ``native``: the sidecar's own HTTP/1.1 server and upstream pool (``sidecar.http1``) under the
+  same ASGI app, so the sidecar minus this proxy is what the sidecar's logic costs on its stack.
 
 Two uses: a stand-in for the sidecar while it is being written, or with ``python -m bench --standin``
 (same CLI flags, same ``sidecar http listening on http://127.0.0.1:PORT`` line), and a reference
 "library stack" proxy that ``python -m bench`` measures beside nginx and the sidecar in every run (the
-"stand-in" rows; perf-facts.md measured this stack at JSON c=32 ratio 0.178, SSE c=32 ratio 0.457).
+"stand-in" rows; ``--standin-stack native`` measures the native one there; perf-facts.md measured
+the uvicorn stack at JSON c=32 ratio 0.178, SSE c=32 ratio 0.457).
 
 It forwards ``/v1/*`` to ``--upstream`` with the client's credential replaced by ``--upstream-key``
 and streams the answer back chunk by chunk. No validation, no translation, no retries.
@@ -19,12 +25,15 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import aiohttp
-import uvicorn
+if TYPE_CHECKING:
+    import aiohttp
+
+# aiohttp and uvicorn are imported by the uvicorn stack only: the native one's memory is its own.
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,6 +41,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY = 32 * 1024 * 1024
+STACKS = ("uvicorn", "native")
 # Request headers forwarded to the upstream (the credential is replaced).
 _FORWARD = frozenset(
     {
@@ -59,12 +69,16 @@ def _error(status: int, etype: str, message: str) -> bytes:
 
 
 class Proxy:
-    """The ASGI application."""
+    """The ASGI application (aiohttp's client; ``NativeProxy``: ours)."""
 
     def __init__(self, upstream: str, upstream_key: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.upstream_key = upstream_key
         self.session: aiohttp.ClientSession | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.session is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -76,6 +90,8 @@ class Proxy:
         for _ in range(4):  # startup, shutdown
             msg = await receive()
             if msg["type"] == "lifespan.startup":
+                import aiohttp
+
                 self.session = aiohttp.ClientSession(
                     connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
                     auto_decompress=False,
@@ -104,7 +120,7 @@ class Proxy:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        if not path.startswith("/v1/") or self.session is None:
+        if not path.startswith("/v1/") or not self.ready:
             await self._simple(send, 404, _error(404, "not_found_error", "Not found"))
             return
         chunks: list[bytes] = []
@@ -126,10 +142,14 @@ class Proxy:
         url = self.upstream + path
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")
+        await self._forward(scope["method"], url, headers, b"".join(chunks), send)
+
+    async def _forward(self, method: str, url: str, headers: dict[str, str], body: bytes, send: Send) -> None:
+        import aiohttp
+
+        assert self.session is not None
         try:
-            async with self.session.request(
-                scope["method"], url, data=b"".join(chunks), headers=headers
-            ) as resp:
+            async with self.session.request(method, url, data=body, headers=headers) as resp:
                 out_headers = [
                     (k.lower().encode("latin-1"), v.encode("latin-1"))
                     for k, v in resp.headers.items()
@@ -150,7 +170,77 @@ class Proxy:
             await self._simple(send, 502, _error(502, "api_error", msg_text))
 
 
+class NativeProxy(Proxy):
+    """The same app forwarding with the sidecar's upstream pool (``sidecar.http1.client``)."""
+
+    def __init__(self, upstream: str, upstream_key: str) -> None:
+        from sidecar.http1.client import HTTPClient
+
+        super().__init__(upstream, upstream_key)
+        self.client = HTTPClient()
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    async def _forward(self, method: str, url: str, headers: dict[str, str], body: bytes, send: Send) -> None:
+        from sidecar.errors import SidecarError  # the pool's errors: connect, protocol, timeouts
+
+        try:
+            resp = await self.client.request(method, url, headers=list(headers.items()), body=body)
+        except SidecarError as exc:
+            await self._simple(send, 502, _error(502, "api_error", f"upstream error: {type(exc).__name__}"))
+            return
+        out_headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in resp.headers.items()
+            if k.lower() not in _DROP_RESPONSE
+        ]
+        if resp.headers.get("content-type", "").startswith("text/event-stream"):
+            await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
+            async for chunk in resp.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        else:
+            data = await resp.read()
+            out_headers.append((b"content-length", str(len(data)).encode()))
+            await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
+            await send({"type": "http.response.body", "body": data})
+
+
+async def _serve_native(args: argparse.Namespace) -> None:
+    """``--stack native``: the sidecar's server (``sidecar.http1.server``) serving ``NativeProxy``."""
+    import socket
+
+    from sidecar.http1.server import App, HttpServer
+
+    proxy = NativeProxy(args.upstream, args.upstream_key)
+    # The server's App type takes dict scopes and messages; this app reads them as mappings.
+    server = HttpServer(cast("App", proxy), cancel_on_disconnect=True)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.http_port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    await server.start(sock)
+    print(f"sidecar http listening on http://{args.host}:{sock.getsockname()[1]}", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # Bounded like the uvicorn stack: also when the parent dies or after --max-seconds.
+    parent = os.getppid()
+    deadline = loop.time() + args.max_seconds
+    while not stop.is_set() and loop.time() < deadline and os.getppid() == parent:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+    await server.shutdown(1.0)
+    await proxy.client.aclose()
+
+
 async def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
     config = uvicorn.Config(
         Proxy(args.upstream, args.upstream_key),
         host=args.host,
@@ -196,11 +286,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-grpc", action="store_true", help="accepted for CLI compatibility (no gRPC here)")
     p.add_argument("--grpc-port", type=int, help="accepted for CLI compatibility (no gRPC here)")
     p.add_argument("--max-seconds", type=float, default=7200.0, help="exit after this long (safety bound)")
+    p.add_argument(
+        "--stack",
+        choices=STACKS,
+        default="uvicorn",
+        help="uvicorn + aiohttp, or the sidecar's own server and upstream pool (native)",
+    )
     args = p.parse_args(argv)
     import uvloop
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(_serve(args))
+    asyncio.run(_serve_native(args) if args.stack == "native" else _serve(args))
     return 0
 
 

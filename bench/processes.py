@@ -243,8 +243,15 @@ def start_upstream(taskset_u: list[str], deltas: int) -> Child:
     )
 
 
-def _standin_argv() -> list[str]:
-    return [sys.executable, "-m", "bench._standin_proxy"]
+def _standin_argv(stack: str = "uvicorn") -> list[str]:
+    return [sys.executable, "-m", "bench._standin_proxy", *(["--stack", stack] if stack != "uvicorn" else [])]
+
+
+# What each stand-in stack is, for the report.
+STANDIN_STACKS = {
+    "uvicorn": "uvicorn raw ASGI + aiohttp",
+    "native": "the sidecar's own server and upstream pool (sidecar.http1)",
+}
 
 
 def sidecar_argv(
@@ -264,9 +271,10 @@ def sidecar_argv(
         return (argv + translated if has_upstream else argv + std), f"custom command: {tmpl}"
     if args.standin or not (REPO / "sidecar" / "__main__.py").exists():
         why = "--standin" if args.standin else "sidecar/__main__.py does not exist yet"
+        stack = getattr(args, "standin_stack", "uvicorn")
         return (
-            _standin_argv() + std,
-            f"STAND-IN proxy bench/_standin_proxy.py, uvicorn raw ASGI + aiohttp ({why})",
+            _standin_argv(stack) + std,
+            f"STAND-IN proxy bench/_standin_proxy.py, {STANDIN_STACKS[stack]} ({why})",
         )
     # The admin listener (metrics) on a free port; --no-metrics measures the sidecar without them.
     extra = ["--admin-port", "0", *(["--no-metrics"] if args.no_metrics else [])]
@@ -279,9 +287,22 @@ def runs_standin(argv: list[str]) -> bool:
     return "bench._standin_proxy" in " ".join(argv)
 
 
-def standin_argv(upstream_url: str) -> list[str]:
+def standin_argv(upstream_url: str, stack: str = "uvicorn") -> list[str]:
     """The stand-in proxy as a target of its own, beside the sidecar (no gRPC door)."""
-    return [*_standin_argv(), "--upstream", upstream_url, "--upstream-key", UPSTREAM_KEY, "--http-port", "0"]
+    return [
+        *_standin_argv(stack),
+        "--upstream",
+        upstream_url,
+        "--upstream-key",
+        UPSTREAM_KEY,
+        "--http-port",
+        "0",
+    ]
+
+
+def standin_stack(argv: list[str]) -> str:
+    """The stack of a stand-in command (``standin_argv``)."""
+    return argv[argv.index("--stack") + 1] if "--stack" in argv else "uvicorn"
 
 
 # What the tables and messages call each proxy, and its stderr log under bench/results.

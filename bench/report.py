@@ -29,10 +29,12 @@ from bench.fake_upstream import FAIL_EVERY, sse_event_count
 from bench.processes import (
     FOREIGN_LOAD_WARN,
     PROXY_LABELS,
+    STANDIN_STACKS,
     Footprint,
     GrpcDoor,
     ProxyName,
     runs_standin,
+    standin_stack,
     taskset,
 )
 from bench.scenarios import (
@@ -604,7 +606,8 @@ def header(run: BenchRun) -> list[str]:
         ),
         "stand-in: "
         + (
-            f"{shlex.join([*taskset_p, *standin.argv])} (uvicorn + aiohttp, no sidecar logic)"
+            f"{shlex.join([*taskset_p, *standin.argv])} "
+            f"({STANDIN_STACKS[standin_stack(standin.argv)]}, no sidecar logic)"
             if standin.skipped is None and standin.argv is not None
             else f"skipped ({standin.skipped})"
         ),
@@ -747,7 +750,11 @@ def report(run: BenchRun, out: Path, started: float) -> None:
             "desc": run.extras["nginx"].desc,
             "config": run.extras["nginx"].config,
         },
-        "standin_proxy": {"skipped": run.extras["standin"].skipped, "argv": run.extras["standin"].argv},
+        "standin_proxy": {
+            "skipped": run.extras["standin"].skipped,
+            "argv": run.extras["standin"].argv,
+            "stack": standin_stack(run.extras["standin"].argv) if run.extras["standin"].argv else None,
+        },
         "openai": {
             "sidecar_argv": plan.openai_argv,
             "skipped": openai.skipped,

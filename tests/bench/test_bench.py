@@ -11,6 +11,7 @@ import json
 import re
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from typing import Any
 
 import httptools
 import pytest
+
+from bench.processes import standin_argv, standin_stack
 
 REPO = Path(__file__).resolve().parents[2]
 DELTAS = 20  # the fake upstream's default
@@ -109,6 +112,44 @@ def test_sse_streams_are_parsed_into_events(upstream_url: str) -> None:
         "ping": 20,
     }
     assert set(r["ttft_ms"]) == {"p50", "p90", "p99", "max", "mean"}
+
+
+@pytest.fixture(scope="module", params=["uvicorn", "native"])
+def standin_url(request: pytest.FixtureRequest, upstream_url: str) -> Iterator[str]:
+    """The stand-in proxy on each of its stacks, in front of the fake upstream."""
+    argv = standin_argv(upstream_url, request.param)
+    proc = subprocess.Popen(
+        [*argv, "--max-seconds", "60"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT_S)
+        assert ready, "the stand-in proxy did not start"
+        line = proc.stdout.readline()
+        m = re.fullmatch(r"sidecar http listening on (http://127\.0\.0\.1:\d+)\n", line)
+        assert m, f"unexpected first line {line!r}"
+        yield m.group(1)
+    finally:
+        proc.terminate()
+        # SIGTERM ends either stack (uvicorn re-raises the signal once it has shut down).
+        assert proc.wait(timeout=5) in (0, -signal.SIGTERM)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_standin_stacks_forward_json_and_sse(standin_url: str) -> None:
+    r = _loadgen(standin_url, "--mode", "json", "-c", "2", "-n", "20", "-d", "10")
+    assert (r["ok"], r["errors"], r["statuses"]) == (20, 0, {"200": 20})
+    r = _loadgen(standin_url, "--mode", "sse", "-c", "2", "-n", "20", "-d", "10", "--count-names")
+    assert (r["ok"], r["errors"], r["incomplete_streams"]) == (20, 0, 0)
+    assert r["event_counts"] == {str(EVENTS_PER_ANSWER): 20}
+
+
+def test_standin_argv_names_its_stack() -> None:
+    uvicorn, native = standin_argv("http://u", "uvicorn"), standin_argv("http://u", "native")
+    assert "--stack" not in uvicorn and native[native.index("--stack") + 1] == "native"
+    assert (standin_stack(uvicorn), standin_stack(native)) == ("uvicorn", "native")
 
 
 def test_time_limit_stops_an_unbounded_count(upstream_url: str) -> None:
@@ -613,7 +654,8 @@ def test_bench_measures_direct_nginx_standin_and_sidecar(bench_run: tuple[str, d
     stdout, doc = bench_run
     assert doc["nginx"]["skipped"] is None and "proxy_pass http://fake;" in doc["nginx"]["config"]
     assert "proxy_buffering off;" in doc["nginx"]["config"] and "keepalive 64;" in doc["nginx"]["config"]
-    assert doc["standin_proxy"]["skipped"] is None
+    assert doc["standin_proxy"]["skipped"] is None and doc["standin_proxy"]["stack"] == "uvicorn"
+    assert "(uvicorn raw ASGI + aiohttp, no sidecar logic)" in stdout
     assert doc["config"]["sse_deltas"] == 50 and doc["config"]["sse_events_per_answer"] == 56
     assert "nginx:    nginx/" in stdout
     rows = {(r[0], r[2]): r for r in _table_rows(stdout)}
