@@ -25,10 +25,11 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
+
+from bench._lifetime import until_stopped
 
 if TYPE_CHECKING:
     import aiohttp
@@ -66,6 +67,27 @@ def _error(status: int, etype: str, message: str) -> bytes:
     return (
         b'{"type":"error","error":{"type":"' + etype.encode() + b'","message":"' + message.encode() + b'"}}'
     )
+
+
+async def _relay(
+    send: Send, status: int, headers: Iterable[tuple[str, str]], answer: bytes | AsyncIterator[bytes]
+) -> None:
+    """The upstream's answer to the client: a whole body with its length, or a stream chunk by
+    chunk; hop-by-hop and recomputed headers dropped."""
+    out = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in headers
+        if k.lower() not in _DROP_RESPONSE
+    ]
+    if isinstance(answer, bytes):
+        out.append((b"content-length", str(len(answer)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": answer})
+        return
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    async for chunk in answer:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 class Proxy:
@@ -150,21 +172,9 @@ class Proxy:
         assert self.session is not None
         try:
             async with self.session.request(method, url, data=body, headers=headers) as resp:
-                out_headers = [
-                    (k.lower().encode("latin-1"), v.encode("latin-1"))
-                    for k, v in resp.headers.items()
-                    if k.lower() not in _DROP_RESPONSE
-                ]
-                if resp.content_type == "text/event-stream":
-                    await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
-                    async for chunk in resp.content.iter_any():
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    await send({"type": "http.response.body", "body": b""})
-                else:
-                    data = await resp.read()
-                    out_headers.append((b"content-length", str(len(data)).encode()))
-                    await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
-                    await send({"type": "http.response.body", "body": data})
+                sse = resp.content_type == "text/event-stream"
+                answer = resp.content.iter_any() if sse else await resp.read()
+                await _relay(send, resp.status, resp.headers.items(), answer)
         except aiohttp.ClientError as exc:
             msg_text = f"upstream error: {type(exc).__name__}"
             await self._simple(send, 502, _error(502, "api_error", msg_text))
@@ -191,21 +201,8 @@ class NativeProxy(Proxy):
         except SidecarError as exc:
             await self._simple(send, 502, _error(502, "api_error", f"upstream error: {type(exc).__name__}"))
             return
-        out_headers = [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in resp.headers.items()
-            if k.lower() not in _DROP_RESPONSE
-        ]
-        if resp.headers.get("content-type", "").startswith("text/event-stream"):
-            await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
-            async for chunk in resp.chunks():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        else:
-            data = await resp.read()
-            out_headers.append((b"content-length", str(len(data)).encode()))
-            await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
-            await send({"type": "http.response.body", "body": data})
+        sse = resp.headers.get("content-type", "").startswith("text/event-stream")
+        await _relay(send, resp.status, resp.headers.items(), resp.chunks() if sse else await resp.read())
 
 
 async def _serve_native(args: argparse.Namespace) -> None:
@@ -224,16 +221,7 @@ async def _serve_native(args: argparse.Namespace) -> None:
     sock.setblocking(False)
     await server.start(sock)
     print(f"sidecar http listening on http://{args.host}:{sock.getsockname()[1]}", flush=True)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    # Bounded like the uvicorn stack: also when the parent dies or after --max-seconds.
-    parent = os.getppid()
-    deadline = loop.time() + args.max_seconds
-    while not stop.is_set() and loop.time() < deadline and os.getppid() == parent:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=1.0)
+    await until_stopped(args.max_seconds)  # bounded like the uvicorn stack
     await server.shutdown(1.0)
     await proxy.client.aclose()
 

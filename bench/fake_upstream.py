@@ -55,8 +55,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import sys
 import time
 from collections import deque
@@ -67,6 +65,8 @@ from urllib.parse import parse_qs
 
 import httptools
 import msgspec
+
+from bench._lifetime import until_stopped
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 MAX_BODY = 32 * 1024 * 1024  # the real API's Messages limit
@@ -815,17 +815,8 @@ async def _serve(args: argparse.Namespace) -> None:
     config = UpstreamConfig(deltas=args.deltas, delay_ms=args.delay_ms, event_gap_ms=args.event_gap_ms)
     server = await start_server(args.host, args.port, config)
     print(f"fake upstream listening on http://{args.host}:{server_port(server)}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    parent = os.getppid()
-    deadline = loop.time() + args.max_seconds
     try:
-        # Bounded: stop on a signal, when the parent dies, or after --max-seconds.
-        while not stop.is_set() and loop.time() < deadline and os.getppid() == parent:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+        await until_stopped(args.max_seconds)
     finally:
         server.close()
         with contextlib.suppress(TimeoutError):

@@ -7,6 +7,7 @@ depend on how pytest names this package. Counts, parsing and the shape of the re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import select
@@ -44,33 +45,38 @@ def _run_module(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def upstream_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.fake_upstream", "--port", "0", "--max-seconds", "60"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+@contextlib.contextmanager
+def _child(argv: list[str], first_line: str, what: str) -> Iterator[str]:
+    """A bench server child from the repository root; yields group 1 of its first stdout line
+    (``first_line``, a regex), and stops it with SIGTERM at the end."""
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT_S)
-        assert ready, "fake upstream did not start"
+        assert ready, f"{what} did not start"
         line = proc.stdout.readline()
-        m = re.fullmatch(r"fake upstream listening on (http://127\.0\.0\.1:\d+)\n", line)
+        m = re.fullmatch(first_line, line)
         assert m, f"unexpected first line {line!r}"
         yield m.group(1)
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=5)
+            code = proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(timeout=5)
+            code = proc.wait(timeout=5)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+    # SIGTERM ends it (uvicorn re-raises the signal once it has shut down).
+    assert code in (0, -signal.SIGTERM), f"{what} exited with {code}"
+
+
+@pytest.fixture(scope="module")
+def upstream_url() -> Iterator[str]:
+    argv = [sys.executable, "-m", "bench.fake_upstream", "--port", "0", "--max-seconds", "60"]
+    with _child(argv, r"fake upstream listening on (http://127\.0\.0\.1:\d+)\n", "fake upstream") as url:
+        yield url
 
 
 def _loadgen(url: str, *args: str) -> dict[str, Any]:
@@ -117,25 +123,9 @@ def test_sse_streams_are_parsed_into_events(upstream_url: str) -> None:
 @pytest.fixture(scope="module", params=["uvicorn", "native"])
 def standin_url(request: pytest.FixtureRequest, upstream_url: str) -> Iterator[str]:
     """The stand-in proxy on each of its stacks, in front of the fake upstream."""
-    argv = standin_argv(upstream_url, request.param)
-    proc = subprocess.Popen(
-        [*argv, "--max-seconds", "60"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT_S)
-        assert ready, "the stand-in proxy did not start"
-        line = proc.stdout.readline()
-        m = re.fullmatch(r"sidecar http listening on (http://127\.0\.0\.1:\d+)\n", line)
-        assert m, f"unexpected first line {line!r}"
-        yield m.group(1)
-    finally:
-        proc.terminate()
-        # SIGTERM ends either stack (uvicorn re-raises the signal once it has shut down).
-        assert proc.wait(timeout=5) in (0, -signal.SIGTERM)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+    argv = [*standin_argv(upstream_url, request.param), "--max-seconds", "60"]
+    with _child(argv, r"sidecar http listening on (http://127\.0\.0\.1:\d+)\n", "stand-in") as url:
+        yield url
 
 
 def test_standin_stacks_forward_json_and_sse(standin_url: str) -> None:
