@@ -68,8 +68,7 @@ async def start_grpc(
     # (``add_service``: generic handlers, which keep grpc.aio's per-call work flat).
     health_servicer = health_aio.HealthServicer()
     services.append(add_service(server, health_servicer, _service(health_pb2, "Health"), _plain))
-    services.append(reflection.SERVICE_NAME)
-    reflection_servicer = reflection_aio.ReflectionServicer(services)
+    reflection_servicer = reflection_aio.ReflectionServicer([*services, reflection.SERVICE_NAME])
     add_service(server, reflection_servicer, _service(reflection_pb2, "ServerReflection"), _plain)
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(target)
@@ -77,9 +76,8 @@ async def start_grpc(
         raise OSError(f"cannot bind gRPC to {target}")
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    for name in services:
-        if name != reflection.SERVICE_NAME:
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    for name in services:  # reflection has no health status of its own, as before
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, bound
 
 

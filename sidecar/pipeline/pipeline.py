@@ -9,7 +9,7 @@ with. The upstream pacing budgets and admission counters carry over a reload.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -98,10 +98,7 @@ class Pipeline:
     async def messages(self, call: Call) -> Answer:
         """``POST /v1/messages``: a whole Message or an event stream."""
         call.plain_blocks = check_messages(call.body, call.headers.get("anthropic-version"))[1]
-        resolved = self._resolve(call)
-        if self.admission is None:
-            return await self._send(call, resolved)
-        return await self._admitted(call, resolved)
+        return await self._route(call)
 
     async def batch_entry(self, call: Call, owner: str | None = None) -> Answer:
         """One entry of a batch the sidecar runs itself (``sidecar.batches``): a non-streaming
@@ -124,17 +121,16 @@ class Pipeline:
     async def count_tokens(self, call: Call) -> Answer:
         """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``."""
         call.plain_blocks = check_count_tokens(call.body, call.headers.get("anthropic-version"))[1]
-        resolved = self._resolve(call)
-        if self.admission is None:
-            return await self._send(call, resolved)
-        return await self._admitted(call, resolved)
+        return await self._route(call)
 
-    def _resolve(self, call: Call) -> Resolved:
-        """Where a validated call goes. Sidecar chains first: a request that looped is refused
-        before it spends anything of its key, and the next hop learns where it stands."""
+    def _route(self, call: Call) -> Awaitable[Answer]:
+        """Where a validated call goes, and the coroutine that takes it there (a plain function,
+        so the await chain gets no frame of its own). Sidecar chains first: a request that looped
+        is refused before it spends anything of its key, and the next hop learns where it stands."""
         hops = check_hops(call.headers, self.config.hops)
         forward_hops(call.headers, hops, self.config.hops)
-        return self.router.resolve(call.model)
+        resolved = self.router.resolve(call.model)
+        return self._send(call, resolved) if self.admission is None else self._admitted(call, resolved)
 
     async def _admitted(self, call: Call, resolved: Resolved) -> Answer:
         """Admission on: the client's key is checked and charged, and never goes upstream."""
