@@ -112,6 +112,7 @@ import time
 from pathlib import Path
 
 import sidecar
+from bench._standin_proxy import STACKS as STANDIN_STACKS
 from bench.admission import QUICK_DURATION_S as ADMISSION_QUICK_DURATION_S
 from bench.admission import AdmissionPhase
 from bench.failing import QUICK_DURATION_S
@@ -164,7 +165,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--standin-stack",
-        choices=("uvicorn", "native"),
+        choices=tuple(STANDIN_STACKS),
         default="uvicorn",
         help="the stand-in's stack: uvicorn + aiohttp (the default, the gauge across sessions) or the "
         "sidecar's own server and upstream pool with no sidecar logic (native)",

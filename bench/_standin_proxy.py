@@ -42,7 +42,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY = 32 * 1024 * 1024
-STACKS = ("uvicorn", "native")
+# ``--stack`` -> what it is (the bench's report quotes it).
+STACKS = {
+    "uvicorn": "uvicorn raw ASGI + aiohttp",
+    "native": "the sidecar's own server and upstream pool (sidecar.http1)",
+}
 # Request headers forwarded to the upstream (the credential is replaced).
 _FORWARD = frozenset(
     {

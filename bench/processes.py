@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
+from bench._standin_proxy import STACKS as STANDIN_STACKS
+
 if TYPE_CHECKING:
     from bench.nginx import NginxSite
 
@@ -247,13 +249,6 @@ def _standin_argv(stack: str = "uvicorn") -> list[str]:
     return [sys.executable, "-m", "bench._standin_proxy", *(["--stack", stack] if stack != "uvicorn" else [])]
 
 
-# What each stand-in stack is, for the report.
-STANDIN_STACKS = {
-    "uvicorn": "uvicorn raw ASGI + aiohttp",
-    "native": "the sidecar's own server and upstream pool (sidecar.http1)",
-}
-
-
 def sidecar_argv(
     args: argparse.Namespace, upstream_url: str, provider: Provider = "anthropic"
 ) -> tuple[list[str], str]:
@@ -271,10 +266,9 @@ def sidecar_argv(
         return (argv + translated if has_upstream else argv + std), f"custom command: {tmpl}"
     if args.standin or not (REPO / "sidecar" / "__main__.py").exists():
         why = "--standin" if args.standin else "sidecar/__main__.py does not exist yet"
-        stack = getattr(args, "standin_stack", "uvicorn")
         return (
-            _standin_argv(stack) + std,
-            f"STAND-IN proxy bench/_standin_proxy.py, {STANDIN_STACKS[stack]} ({why})",
+            _standin_argv(args.standin_stack) + std,
+            f"STAND-IN proxy bench/_standin_proxy.py, {STANDIN_STACKS[args.standin_stack]} ({why})",
         )
     # The admin listener (metrics) on a free port; --no-metrics measures the sidecar without them.
     extra = ["--admin-port", "0", *(["--no-metrics"] if args.no_metrics else [])]

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench._standin_proxy import STACKS as STANDIN_STACKS
 from bench.admission import AdmissionPhase, render_admission
 from bench.cancel import BEFORE_WAIT_S, CLOSE_WAIT_S
 from bench.failing import FAIL_SCENARIOS, policy_desc, render_failures
@@ -29,7 +30,6 @@ from bench.fake_upstream import FAIL_EVERY, sse_event_count
 from bench.processes import (
     FOREIGN_LOAD_WARN,
     PROXY_LABELS,
-    STANDIN_STACKS,
     Footprint,
     GrpcDoor,
     ProxyName,
