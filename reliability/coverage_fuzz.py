@@ -36,9 +36,26 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 FLAGS = ("-max_len=4096", "-timeout=10")
 
 
+def _from_source() -> None:
+    """Load the sidecar's modules from their Python source even where a compiled one sits beside
+    it (the native build, ``setup.py``): atheris instruments bytecode, and a compiled module has
+    none, so its branches would be invisible to the fuzzer. Call before anything imports them."""
+    from importlib.machinery import SOURCE_SUFFIXES, FileFinder, SourceFileLoader
+    from importlib.util import find_spec
+
+    spec = find_spec("sidecar")  # a top-level package: found, not imported
+    assert spec is not None and spec.submodule_search_locations is not None
+    for top in spec.submodule_search_locations:
+        for folder in [Path(top), *(p for p in Path(top).rglob("*") if p.is_dir())]:
+            sys.path_importer_cache[str(folder)] = FileFinder(
+                str(folder), (SourceFileLoader, SOURCE_SUFFIXES)
+            )
+
+
 def _target(name: str) -> Any:
     import atheris
 
+    _from_source()
     with atheris.instrument_imports(include=["sidecar"]):
         import msgspec
         from google.protobuf.message import DecodeError

@@ -38,6 +38,17 @@ grammar.CHECK_LOG = str(STREAM_VIOLATIONS)
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="sidecar-test-state-")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A compiled module older than its source would be tested instead of it: stop at once."""
+    from tests.test_native import stale_compiled
+
+    stale = stale_compiled()
+    if stale:
+        pytest.exit(
+            f"compiled modules are older than their sources, run `make native`: {', '.join(stale)}", 2
+        )
+
+
 class Sidecar(Protocol):
     """What a test needs of a running sidecar, a process (``SidecarProcess``) or in this
     process (``tests.inprocess.ThreadedSidecar``): where it listens, and how to stop it."""

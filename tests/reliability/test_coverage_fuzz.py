@@ -4,6 +4,8 @@ and reports it, and ``--merge`` minimises a run's finds into the corpus; its ful
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from reliability import coverage_fuzz
@@ -38,3 +40,21 @@ def test_merge_minimises_the_finds_into_the_corpus(tmp_path: Path) -> None:
     report, violations = coverage_fuzz.run_target("sse", 500, merge=True, corpus=tmp_path)
     assert violations == [] and f"from {len(first) + 1} kept inputs" in report[0]
     assert "stray" not in {p.name for p in kept.iterdir()}
+
+
+def test_the_fuzzed_modules_load_from_their_source_even_where_compiled() -> None:
+    # atheris sees branches in bytecode only: with the native build, the compiled validator and
+    # converters would be fuzzed blind. The child loads every sidecar module from its source.
+    code = (
+        "from reliability.coverage_fuzz import _from_source\n"
+        "_from_source()\n"
+        "import sidecar.core.validate, sidecar.grpc.convert, sidecar.grpc.codec, sidecar.core.sse\n"
+        "import sys\n"
+        "print(*[m.__file__ for n, m in sys.modules.items() if n.startswith('sidecar') and getattr(m, '__file__', None)])\n"
+    )
+    root = Path(coverage_fuzz.__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    files = run.stdout.split()
+    assert any(f.endswith("validate.py") for f in files)
+    assert all(f.endswith(".py") for f in files), [f for f in files if not f.endswith(".py")]

@@ -1,0 +1,62 @@
+"""The one thing pyproject.toml cannot say: which modules are compiled, and how.
+
+With ``SIDECAR_NATIVE=1`` the modules in ``NATIVE`` (the request path: the HTTP/1.1 server, the
+pipeline and its filters, telemetry's per-request observers, upstream pacing, validation, the gRPC
+door's proto codec) are compiled to C extensions by mypyc, mypy's own compiler, from the same
+source: the strict typing ``make lint`` keeps is what it compiles from. Without it, the package is
+pure Python, the same code; the compiled modules sit beside their sources (``build_ext
+--inplace``) and Python loads them first.
+
+Compiling type-checks the whole package, so it runs where the dev extras are installed and
+without build isolation: ``make native`` (``make run``, ``make test``, ``make bench`` and ``make
+reliability`` call it), or ``SIDECAR_NATIVE=1 pip wheel --no-build-isolation .`` for an image.
+
+A compiled function checks its arguments' declared types when it is called (a ``dict[str, Any]``
+parameter given a list raises ``TypeError``), so what takes untrusted values declares them
+``object`` and checks them itself, as the validator does. Left out on purpose: modules with async
+generators (mypyc does not compile them yet); ``sidecar.grpc.convert``, whose converters promise
+an ``InvalidRequest`` for a value that is not a JSON object (thin wrappers over the compiled
+codec); ``sidecar.hops``, ``sidecar.errors`` and ``sidecar.core.call``, whose classes are
+subclassed by uncompiled code or override class attributes of uncompiled bases (a compiled
+subclass of an uncompiled exception does not see its own class attributes).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from setuptools import setup
+
+NATIVE = [
+    "sidecar/admission/pacing.py",
+    "sidecar/core/estimate.py",
+    "sidecar/core/validate.py",
+    "sidecar/grpc/codec.py",
+    "sidecar/http1/server.py",
+    "sidecar/http1/timer.py",
+    "sidecar/lifecycle.py",
+    "sidecar/pipeline/filters.py",
+    "sidecar/pipeline/pipeline.py",
+    "sidecar/routing/router.py",
+    "sidecar/telemetry/live.py",
+    "sidecar/telemetry/metrics.py",
+    "sidecar/telemetry/registry.py",
+    "sidecar/telemetry/request.py",
+    "sidecar/upstreams/session.py",
+]
+# The compiled modules share one runtime library, kept inside the package (``sidecar/_native__mypyc``)
+# so that an editable install finds it from any working directory.
+GROUP = "sidecar._native"
+
+
+def ext_modules() -> list[Any]:
+    if os.environ.get("SIDECAR_NATIVE") != "1":
+        return []
+    from mypyc.build import mypycify
+
+    return list(mypycify(NATIVE, opt_level="3", group_name=GROUP))
+
+
+if __name__ == "__main__":
+    setup(ext_modules=ext_modules())
