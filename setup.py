@@ -1,8 +1,9 @@
 """The one thing pyproject.toml cannot say: which modules are compiled, and how.
 
-With ``SIDECAR_NATIVE=1`` the modules in ``NATIVE`` (the request path: the HTTP/1.1 server, the
-pipeline and its filters, telemetry's per-request observers, upstream pacing, validation, the gRPC
-door's proto codec) are compiled to C extensions by mypyc, mypy's own compiler, from the same
+With ``SIDECAR_NATIVE=1`` the modules in ``NATIVE`` (the request path: both HTTP/1.1 edges, the
+HTTP door, the pipeline and its filters, the Anthropic adapter, answers and their event streams,
+telemetry's per-request observers, upstream pacing, validation, the gRPC door's proto codec) are
+compiled to C extensions by mypyc, mypy's own compiler, from the same
 source: the strict typing ``make lint`` keeps is what it compiles from. Without it, the package is
 pure Python, the same code; the compiled modules sit beside their sources (``build_ext
 --inplace``) and Python loads them first.
@@ -11,14 +12,28 @@ Compiling type-checks the whole package, so it runs where the dev extras are ins
 without build isolation: ``make native`` (``make run``, ``make test``, ``make bench`` and ``make
 reliability`` call it), or ``SIDECAR_NATIVE=1 pip wheel --no-build-isolation .`` for an image.
 
-A compiled function checks its arguments' declared types when it is called (a ``dict[str, Any]``
-parameter given a list raises ``TypeError``), so what takes untrusted values declares them
-``object`` and checks them itself, as the validator does. Left out on purpose: modules with async
-generators (mypyc does not compile them yet); ``sidecar.grpc.convert``, whose converters promise
-an ``InvalidRequest`` for a value that is not a JSON object (thin wrappers over the compiled
-codec); ``sidecar.hops``, ``sidecar.errors`` and ``sidecar.core.call``, whose classes are
-subclassed by uncompiled code or override class attributes of uncompiled bases (a compiled
-subclass of an uncompiled exception does not see its own class attributes).
+Compiled code differs from Python in ways the tests found; write compiled modules with them in
+mind (``tests/test_native.py`` checks the two that can be read from the source):
+- a compiled function checks its arguments' declared types when it is called (a ``dict[str,
+  Any]`` parameter given a list raises ``TypeError``), and an attribute read after mypy narrowed
+  it (``x.resp = resp``, then awaits, then ``x.resp``) is checked against the narrowed type: what
+  takes untrusted values declares them ``object`` and checks them itself, as the validator does;
+- a variable has one type: two ``except ... as exc`` of unrelated types in one function fail;
+- an ``await`` inside ``finally``, while the caller handles an exception, raises that exception
+  again (mypyc 2.4.1): cleanup that awaits goes in ``except BaseException: ...; raise`` and
+  after the ``try``;
+- msgspec reads a Struct's field annotations, which a compiled class does not keep: Structs live
+  in uncompiled modules (``sidecar.telemetry.message``);
+- async generators do not compile: the compiled modules' async iterators are classes (their
+  ``aclose``, and ``__del__`` where a generator's ``finally`` did work, keep a generator's
+  behaviour).
+
+Left out on purpose: modules with async generators (the gRPC servicer: grpc.aio's streaming
+handlers); ``sidecar.grpc.convert``, whose converters promise an ``InvalidRequest`` for a value
+that is not a JSON object (thin wrappers over the compiled codec); ``sidecar.hops``,
+``sidecar.errors`` and ``sidecar.core.call``, whose classes are subclassed by uncompiled code or
+override class attributes of uncompiled bases (a compiled subclass of an uncompiled exception
+does not see its own class attributes).
 """
 
 from __future__ import annotations
@@ -30,19 +45,24 @@ from setuptools import setup
 
 NATIVE = [
     "sidecar/admission/pacing.py",
+    "sidecar/core/answer.py",
     "sidecar/core/estimate.py",
     "sidecar/core/validate.py",
     "sidecar/grpc/codec.py",
+    "sidecar/http/app.py",
+    "sidecar/http1/client.py",
     "sidecar/http1/server.py",
     "sidecar/http1/timer.py",
     "sidecar/lifecycle.py",
     "sidecar/pipeline/filters.py",
     "sidecar/pipeline/pipeline.py",
     "sidecar/routing/router.py",
+    "sidecar/telemetry/attempt.py",
     "sidecar/telemetry/live.py",
     "sidecar/telemetry/metrics.py",
     "sidecar/telemetry/registry.py",
     "sidecar/telemetry/request.py",
+    "sidecar/upstreams/anthropic.py",
     "sidecar/upstreams/session.py",
 ]
 # The compiled modules share one runtime library, kept inside the package (``sidecar/_native__mypyc``)

@@ -136,40 +136,94 @@ class EventStream:
         cls, events: AsyncIterator[StreamEvent], close: Callable[[], Awaitable[None]] | None = None
     ) -> EventStream:
         """A stream whose source yields one event at a time."""
-
-        async def batches() -> AsyncIterator[list[StreamEvent]]:
-            try:
-                async for event in events:
-                    yield [event]
-            finally:
-                aclose = getattr(events, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-
-        return cls(batches(), close)
+        return cls(_Singles(events), close)
 
     def batches(self) -> AsyncIterator[list[StreamEvent]]:
         return self._batches
 
-    async def _events(self) -> AsyncIterator[StreamEvent]:
-        async for batch in self._batches:
-            for event in batch:
-                yield event
-
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        return self._events()
+        return _Flat(self._batches)
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        # Not `finally`: a compiled await there re-raises the caller's handled exception (setup.py).
         try:
             aclose = getattr(self._batches, "aclose", None)
             if aclose is not None:
                 await aclose()
-        finally:
+        except BaseException:
             if self._close is not None:
                 await self._close()
+            raise
+        if self._close is not None:
+            await self._close()
+
+
+class _Singles:
+    """``EventStream.of_events``: a source of one event at a time, as batches of one. Once it
+    ends, fails or is closed, the source is closed (``aclose``, when it has one). These iterators
+    are classes rather than async generators so that mypyc compiles this module (``setup.py``)."""
+
+    __slots__ = ("_done", "_events")
+
+    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+        self._events = events
+        self._done = False
+
+    def __aiter__(self) -> _Singles:
+        return self
+
+    async def __anext__(self) -> list[StreamEvent]:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            event = await self._events.__anext__()
+        except BaseException:
+            await self.aclose()
+            raise
+        return [event]
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._done = True
+            aclose = getattr(self._events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+class _Flat:
+    """``EventStream.__aiter__``: the events of the stream's batches one by one."""
+
+    __slots__ = ("_at", "_batch", "_batches", "_done")
+
+    def __init__(self, batches: AsyncIterator[list[StreamEvent]]) -> None:
+        self._batches = batches
+        self._batch: list[StreamEvent] = []
+        self._at = 0
+        self._done = False
+
+    def __aiter__(self) -> _Flat:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        while self._at >= len(self._batch):
+            if self._done:
+                raise StopAsyncIteration
+            try:
+                self._batch = await self._batches.__anext__()
+            except BaseException:
+                self._done = True
+                raise
+            self._at = 0
+        event = self._batch[self._at]
+        self._at += 1
+        return event
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._batch = []
 
 
 def event_usage(event: StreamEvent) -> dict[str, Any] | None:

@@ -310,6 +310,7 @@ class HttpApp:
         check = grammar.stream_check(f"http {req.request_id}") if grammar.CHECK_LOG else None
         if check is not None:  # test mode (SIDECAR_CHECK_STREAMS): the grammar of what is sent
             send = check.wrap(send)
+        # Not `finally`: a compiled await there re-raises the caller's handled exception (setup.py).
         try:
             req.started = True
             await send({"type": "http.response.start", "status": answer.status, "headers": headers})
@@ -346,10 +347,13 @@ class HttpApp:
             # uvicorn reports a disconnect, and nothing may be left to await after that.
             await events.aclose()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
+        except BaseException:
             if check is not None:
                 check.abandon()
             await events.aclose()
+            raise
+        if check is not None:
+            check.abandon()
 
     async def _models(self, req: _Request, path: str, send: Send) -> None:
         pipeline = req.pipeline or self._get_pipeline()
@@ -379,7 +383,7 @@ class HttpApp:
         ):
             # A large body (a file upload to the upstream's Files API, up to 500 MB) is relayed
             # as it arrives, never held whole: with its content-length when the client gave one.
-            body = _limited_chunks(receive, _FORWARD_MAX_BODY)
+            body = _BodyChunks(receive, _FORWARD_MAX_BODY)
         else:
             body = await self._read_body(req, receive, _FORWARD_MAX_BODY)
         query = req.scope.get("query_string", b"")
@@ -410,10 +414,10 @@ class HttpApp:
             # batch as it comes, and a disconnect while it is read ends it (ClientGone) with
             # nothing stored.
             _declared_length(req, batches.config.max_body_bytes)
-            body = _body_chunks(receive)
+            body = _BodyChunks(receive)
         else:
             await self._read_body(req, receive, 1 << 20)
-            body = _body_chunks(None)
+            body = _BodyChunks(None)
 
         async def answer() -> None:
             answer = await batches.handle(
@@ -445,7 +449,7 @@ class HttpApp:
             # An upload goes to disk as it arrives, never whole in memory; a disconnect while
             # it is read ends it (ClientGone) with nothing stored.
             uploaded = await files.handle(
-                pipeline.admission, method, req.scope["path"], query, headers, _body_chunks(receive)
+                pipeline.admission, method, req.scope["path"], query, headers, _BodyChunks(receive)
             )
             await _send_answer(send, uploaded, req)
             return
@@ -453,7 +457,7 @@ class HttpApp:
 
         async def answer() -> None:
             answer = await files.handle(
-                pipeline.admission, method, req.scope["path"], query, headers, _body_chunks(None)
+                pipeline.admission, method, req.scope["path"], query, headers, _BodyChunks(None)
             )
             if answer.chunks is not None:
                 await _send_chunks(send, answer, req)
@@ -503,17 +507,6 @@ def _new_call(req: _Request, raw: bytes, count_tokens: bool, observer: RequestOb
     )
 
 
-async def _limited_chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
-    """The request body as it arrives, refused past ``limit`` bytes (our own server refuses it
-    first; uvicorn does not)."""
-    size = 0
-    async for chunk in _body_chunks(receive):
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        yield chunk
-
-
 def _too_large(limit: int) -> RequestTooLarge:
     return RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
 
@@ -530,17 +523,41 @@ def _declared_length(req: _Request, limit: int) -> int | None:
     return length
 
 
-async def _body_chunks(receive: Receive | None) -> AsyncIterator[bytes]:
-    """The request body as it arrives (``None``: a body already read, nothing more)."""
-    while receive is not None:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+class _BodyChunks:
+    """The request body as it arrives (``receive`` None: a body already read, nothing more),
+    refused past ``limit`` bytes when one is given (our own server refuses it first; uvicorn does
+    not); ``ClientGone`` when the client leaves. An async iterator class rather than an async
+    generator, so that mypyc compiles this module (``setup.py``)."""
+
+    __slots__ = ("_limit", "_receive", "_size")
+
+    def __init__(self, receive: Receive | None, limit: int | None = None) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._size = 0
+
+    def __aiter__(self) -> _BodyChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while self._receive is not None:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._receive = None
+                raise ClientGone
+            if not message.get("more_body", False):
+                self._receive = None  # the last part: nothing more to receive
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                self._size += len(chunk)
+                if self._limit is not None and self._size > self._limit:
+                    self._receive = None
+                    raise _too_large(self._limit)
+                return chunk
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self._receive = None
 
 
 def _client_deadline(value: bytes | None) -> float | None:
@@ -613,6 +630,7 @@ async def _send_answer(send: Send, answer: Answer, req: _Request) -> None:
 async def _send_chunks(send: Send, answer: Answer, req: _Request) -> None:
     """A relayed body streamed as it arrives (chunked); a failure mid-body cuts the connection."""
     assert answer.chunks is not None
+    # Not `finally`: a compiled await there re-raises the caller's handled exception (setup.py).
     try:
         headers = _answer_headers(answer, req, [(b"content-type", b"application/octet-stream")])
         req.started = True
@@ -622,9 +640,10 @@ async def _send_chunks(send: Send, answer: Answer, req: _Request) -> None:
         if answer.close is not None:
             await answer.close()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-    finally:
+    except BaseException:
         if answer.close is not None:
             await answer.close()
+        raise
 
 
 async def _send_json(send: Send, status: int, data: dict[str, Any], req: _Request) -> None:

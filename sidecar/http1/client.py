@@ -301,14 +301,10 @@ class Response:
                 return b""
             await self._wait()
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body's chunks as they arrive. Leaving the loop before the end closes the response."""
-        try:
-            while chunk := await self.read_chunk():
-                yield chunk
-        finally:
-            if not self.at_eof:
-                self.close()
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive. Leaving the loop before the end (``aclose``), or a
+        failure, closes the response."""
+        return _Chunks(self)
 
     def release(self) -> None:
         """Done with the response: a finished connection is already back in its pool; an
@@ -402,6 +398,51 @@ class Response:
         self._wake()
 
 
+class _Chunks:
+    """``Response.chunks``: the body's chunks, an async iterator that closes the response when
+    left before the end (``aclose``) or when a read fails, as an async generator with a
+    ``finally`` would (a class, so that mypyc compiles it: ``setup.py``)."""
+
+    __slots__ = ("_done", "_resp", "_started")
+
+    def __init__(self, resp: Response) -> None:
+        self._resp = resp
+        self._started = False
+        self._done = False
+
+    def __del__(self) -> None:
+        # Dropped once started (a loop left with ``break``): closed, as a generator's finalizer
+        # runs its ``finally``.
+        if self._started:
+            self._end()
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        self._started = True
+        try:
+            chunk = await self._resp.read_chunk()
+        except BaseException:
+            self._end()
+            raise
+        if not chunk:
+            self._end()
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if not self._done:
+            self._done = True
+            if not self._resp.at_eof:
+                self._resp.close()
+
+
 # ---- connections --------------------------------------------------------------------------------
 
 
@@ -472,11 +513,18 @@ class _Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._protocol_error("an unrequested protocol upgrade")
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
-            self._protocol_error(str(cause) if cause is not None else str(exc))
-        except httptools.HttpParserError as exc:
-            self._protocol_error(str(exc) or type(exc).__name__)
+        except httptools.HttpParserCallbackError as failed:
+            cause = failed.__context__
+            self._protocol_error(str(cause) if cause is not None else str(failed))
+        except httptools.HttpParserError as malformed:
+            self._protocol_error(str(malformed) or type(malformed).__name__)
+
+    def forget(self, resp: Response) -> None:
+        """A failed exchange: ``resp`` is no longer this connection's, if it still was. (Read
+        here, ``self.resp`` is the attribute's declared type: in ``_exchange`` mypy narrows it to
+        what was assigned before the awaits, and a compiled read checks that narrowed type.)"""
+        if self.resp is resp:
+            self.resp = None
 
     def eof_received(self) -> bool | None:
         return None  # close; connection_lost says what it meant
@@ -1046,7 +1094,7 @@ class HTTPClient:
                 raise conn._broken_while_sending()
             await self._headers(resp, deadline)
         except BaseException:
-            conn.resp = None if conn.resp is resp else conn.resp
+            conn.forget(resp)
             conn.abort()
             resp._conn = None
             raise

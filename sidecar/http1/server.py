@@ -471,14 +471,14 @@ class _Connection(asyncio.Protocol):
         self.after_message = False
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self.upgraded(data, exc.args[0] if exc.args else len(data))
-        except httptools.HttpParserError as exc:
-            refuse = exc.__context__
+        except httptools.HttpParserUpgrade as upgrade:
+            self.upgraded(data, upgrade.args[0] if upgrade.args else len(data))
+        except httptools.HttpParserError as malformed:
+            refuse = malformed.__context__
             if isinstance(refuse, _Refuse):
                 self.protocol_error(refuse.status, refuse.message)
             else:
-                self.protocol_error(400, f"malformed HTTP/1.1 request: {exc}")
+                self.protocol_error(400, f"malformed HTTP/1.1 request: {malformed}")
             return
         if self.in_head and self.head_bytes > self.limits.max_header_bytes:
             self.protocol_error(431, self.too_large_head())

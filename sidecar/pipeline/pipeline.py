@@ -111,11 +111,14 @@ class Pipeline:
         if self.admission is None or owner is None:
             return await self._send(call, resolved)
         ticket = await self.admission.admit_batch(owner, resolved.name, call.estimate())
+        # Not `finally`: a compiled await there re-raises the caller's handled exception (setup.py).
         try:
             answer = await self._send(call, resolved, owner)
             await ticket.finish(answer.json().get("usage"))
-        finally:
+        except BaseException:
             await ticket.release()
+            raise
+        await ticket.release()
         return answer
 
     async def count_tokens(self, call: Call) -> Answer:
@@ -152,10 +155,13 @@ class Pipeline:
         if answer.events is not None:
             answer.events = charged_stream(answer.events, ticket, call.body.get("max_tokens"))
         else:
+            # Not `finally`: a compiled await there re-raises the caller's handled exception (setup.py).
             try:
                 await ticket.finish(answer.json().get("usage") if call.endpoint == "messages" else None)
-            finally:
+            except BaseException:
                 await ticket.release()
+                raise
+            await ticket.release()
         return answer
 
     def _authenticated(self, headers: dict[str, str], *, any_model: bool) -> KeyRecord | None:

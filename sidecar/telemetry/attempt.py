@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
 from typing import Any, Protocol
 
-import msgspec
-
 from ..core import (
     Answer,
     AttemptObserver,
@@ -28,6 +26,7 @@ from ..core import (
     event_usage,
 )
 from ..core.jsonbytes import BAD_JSON
+from .message import decode_message
 from .metrics import TPOT_BOUNDS, Cell, LocalHistogram
 from .outcomes import CANCELLED, SUCCESS, Failure, failure_of, failure_of_type
 from .registry import Registry
@@ -41,27 +40,6 @@ def _int(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
-# Only what telemetry reads from a JSON Message; msgspec skips everything else (content too).
-class _Details(msgspec.Struct):
-    thinking_tokens: int | None = None
-
-
-class _Usage(msgspec.Struct):
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_creation_input_tokens: int | None = None
-    cache_read_input_tokens: int | None = None
-    output_tokens_details: _Details | None = None
-
-
-class _Message(msgspec.Struct):
-    id: str | None = None
-    model: str | None = None
-    stop_reason: str | None = None
-    usage: _Usage | None = None
-
-
-_decode_message = msgspec.json.Decoder(_Message).decode
 _WATCHED = frozenset({"message_start", "message_delta", "error", "message_stop"})
 
 
@@ -195,54 +173,9 @@ class LiveAttempt(AttemptObserver):
 
         return close
 
-    async def _watch(self, source: AsyncIterator[list[StreamEvent]]) -> AsyncIterator[list[StreamEvent]]:
-        """Relay ``source``'s batches unchanged, noting usage, deltas and the time spent waiting.
-
-        Per batch: two clock reads, a look at each event's name, and for a batch with content
-        deltas after the first one a bisect into the request's time-per-token buckets."""
-        clock = perf_counter
-        watched = _WATCHED
-        bounds = TPOT_BOUNDS
-        seen = False  # a content delta has arrived
-        tpot: LocalHistogram | None = None  # after the first delta, when metrics are on
-        last = 0.0  # when the latest content delta arrived
-        waiting_since = clock()
-        try:
-            async for batch in source:
-                now = clock()
-                self.wait += now - waiting_since
-                # Names read and deltas counted in C; only a batch with a watched event is walked.
-                names = list(map(event_name, batch))
-                deltas = names.count("content_block_delta")
-                if deltas != len(names) and not watched.isdisjoint(names):
-                    for event in batch:
-                        if event.name in watched:
-                            self._on_event(event.name, event)
-                if deltas:
-                    if tpot is not None:
-                        # Deltas that arrived in one read share the gap since the previous one.
-                        gap = (now - last) / deltas
-                        tpot.counts[bisect_left(bounds, gap)] += deltas
-                        tpot.total += gap * deltas
-                    elif not seen:
-                        seen = True
-                        tpot = self._first_deltas(now, deltas)
-                    last = now
-                waiting_since = -1.0  # the consumer's time is not the upstream's
-                yield batch
-                waiting_since = clock()
-            self.complete = True
-        except (asyncio.CancelledError, GeneratorExit):
-            raise
-        except BaseException as exc:
-            if self.failure is None:
-                self.failure = failure_of(exc)
-            raise
-        finally:
-            end = clock()
-            if waiting_since >= 0:
-                self.wait += end - waiting_since
-            self._end(end)
+    def _watch(self, source: AsyncIterator[list[StreamEvent]]) -> AsyncIterator[list[StreamEvent]]:
+        """Relay ``source``'s batches unchanged, noting usage, deltas and the time spent waiting."""
+        return _Watch(self, source)
 
     def _on_event(self, name: str, event: StreamEvent) -> None:
         if name == "message_stop":
@@ -315,7 +248,7 @@ class LiveAttempt(AttemptObserver):
         if answer.raw is None:
             return
         try:
-            msg = _decode_message(answer.raw)
+            msg = decode_message(answer.raw)
         except BAD_JSON:
             return
         self.response_id, self.response_model, self.finish_reason = msg.id, msg.model, msg.stop_reason
@@ -388,6 +321,91 @@ class LiveAttempt(AttemptObserver):
                 span.set_status(tracing.ERROR)
             span.set_attributes(attrs)
         span.end()
+
+
+class _Watch:
+    """``LiveAttempt._watch``: relays the batches unchanged, noting usage, deltas and the time
+    spent waiting for the upstream; the attempt ends when the stream ends, fails or is closed
+    (``aclose``). A class rather than an async generator, so that mypyc compiles this module
+    (``setup.py``).
+
+    Per batch: two clock reads, a look at each event's name, and for a batch with content deltas
+    after the first one a bisect into the request's time-per-token buckets."""
+
+    __slots__ = ("_attempt", "_done", "_last", "_seen", "_source", "_started", "_tpot", "_waiting_since")
+
+    def __init__(self, attempt: LiveAttempt, source: AsyncIterator[list[StreamEvent]]) -> None:
+        self._attempt = attempt
+        self._source = source
+        self._seen = False  # a content delta has arrived
+        self._tpot: LocalHistogram | None = None  # after the first delta, when metrics are on
+        self._last = 0.0  # when the latest content delta arrived
+        self._waiting_since = -1.0  # while a batch is awaited; the consumer's time is not the upstream's
+        self._started = False
+        self._done = False
+
+    def __del__(self) -> None:
+        # Dropped once started, without ``aclose``: the attempt ends, as a generator's finalizer
+        # would run its ``finally``.
+        if self._started:
+            self._end()
+
+    def __aiter__(self) -> _Watch:
+        return self
+
+    async def __anext__(self) -> list[StreamEvent]:
+        if self._done:
+            raise StopAsyncIteration
+        attempt = self._attempt
+        self._started = True
+        self._waiting_since = perf_counter()
+        try:
+            batch = await self._source.__anext__()
+        except StopAsyncIteration:
+            attempt.complete = True
+            self._end()
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            self._end()
+            raise
+        except BaseException as exc:
+            if attempt.failure is None:
+                attempt.failure = failure_of(exc)
+            self._end()
+            raise
+        now = perf_counter()
+        attempt.wait += now - self._waiting_since
+        self._waiting_since = -1.0
+        # Names read and deltas counted in C; only a batch with a watched event is walked.
+        names = list(map(event_name, batch))
+        deltas = names.count("content_block_delta")
+        if deltas != len(names) and not _WATCHED.isdisjoint(names):
+            for event in batch:
+                if event.name in _WATCHED:
+                    attempt._on_event(event.name, event)
+        if deltas:
+            tpot = self._tpot
+            if tpot is not None:
+                # Deltas that arrived in one read share the gap since the previous one.
+                gap = (now - self._last) / deltas
+                tpot.counts[bisect_left(TPOT_BOUNDS, gap)] += deltas
+                tpot.total += gap * deltas
+            elif not self._seen:
+                self._seen = True
+                self._tpot = attempt._first_deltas(now, deltas)
+            self._last = now
+        return batch
+
+    async def aclose(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if not self._done:
+            self._done = True
+            end = perf_counter()
+            if self._waiting_since >= 0:
+                self._attempt.wait += end - self._waiting_since
+            self._attempt._end(end)
 
 
 def _request_attributes(call: Call, attrs: dict[str, Any]) -> None:

@@ -172,39 +172,10 @@ class AnthropicUpstream(Upstream):
 
         return close
 
-    async def _events(self, resp: UpstreamResponse) -> AsyncIterator[list[StreamEvent]]:
+    def _events(self, resp: UpstreamResponse) -> AsyncIterator[list[StreamEvent]]:
         """Relay the upstream's events as they arrive; a stream that stops before its end
         (``message_stop`` or ``error``) ends with an error, so no client is left guessing."""
-        splitter = SSESplitter()
-        ended = False
-        try:
-            # The bytes that arrived before a break come first, so nothing sent is lost.
-            head = True  # until the first content delta: batches end with it
-            while chunk := await resp.read_chunk():
-                if head:
-                    events = splitter.feed_until(chunk, _FIRST_TOKEN)
-                    head = not events or events[-1].name != _FIRST_TOKEN
-                    if events:
-                        ended = ended or not _TERMINAL.isdisjoint(map(event_name, events))
-                        yield events
-                    if head:
-                        continue
-                    chunk = b""  # the rest of the read, still buffered
-                events = splitter.feed(chunk)
-                if events:
-                    ended = ended or not _TERMINAL.isdisjoint(map(event_name, events))
-                    yield events
-            last = splitter.flush()
-            if last is not None:
-                ended = ended or last.name in _TERMINAL
-                yield [last]
-        except ResponseTimeout as exc:
-            raise self._http.timeout(exc, "went silent mid-stream") from exc
-        except (ConnectionBroken, ProtocolError) as exc:
-            log.warning("upstream %r broke a stream: %s", self.name, exc)
-            raise UpstreamError(f"upstream {self.name!r} closed the stream before it ended") from exc
-        if not ended:
-            raise UpstreamError(f"upstream {self.name!r} ended the stream without message_stop")
+        return _Events(self, resp)
 
     async def list_models(self, call_headers: dict[str, str]) -> list[dict[str, Any]]:
         headers = self._headers(call_headers)
@@ -217,15 +188,15 @@ class AnthropicUpstream(Upstream):
                 data = await resp.read()
                 if resp.status >= 400:
                     raise _error_from_response(resp.status, data, relay_headers(resp.headers))
-            except (ResponseTimeout, ConnectionBroken, ProtocolError) as exc:
-                raise self._body_error(exc) from exc
+            except (ResponseTimeout, ConnectionBroken, ProtocolError) as broken:
+                raise self._body_error(broken) from broken
             finally:
                 resp.release()
             try:
                 page = msgspec.json.decode(data)
                 models.extend(m for m in page["data"] if isinstance(m, dict))
-            except _BAD_PAGE as exc:
-                raise UpstreamProtocolError(f"upstream {self.name!r} sent a malformed model list") from exc
+            except _BAD_PAGE as bad:
+                raise UpstreamProtocolError(f"upstream {self.name!r} sent a malformed model list") from bad
             if not page.get("has_more") or not page.get("last_id"):
                 break
             after = page["last_id"]
@@ -265,20 +236,129 @@ class AnthropicUpstream(Upstream):
             upstream=self.name,
         )
 
-    async def _chunks(self, resp: UpstreamResponse) -> AsyncIterator[bytes]:
-        try:
-            while chunk := await resp.read_chunk():
-                yield chunk
-        except ResponseTimeout as exc:
-            raise self._http.timeout(exc, "went silent mid-body") from exc
-        except (ConnectionBroken, ProtocolError) as exc:
-            log.warning("upstream %r broke a body: %s", self.name, exc)
-            raise UpstreamError(
-                f"upstream {self.name!r} closed the connection before the body ended"
-            ) from exc
+    def _chunks(self, resp: UpstreamResponse) -> AsyncIterator[bytes]:
+        return _Chunks(self, resp)
 
     def connections(self) -> tuple[int, int] | None:
         return self._http.connections()
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+class _Events:
+    """``AnthropicUpstream._events``: the stream's events in batches, one per upstream read, except
+    that until the first content delta a batch ends with it (it goes out before the rest of its
+    read is parsed). The bytes that arrived before a break come first, so nothing sent is lost.
+    An async iterator class rather than an async generator, so that mypyc compiles this module
+    (``setup.py``); once it raised or ended, it stays ended."""
+
+    __slots__ = ("_done", "_ended", "_eof", "_head", "_resp", "_rest", "_splitter", "_upstream")
+
+    def __init__(self, upstream: AnthropicUpstream, resp: UpstreamResponse) -> None:
+        self._upstream = upstream
+        self._resp = resp
+        self._splitter = SSESplitter()
+        self._head = True  # until the first content delta: batches end with it
+        self._rest = False  # the rest of a read whose head went out is still in the splitter
+        self._eof = False  # the body ended (and the splitter was flushed)
+        self._ended = False  # a terminal event (message_stop, error) passed
+        self._done = False
+
+    def __aiter__(self) -> _Events:
+        return self
+
+    async def __anext__(self) -> list[StreamEvent]:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            batch = await self._batch()
+        except BaseException:
+            self._done = True
+            raise
+        if batch is None:
+            self._done = True
+            if not self._ended:
+                raise UpstreamError(f"upstream {self._upstream.name!r} ended the stream without message_stop")
+            raise StopAsyncIteration
+        if not self._ended:
+            self._ended = not _TERMINAL.isdisjoint(map(event_name, batch))
+        return batch
+
+    async def aclose(self) -> None:
+        self._done = True
+
+    async def _batch(self) -> list[StreamEvent] | None:
+        """The next batch; None at the body's end."""
+        splitter = self._splitter
+        upstream = self._upstream
+        try:
+            while not self._eof:
+                if self._rest:
+                    self._rest = False
+                    events = splitter.feed(b"")
+                    if events:
+                        return events
+                chunk = await self._resp.read_chunk()
+                if not chunk:
+                    self._eof = True
+                    last = splitter.flush()
+                    return [last] if last is not None else None
+                if self._head:
+                    events = splitter.feed_until(chunk, _FIRST_TOKEN)
+                    if events and events[-1].name == _FIRST_TOKEN:
+                        self._head = False
+                        self._rest = True
+                    if events:
+                        return events
+                    continue
+                events = splitter.feed(chunk)
+                if events:
+                    return events
+            return None
+        except ResponseTimeout as timeout:
+            raise upstream._http.timeout(timeout, "went silent mid-stream") from timeout
+        except (ConnectionBroken, ProtocolError) as broken:
+            log.warning("upstream %r broke a stream: %s", upstream.name, broken)
+            raise UpstreamError(f"upstream {upstream.name!r} closed the stream before it ended") from broken
+
+
+class _Chunks:
+    """``AnthropicUpstream._chunks``: a relayed body's chunks as they arrive, its breaks named
+    for the upstream (an async iterator class, as ``_Events``)."""
+
+    __slots__ = ("_done", "_resp", "_upstream")
+
+    def __init__(self, upstream: AnthropicUpstream, resp: UpstreamResponse) -> None:
+        self._upstream = upstream
+        self._resp = resp
+        self._done = False
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        upstream = self._upstream
+        try:
+            chunk = await self._resp.read_chunk()
+        except ResponseTimeout as timeout:
+            self._done = True
+            raise upstream._http.timeout(timeout, "went silent mid-body") from timeout
+        except (ConnectionBroken, ProtocolError) as broken:
+            self._done = True
+            log.warning("upstream %r broke a body: %s", upstream.name, broken)
+            raise UpstreamError(
+                f"upstream {upstream.name!r} closed the connection before the body ended"
+            ) from broken
+        except BaseException:
+            self._done = True
+            raise
+        if not chunk:
+            self._done = True
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        self._done = True
