@@ -272,8 +272,21 @@ def sidecar_argv(
         )
     # The admin listener (metrics) on a free port; --no-metrics measures the sidecar without them.
     extra = ["--admin-port", "0", *(["--no-metrics"] if args.no_metrics else [])]
-    desc = "sidecar (python -m sidecar" + (", metrics off)" if args.no_metrics else ", metrics on)")
-    return [sys.executable, "-m", "sidecar", *std, *extra], desc
+    metrics = "metrics off" if args.no_metrics else "metrics on"
+    return [
+        sys.executable,
+        "-m",
+        "sidecar",
+        *std,
+        *extra,
+    ], f"sidecar (python -m sidecar, {metrics}, {sidecar_build()})"
+
+
+def sidecar_build() -> str:
+    """Which build of the sidecar runs: its request path compiled (``make native``, setup.py),
+    or pure Python. The two differ by a third in CPU per request, so a figure names its build."""
+    compiled = [p for p in (REPO / "sidecar").rglob("*.so") if not p.name.startswith("_native__mypyc")]
+    return f"{len(compiled)} modules compiled" if compiled else "pure Python"
 
 
 def runs_standin(argv: list[str]) -> bool:

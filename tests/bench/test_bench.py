@@ -24,7 +24,8 @@ from typing import Any
 import httptools
 import pytest
 
-from bench.processes import standin_argv, standin_stack
+from bench.processes import sidecar_build, standin_argv, standin_stack
+from tests.test_native import BUILT, NATIVE
 
 REPO = Path(__file__).resolve().parents[2]
 DELTAS = 20  # the fake upstream's default
@@ -140,6 +141,11 @@ def test_standin_argv_names_its_stack() -> None:
     uvicorn, native = standin_argv("http://u", "uvicorn"), standin_argv("http://u", "native")
     assert "--stack" not in uvicorn and native[native.index("--stack") + 1] == "native"
     assert (standin_stack(uvicorn), standin_stack(native)) == ("uvicorn", "native")
+
+
+def test_the_sidecar_s_build_is_named() -> None:
+    # Compiled and pure differ by a third in CPU per request: every figure says which ran.
+    assert sidecar_build() == (f"{len(NATIVE)} modules compiled" if BUILT.exists() else "pure Python")
 
 
 def test_time_limit_stops_an_unbounded_count(upstream_url: str) -> None:
@@ -648,6 +654,7 @@ def test_bench_measures_direct_nginx_standin_and_sidecar(bench_run: tuple[str, d
     assert "(uvicorn raw ASGI + aiohttp, no sidecar logic)" in stdout
     assert doc["config"]["sse_deltas"] == 50 and doc["config"]["sse_events_per_answer"] == 56
     assert "nginx:    nginx/" in stdout
+    assert doc["sidecar"] == f"sidecar (python -m sidecar, metrics on, {sidecar_build()})"
     rows = {(r[0], r[2]): r for r in _table_rows(stdout)}
     assert set(rows) == {(label, proxy) for label in MAIN_ROWS for proxy in PROXY_ROWS}
     for (label, proxy), row in rows.items():
