@@ -24,7 +24,7 @@ install: $(STAMP)
 # The request path compiled with mypyc (setup.py says which modules and why), beside the sources.
 # Rebuilt when any source of the package changes: a compiled module type-checks against all of them.
 NATIVE := sidecar/_native.built
-$(NATIVE): $(STAMP) setup.py $(shell find sidecar -name '*.py')
+$(NATIVE): $(STAMP) setup.py $(shell find sidecar -name '*.py') | cc
 	find sidecar -name "*.so" -delete
 	SIDECAR_NATIVE=1 $(BIN)/python setup.py -q build_ext --inplace
 	touch $(NATIVE)
@@ -52,6 +52,11 @@ $(NODE_STAMP): package.json
 
 run: $(STAMP) $(NATIVE)
 	$(BIN)/sidecar $(ARGS)
+
+# The native build compiles C: Debian's gcc, when the machine has no C compiler.
+.PHONY: cc
+cc:
+	@command -v gcc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev)
 
 # The admission tests start their own redis-server (Debian's package) on a free loopback port.
 .PHONY: redis-server
