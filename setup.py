@@ -39,6 +39,7 @@ does not see its own class attributes).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from setuptools import setup
@@ -68,6 +69,17 @@ NATIVE = [
 # The compiled modules share one runtime library, kept inside the package (``sidecar/_native__mypyc``)
 # so that an editable install finds it from any working directory.
 GROUP = "sidecar._native"
+LIBRARY = GROUP.rsplit(".", 1)[1] + "__mypyc"  # the runtime library's file name starts so
+
+
+def compiled_sources(package: Path) -> list[Path]:
+    """The sources in ``package`` that have a compiled module beside them (a build's, current or
+    not), the runtime library aside. The tests and the bench read the build through this."""
+    return [
+        so.with_name(so.name.split(".", 1)[0] + ".py")
+        for so in package.rglob("*.so")
+        if not so.name.startswith(LIBRARY)
+    ]
 
 
 def ext_modules() -> list[Any]:

@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import runpy
 import shlex
 import shutil
 import signal
@@ -285,7 +286,7 @@ def sidecar_argv(
 def sidecar_build() -> str:
     """Which build of the sidecar runs: its request path compiled (``make native``, setup.py),
     or pure Python. The two differ by a third in CPU per request, so a figure names its build."""
-    compiled = [p for p in (REPO / "sidecar").rglob("*.so") if not p.name.startswith("_native__mypyc")]
+    compiled = runpy.run_path(str(REPO / "setup.py"), run_name="setup")["compiled_sources"](REPO / "sidecar")
     return f"{len(compiled)} modules compiled" if compiled else "pure Python"
 
 

@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "sidecar"
-NATIVE: list[str] = runpy.run_path(str(ROOT / "setup.py"), run_name="setup")["NATIVE"]
+SETUP = runpy.run_path(str(ROOT / "setup.py"), run_name="setup")
+NATIVE: list[str] = SETUP["NATIVE"]
 BUILT = PACKAGE / "_native.built"  # `make native` touches it after a build
 
 
@@ -21,24 +22,17 @@ def _module(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".")
 
 
-def compiled_beside_sources() -> list[Path]:
-    """The compiled modules in the package (the shared runtime library aside)."""
-    return [p for p in PACKAGE.rglob("*.so") if not p.name.startswith("_native__mypyc")]
-
-
 def stale_compiled() -> list[str]:
     """Compiled modules whose source changed after the build (``make native`` rebuilds). Their
     code is in the shared runtime library: each module's own extension is a shim that a rebuild
     may leave as it was, so the library's time is the build's."""
-    compiled = compiled_beside_sources()
-    libraries = list(PACKAGE.glob("_native__mypyc*.so"))
+    libraries = list(PACKAGE.glob(SETUP["LIBRARY"] + "*.so"))
     built = min((p.stat().st_mtime for p in libraries), default=0.0)
-    stale = []
-    for so in compiled:
-        source = so.with_name(so.name.split(".", 1)[0] + ".py")
-        if source.exists() and source.stat().st_mtime > built:
-            stale.append(str(source.relative_to(ROOT)))
-    return stale
+    return [
+        str(source.relative_to(ROOT))
+        for source in SETUP["compiled_sources"](PACKAGE)
+        if source.exists() and source.stat().st_mtime > built
+    ]
 
 
 def test_every_listed_module_is_a_source_of_the_package() -> None:
@@ -51,9 +45,7 @@ def test_every_listed_module_is_a_source_of_the_package() -> None:
 def test_only_listed_modules_are_compiled() -> None:
     listed = {ROOT / path for path in NATIVE}
     leftovers = [
-        str(so.relative_to(ROOT))
-        for so in compiled_beside_sources()
-        if so.with_name(so.name.split(".", 1)[0] + ".py") not in listed
+        str(source.relative_to(ROOT)) for source in SETUP["compiled_sources"](PACKAGE) if source not in listed
     ]
     assert leftovers == [], "compiled modules setup.py no longer lists: `make native` removes them"
 
