@@ -18,6 +18,7 @@
     │   ├── UpstreamConnectError      (api_error, 502)  could not reach the upstream
     │   └── UpstreamProtocolError     (api_error, 502)  the upstream spoke nonsense
     ├── Timeout                       (timeout_error, 504)
+    ├── HopLimitExceeded              (api_error, 508)  a chain of sidecars too long: a routing loop
     └── Overloaded                    (overloaded_error, 529)
         └── Unavailable               (overloaded_error, 503)  a store the sidecar needs (Redis) is down
 
@@ -43,6 +44,7 @@ __all__ = [
     "BillingError",
     "ConfigError",
     "Conflict",
+    "HopLimitExceeded",
     "InvalidRequest",
     "NoRoute",
     "NotFound",
@@ -259,6 +261,14 @@ class Timeout(SidecarError):
 
     error_type = "timeout_error"
     status = 504
+
+
+class HopLimitExceeded(SidecarError):
+    """The request already passed ``max_hops`` sidecars: a routing loop or a too-long chain
+    (``sidecar.hops``)."""
+
+    error_type = "api_error"
+    status = 508
 
 
 class Overloaded(SidecarError):

@@ -8,10 +8,10 @@ front of the ``server-timing`` header, so the client reads the chain outermost f
 
     server-timing: sidecar-1;dur=0.8;desc="edge", sidecar-2;dur=0.6;desc="zone-a"
 
-The refusal is ``HopLimitExceeded``: HTTP 508 (Loop Detected, RFC 5842, the status that says
-exactly this) with the ``api_error`` type (so gRPC INTERNAL: a deployment fault, not the
-client's request) and ``x-should-retry: false``, because retrying a loop never helps and the
-SDKs would otherwise retry any status >= 500. ``invalid_request_error`` was the alternative; it
+The refusal is ``HopLimitExceeded`` (in the error tree, ``sidecar.errors``): HTTP 508 (Loop
+Detected, RFC 5842, the status that says exactly this) with the ``api_error`` type (so gRPC
+INTERNAL: a deployment fault, not the client's request) and ``x-should-retry: false``, because
+retrying a loop never helps and the SDKs would otherwise retry any status >= 500. ``invalid_request_error`` was the alternative; it
 was rejected because it tells the caller to fix a request that is fine.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .config.policy import HopConfig
-from .errors import InvalidRequest, SidecarError
+from .errors import HopLimitExceeded, InvalidRequest
 
 __all__ = [
     "DEFAULT_HOPS",
@@ -34,13 +34,6 @@ __all__ = [
 
 DEFAULT_HOPS = HopConfig()
 _MAX_HEADER_HOPS = 1000  # anything bigger is not a count a sidecar wrote
-
-
-class HopLimitExceeded(SidecarError):
-    """The request already passed ``max_hops`` sidecars: a routing loop or a too-long chain."""
-
-    error_type = "api_error"
-    status = 508
 
 
 def incoming_hops(headers: Mapping[str, str], config: HopConfig = DEFAULT_HOPS) -> int:
