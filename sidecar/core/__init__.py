@@ -16,8 +16,8 @@ from .call import (
     RequestObserver,
     Target,
     UpstreamInfo,
-    new_request_id,
 )
+from .ids import new_request_id
 from .upstream import ForwardRequest, Upstream
 
 __all__ = [

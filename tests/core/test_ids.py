@@ -6,8 +6,8 @@ import os
 import re
 import threading
 
-from sidecar.core import call
-from sidecar.core.call import new_request_id
+from sidecar.core import ids
+from sidecar.core.ids import new_request_id
 
 ID = re.compile(r"^req_01[0-9A-Za-z]{22}$")
 
@@ -48,4 +48,4 @@ def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
     os.waitpid(pid, 0)
     parent = [new_request_id() for _ in range(10)]
     assert len(child) == 10 and not set(child) & set(parent)
-    assert call._random_at > 0
+    assert ids._random_at > 0
