@@ -62,9 +62,10 @@ class Lifecycle:
         task = current_task()
         assert task is not None
         pipeline = self._current
+        if not self._tasks:
+            self._idle.clear()  # (only when it was set: asyncio's Event is Python code)
         self._tasks[task] = pipeline
         self._users[id(pipeline)] = self._users.get(id(pipeline), 0) + 1
-        self._idle.clear()
         return pipeline
 
     def snapshot(self) -> Pipeline:

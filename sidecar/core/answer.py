@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -261,21 +261,44 @@ def error_from_event(event: StreamEvent, request_id: str | None = None) -> Sidec
     )
 
 
-@dataclass(slots=True, kw_only=True)
+# ``__init__`` is written out: the dataclass one (keyword-only) is generated code the compiled
+# build would run interpreted, once per request.
+@dataclass(slots=True, init=False)
 class Answer:
     """An upstream's answer. Exactly one of ``message``/``raw`` (JSON) or ``events`` is set."""
 
-    status: int = 200
+    status: int
     # Response headers worth relaying to the client (request-id, anthropic-ratelimit-*, ...).
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    message: dict[str, Any] | None = None
-    raw: bytes | None = None  # the upstream's JSON bytes, relayed as they are
-    events: EventStream | None = None
+    headers: list[tuple[str, str]]
+    message: dict[str, Any] | None
+    raw: bytes | None  # the upstream's JSON bytes, relayed as they are
+    events: EventStream | None
     # A relayed body of another endpoint (file content, batch results), streamed as it
     # arrives; ``close`` releases the upstream when the consumer is done or gone.
-    chunks: AsyncIterator[bytes] | None = None
-    close: Callable[[], Awaitable[None]] | None = None
-    upstream: str = ""  # which upstream answered (for headers and logs)
+    chunks: AsyncIterator[bytes] | None
+    close: Callable[[], Awaitable[None]] | None
+    upstream: str  # which upstream answered (for headers and logs)
+
+    def __init__(
+        self,
+        *,
+        status: int = 200,
+        headers: list[tuple[str, str]] | None = None,
+        message: dict[str, Any] | None = None,
+        raw: bytes | None = None,
+        events: EventStream | None = None,
+        chunks: AsyncIterator[bytes] | None = None,
+        close: Callable[[], Awaitable[None]] | None = None,
+        upstream: str = "",
+    ) -> None:
+        self.status = status
+        self.headers = [] if headers is None else headers
+        self.message = message
+        self.raw = raw
+        self.events = events
+        self.chunks = chunks
+        self.close = close
+        self.upstream = upstream
 
     def json(self) -> dict[str, Any]:
         """The JSON answer as a dict (decoding ``raw`` once when needed)."""

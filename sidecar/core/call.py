@@ -20,11 +20,22 @@ nothing above it; ``sidecar.telemetry`` implements them. Per request, in order:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from .answer import Answer
 from .estimate import estimate_input_tokens
+
+_T = TypeVar("_T")
+
+try:  # mypyc reads the decorator when it compiles; at run time it changes nothing
+    from mypy_extensions import mypyc_attr
+except ImportError:  # a runtime without mypy (the image)
+
+    def mypyc_attr(*attrs: str, **kwattrs: object) -> Callable[[_T], _T]:
+        return lambda cls: cls
+
 
 __all__ = [
     "NOOP_ATTEMPT",
@@ -56,6 +67,8 @@ class UpstreamInfo(Protocol):
     provider: str
 
 
+# The observers are subclassed by telemetry (compiled) and by tests (interpreted).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AttemptObserver:
     """One upstream attempt. The base class observes nothing."""
 
@@ -69,6 +82,7 @@ class AttemptObserver:
         """The upstream attempt raised ``error`` (cancellation included) before answering."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RequestObserver:
     """One Messages or count_tokens request. The base class observes nothing."""
 
@@ -92,7 +106,9 @@ NOOP_ATTEMPT = AttemptObserver()
 NOOP_REQUEST = RequestObserver()
 
 
-@dataclass(slots=True, kw_only=True)
+# ``__init__`` is written out: the dataclass one (keyword-only) is generated code the compiled
+# build would run interpreted, once per request.
+@dataclass(slots=True, init=False)
 class Call:
     """One request to an Anthropic-shaped endpoint.
 
@@ -111,22 +127,57 @@ class Call:
     door: str  # "http" | "grpc"
     # Client headers to forward upstream, lower-case names (credentials included; the adapter
     # replaces them when an upstream key is configured).
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str]
     # Absolute deadline on time.monotonic(), from the gRPC deadline or the client's timeout.
-    deadline: float | None = None
-    started: float = field(default_factory=time.perf_counter)
+    deadline: float | None
+    started: float  # time.perf_counter() when the call was made (unless given)
     # The name the client asked for, before aliases and renames.
-    requested_model: str = ""
+    requested_model: str
     # Seconds spent waiting for upstream answers (all attempts), for Server-Timing.
-    upstream_wait: float = 0.0
+    upstream_wait: float
     # The local input-token estimate, once something needed it (admission, upstream pacing).
-    input_estimate: int | None = None
+    input_estimate: int | None
     # Validation found only plain content blocks (text, tool_use, tool_result, thinking): none
     # can reference a file, so nothing needs looking for one.
-    plain_blocks: bool = False
+    plain_blocks: bool
     # Telemetry for this request (the interfaces above): the door begins and finishes it, the
     # pipeline reports upstream attempts to it. The no-op unless telemetry is on.
-    observer: RequestObserver = NOOP_REQUEST
+    observer: RequestObserver
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        body: dict[str, Any],
+        raw: bytes | None,
+        model: str,
+        stream: bool,
+        request_id: str,
+        door: str,
+        headers: dict[str, str] | None = None,
+        deadline: float | None = None,
+        started: float | None = None,
+        requested_model: str = "",
+        upstream_wait: float = 0.0,
+        input_estimate: int | None = None,
+        plain_blocks: bool = False,
+        observer: RequestObserver = NOOP_REQUEST,
+    ) -> None:
+        self.endpoint = endpoint
+        self.body = body
+        self.raw = raw
+        self.model = model
+        self.stream = stream
+        self.request_id = request_id
+        self.door = door
+        self.headers = {} if headers is None else headers
+        self.deadline = deadline
+        self.started = time.perf_counter() if started is None else started
+        self.requested_model = requested_model
+        self.upstream_wait = upstream_wait
+        self.input_estimate = input_estimate
+        self.plain_blocks = plain_blocks
+        self.observer = observer
 
     def estimate(self) -> int:
         """The local input-token estimate of the body (computed once)."""

@@ -1183,7 +1183,7 @@ def _head(
     length: int | None = None,
 ) -> bytes:
     pairs: Iterable[tuple[str, str]]
-    if isinstance(headers, Mapping):
+    if isinstance(headers, dict) or isinstance(headers, Mapping):  # (a dict without the ABC's check)
         pairs = headers.items()
         known = _GOOD_NAMES.issuperset(headers)
     else:
