@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import importlib
 import runpy
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -161,3 +162,18 @@ async def test_a_request_runs_no_interpreted_sidecar_code_in_a_native_build(
             sys.setprofile(None)
         await client.close()
     assert sorted(ran) == [], "sidecar code ran interpreted per request: compile it (setup.py NATIVE)"
+
+
+def test_observers_subclass_without_mypy_extensions_at_run_time() -> None:
+    # sidecar.core.call reads mypy_extensions' decorator when compiling; an image's runtime has
+    # no mypy, and the observer classes must still take interpreted subclasses there.
+    code = (
+        "import sys; sys.modules['mypy_extensions'] = None\n"
+        "from sidecar.core import RequestObserver\n"
+        "class Seen(RequestObserver):\n"
+        "    def identify(self, request_id): print(request_id)\n"
+        "seen = Seen(); seen.identify('req_1'); seen.finish(cancelled=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "req_1\n"
