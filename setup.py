@@ -37,9 +37,9 @@ class that uncompiled code subclasses says so (``mypyc_attr(allow_interpreted_su
 the telemetry observers of ``sidecar.core.call``).
 
 A compiled module's dataclass whose ``__init__`` runs per request writes it out (``Call``,
-``Answer``): the generated keyword-only one would run interpreted. ``tests/test_native.py`` checks that a
-request runs no interpreted sidecar code: a call from compiled into interpreted code costs more
-than the function it calls.
+``Answer``): the generated keyword-only one would run interpreted. ``tests/test_native.py``
+checks that a request runs no interpreted sidecar code: a call from compiled into interpreted
+code costs more than the function it calls.
 """
 
 from __future__ import annotations
