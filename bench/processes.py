@@ -274,13 +274,8 @@ def sidecar_argv(
     # The admin listener (metrics) on a free port; --no-metrics measures the sidecar without them.
     extra = ["--admin-port", "0", *(["--no-metrics"] if args.no_metrics else [])]
     metrics = "metrics off" if args.no_metrics else "metrics on"
-    return [
-        sys.executable,
-        "-m",
-        "sidecar",
-        *std,
-        *extra,
-    ], f"sidecar (python -m sidecar, {metrics}, {sidecar_build()})"
+    desc = f"sidecar (python -m sidecar, {metrics}, {sidecar_build()})"
+    return [sys.executable, "-m", "sidecar", *std, *extra], desc
 
 
 def sidecar_build() -> str:
