@@ -2,11 +2,11 @@
 
 With ``SIDECAR_NATIVE=1`` the modules in ``NATIVE`` (the request path: both HTTP/1.1 edges, the
 HTTP door, the pipeline and its filters, the Anthropic adapter, answers and their event streams,
-telemetry's per-request observers, upstream pacing, validation, the gRPC door's proto codec) are
-compiled to C extensions by mypyc, mypy's own compiler, from the same
-source: the strict typing ``make lint`` keeps is what it compiles from. Without it, the package is
-pure Python, the same code; the compiled modules sit beside their sources (``build_ext
---inplace``) and Python loads them first.
+telemetry's per-request observers, upstream pacing, validation, the gRPC door's proto codec, our
+HTTP/2 and its HPACK decoder) are compiled to C extensions by mypyc, mypy's own compiler, from
+the same source: the strict typing ``make lint`` keeps is what it compiles from. Without it, the
+package is pure Python, the same code; the compiled modules sit beside their sources
+(``build_ext --inplace``) and Python loads them first.
 
 Compiling type-checks the whole package, so it runs where the dev extras are installed and
 without build isolation: ``make native`` (``make run``, ``make test``, ``make bench`` and ``make
@@ -65,6 +65,8 @@ NATIVE = [
     "sidecar/http1/client.py",
     "sidecar/http1/server.py",
     "sidecar/http1/timer.py",
+    "sidecar/http2/hpack.py",
+    "sidecar/http2/server.py",
     "sidecar/lifecycle.py",
     "sidecar/pipeline/filters.py",
     "sidecar/pipeline/pipeline.py",

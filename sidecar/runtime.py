@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .files import Files
 from .http.admin import AdminApp
 from .http.app import HttpApp
+from .http1.listen import bind_socket
 from .http1.server import HttpServer, ServerLimits
 from .lifecycle import ConfigWatcher, Lifecycle
 from .pipeline import Pipeline
@@ -36,21 +37,6 @@ log = logging.getLogger("sidecar")
 
 class _Listener(Protocol):
     async def shutdown(self, grace: float) -> None: ...
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (port 0 picks a free port)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
 
 
 # A wildcard bind answers on loopback too: the address a client on the same host (the pod's app,

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sidecar"
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("core",),  # what a request is and what comes back; imports only errors
-    ("http1",),  # our HTTP/1.1 on httptools: the API listener's server, the upstream pool
+    ("http1", "http2"),  # our HTTP/1.1 on httptools (the API listener, the upstream pool); HTTP/2 (gRPC)
     ("config",),  # typed, validated config, every section of it
     ("translate", "messages"),  # pure provider translation; the generated protobuf code
     ("upstreams", "routing", "hops"),  # adapters; route lookup and policies; sidecar chains
