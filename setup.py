@@ -2,11 +2,11 @@
 
 With ``SIDECAR_NATIVE=1`` the modules in ``NATIVE`` (the request path: both HTTP/1.1 edges, the
 HTTP door, the pipeline and its filters, the Anthropic adapter, answers and their event streams,
-telemetry's per-request observers, upstream pacing, validation, the gRPC door's proto codec, our
-HTTP/2 and its HPACK decoder) are compiled to C extensions by mypyc, mypy's own compiler, from
-the same source: the strict typing ``make lint`` keeps is what it compiles from. Without it, the
-package is pure Python, the same code; the compiled modules sit beside their sources
-(``build_ext --inplace``) and Python loads them first.
+telemetry's per-request observers, upstream pacing, validation; the gRPC door's servicer, proto
+codec and server, our HTTP/2 and its HPACK decoder) are compiled to C extensions by mypyc, mypy's
+own compiler, from the same source: the strict typing ``make lint`` keeps is what it compiles
+from. Without it, the package is pure Python, the same code; the compiled modules sit beside
+their sources (``build_ext --inplace``) and Python loads them first.
 
 Compiling type-checks the whole package, so it runs where the dev extras are installed and
 without build isolation: ``make native`` (``make run``, ``make test``, ``make bench`` and ``make
@@ -28,8 +28,9 @@ mind (``tests/test_native.py`` checks the two that can be read from the source):
   ``aclose``, and ``__del__`` where a generator's ``finally`` did work, keep a generator's
   behaviour).
 
-Left out on purpose: modules with async generators (the gRPC servicer: grpc.aio's streaming
-handlers); ``sidecar.grpc.convert``, whose converters promise an ``InvalidRequest`` for a value
+Left out on purpose: modules with async generators (``sidecar.grpc.streaming`` and the Batches
+servicer: their streaming methods are async generators, as grpc.aio's fallback server wants
+them); ``sidecar.grpc.convert``, whose converters promise an ``InvalidRequest`` for a value
 that is not a JSON object (thin wrappers over the compiled codec); ``sidecar.errors``, whose
 classes are subclassed by uncompiled code and override class attributes of uncompiled bases (a
 compiled subclass of an uncompiled exception does not see its own class attributes). A compiled
@@ -55,11 +56,16 @@ NATIVE = [
     "sidecar/core/aio.py",
     "sidecar/core/answer.py",
     "sidecar/core/call.py",
+    "sidecar/core/credentials.py",
     "sidecar/core/estimate.py",
     "sidecar/core/ids.py",
     "sidecar/core/sse.py",
     "sidecar/core/validate.py",
+    "sidecar/grpc/calls.py",
     "sidecar/grpc/codec.py",
+    "sidecar/grpc/native.py",
+    "sidecar/grpc/registry.py",
+    "sidecar/grpc/servicer.py",
     "sidecar/hops.py",
     "sidecar/http/app.py",
     "sidecar/http1/client.py",

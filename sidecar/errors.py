@@ -61,7 +61,9 @@ __all__ = [
     "UpstreamProtocolError",
     "error_body",
     "error_type_for_status",
+    "GRPC_STATUS_CODES",
     "grpc_code_for_type",
+    "grpc_status_for_type",
 ]
 
 # Anthropic error type -> (HTTP status, gRPC status code name). The one table both doors use.
@@ -80,6 +82,19 @@ _TYPES: dict[str, tuple[int, str]] = {
     "timeout_error": (504, "DEADLINE_EXCEEDED"),
     "overloaded_error": (529, "UNAVAILABLE"),
 }
+
+# gRPC status code name -> its number (the gRPC spec's table; what goes in ``grpc-status``).
+GRPC_STATUS_CODES: dict[str, int] = {
+    name: number
+    for number, name in enumerate(
+        (
+            "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+            "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+            "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+            "UNAUTHENTICATED",
+        )
+    )
+}  # fmt: skip
 
 # Anthropic error type -> the HTTP status it stands for (the keys of ``ERROR_TYPES``, no grpc).
 TYPE_STATUS: dict[str, int] = {etype: status for etype, (status, _) in _TYPES.items()}
@@ -133,6 +148,13 @@ def grpc_code_for_type(error_type: str) -> grpc.StatusCode:
     return grpc.StatusCode[entry[1] if entry else "INTERNAL"]
 
 
+def grpc_status_for_type(error_type: str) -> tuple[int, str]:
+    """``grpc_code_for_type`` without grpc: the status's number and name."""
+    entry = _TYPES.get(error_type)
+    name = entry[1] if entry else "INTERNAL"
+    return GRPC_STATUS_CODES[name], name
+
+
 class SidecarError(Exception):
     """Root of every error the sidecar reports to a client."""
 
@@ -164,6 +186,11 @@ class SidecarError(Exception):
     @property
     def grpc_code(self) -> grpc.StatusCode:
         return grpc_code_for_type(self.error_type)
+
+    @property
+    def grpc_status(self) -> int:
+        """The gRPC status code's number (no grpc import)."""
+        return grpc_status_for_type(self.error_type)[0]
 
     def body(self, request_id: str) -> dict[str, Any]:
         return error_body(self.error_type, self.message, request_id, self.details)

@@ -191,6 +191,7 @@ class Runtime:
                 listeners.max_body_bytes,
                 batches=self.batches,
                 http_origin=http_origin(listeners, self.http_port),
+                server=listeners.grpc.server,
             )
             _announce(f"sidecar grpc listening on {_hostport(host, self.grpc_port)}")
         if self.current().uses_mock:

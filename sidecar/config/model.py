@@ -114,6 +114,10 @@ class GrpcListener(_Base, frozen=True):
 
     enabled: bool = True
     port: int = 50051
+    # "native": our own gRPC server on our HTTP/2 (sidecar.grpc.native, sidecar.http2);
+    # "grpcio": grpc.aio, the previous server, kept as a fallback while the native one proves
+    # itself.
+    server: Literal["native", "grpcio"] = "native"
 
 
 class Listeners(_Base, frozen=True):

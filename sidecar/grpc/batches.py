@@ -3,7 +3,7 @@
 Each RPC calls the same ``Batches`` method the HTTP door's ``/v1/messages/batches`` calls, with the
 call's metadata as the request headers (the credentials decide the owner with client keys) and
 the config snapshot the call is pinned to: same validation errors (``requests.1.params.messages:
-...``), same store, same local-vs-forwarded decision. Errors end the call as ``servicer._abort``
+...``), same store, same local-vs-forwarded decision. Errors end the call as ``calls.abort``
 ends a Messages call (status, ``anthropic-error-*`` trailers). ``Results`` streams one message per
 JSON Lines line as the store (or the upstream) yields them; the results are never held whole.
 
@@ -22,7 +22,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
-from grpc import aio as grpc_aio
 
 from ..batches import Batches
 from ..core import Answer, new_request_id
@@ -30,16 +29,19 @@ from ..core.jsonbytes import BAD_JSON
 from ..errors import InvalidRequest, SidecarError, UpstreamProtocolError
 from ..lifecycle import Lifecycle, shutdown_error
 from ..messages.v1 import batches_pb2 as bpb
-from ..messages.v1 import batches_pb2_grpc as bpb_grpc
 from ..pipeline import Pipeline
 from . import convert
-from .servicer import _abort, _clean, _decoded, _forward_headers, add_service
+from .calls import abort as _abort
+from .calls import clean as _clean
+from .calls import decoded as _decoded
+from .calls import forward_headers as _forward_headers
+from .registry import MethodSpec, ServicerContext, service_methods
 
-__all__ = ["BatchesService", "add_batches_service"]
+__all__ = ["BatchesService", "batches_methods"]
 
 log = logging.getLogger("sidecar.grpc")
 T = TypeVar("T")
-Context = grpc_aio.ServicerContext[Any, Any]
+Context = ServicerContext
 
 # What a batch id may hold: it becomes a path segment of a forwarded request.
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -114,7 +116,7 @@ def _result(line: bytes) -> bpb.MessageBatchIndividualResponse:
     return convert.batch_result_to_proto(data)
 
 
-class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped generated base
+class BatchesService:
     """Thin servicer: convert, call ``Batches`` as the HTTP door does, convert back."""
 
     def __init__(self, batches: Batches, lifecycle: Lifecycle, *, http_origin: str = "") -> None:
@@ -259,10 +261,7 @@ class BatchesService(bpb_grpc.BatchesServicer):  # type: ignore[misc]  # untyped
             await _abort(context, failure, request_id)
 
 
-def add_batches_service(
-    server: grpc_aio.Server, batches: Batches, lifecycle: Lifecycle, *, http_origin: str = ""
-) -> str:
-    """Register the service (``results_url`` on ``http_origin``); returns its full name (for
-    health and reflection)."""
+def batches_methods(batches: Batches, lifecycle: Lifecycle, *, http_origin: str = "") -> list[MethodSpec]:
+    """The service's methods (``results_url`` on ``http_origin``), for a server to register."""
     service = BatchesService(batches, lifecycle, http_origin=http_origin)
-    return add_service(server, service, bpb.DESCRIPTOR.services_by_name["Batches"])
+    return service_methods(service, bpb.DESCRIPTOR.services_by_name["Batches"])

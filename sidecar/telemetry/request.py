@@ -15,7 +15,7 @@ from time import perf_counter
 from typing import Any
 
 from ..core import AttemptObserver, Call, RequestObserver, Target, UpstreamInfo
-from ..errors import grpc_code_for_type
+from ..errors import grpc_status_for_type
 from .attempt import LiveAttempt
 from .metrics import Cell, LocalHistogram
 from .outcomes import CANCELLED, SERVER_ERROR, SUCCESS, Failure, failure_of
@@ -181,7 +181,7 @@ class LiveRequest(RequestObserver):
                     attrs["rpc.grpc.status_code"] = _GRPC_CANCELLED
                 else:
                     attrs["rpc.grpc.status_code"] = (
-                        _GRPC_OK if failure is None else grpc_code_for_type(failure.error_type).value[0]
+                        _GRPC_OK if failure is None else grpc_status_for_type(failure.error_type)[0]
                     )
                 if cancelled:
                     attrs["error.type"] = "cancelled"
@@ -200,7 +200,7 @@ class LiveRequest(RequestObserver):
         elif self.door == "http":
             status = 200 if failure is None or failure is self.failure else failure.status
         else:
-            status = "OK" if failure is None else grpc_code_for_type(failure.error_type).name
+            status = "OK" if failure is None else grpc_status_for_type(failure.error_type)[1]
         target = self.target
         duration = end - self.start
         line = {

@@ -129,14 +129,14 @@ async def test_metadata_with_control_characters_is_invalid_argument(value: str) 
         context = WithMetadata((("x-api-key", KEY), ("anthropic-beta", value)))
         with pytest.raises(Aborted):
             await call(context)
-        assert context.status is not None and context.status[0] == grpc.StatusCode.INVALID_ARGUMENT
+        assert context.status is not None and context.status[0] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
         assert context.trailers["anthropic-error-type"] == "invalid_request_error"
         assert "control character" in context.trailers["anthropic-error-message"]
     context = WithMetadata((("x-api-key", KEY), ("anthropic-beta", value)))
     with pytest.raises(Aborted):
         async for _event in service.StreamMessage(request, context):
             pass
-    assert context.status is not None and context.status[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert context.status is not None and context.status[0] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     # A tab and non-ASCII text are field content like any other.
     fine = WithMetadata((("x-api-key", KEY), ("anthropic-beta", "a\tb, caf\u00e9")))
     assert (await service.CreateMessage(request, fine)).content
@@ -182,7 +182,7 @@ async def test_batches_refuse_control_characters_in_metadata_as_messages_do(tmp_
     context = ControlInMetadata()
     with pytest.raises(asyncio.CancelledError):
         await service.GetBatch(bpb.GetBatchRequest(batch_id="msgbatch_x"), context)
-    assert context.aborted is not None and context.aborted[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert context.aborted is not None and context.aborted[0] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert "control character" in context.aborted[1]
 
 
