@@ -44,8 +44,9 @@ class Lifecycle:
         self._users: dict[int, int] = {id(pipeline): 0}  # snapshot -> calls using it
         self._retired: dict[int, Pipeline] = {}
         self._tasks: dict[asyncio.Task[object], Pipeline] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Set when the last call leaves, while a drain waits for that (asyncio's Event is Python
+        # code: setting and clearing one for every call cost two interpreted calls a request).
+        self._idle: asyncio.Future[None] | None = None
         self.draining = False
         self.cut = False  # the drain deadline passed: remaining calls are being ended
 
@@ -62,8 +63,6 @@ class Lifecycle:
         task = current_task()
         assert task is not None
         pipeline = self._current
-        if not self._tasks:
-            self._idle.clear()  # (only when it was set: asyncio's Event is Python code)
         self._tasks[task] = pipeline
         self._users[id(pipeline)] = self._users.get(id(pipeline), 0) + 1
         return pipeline
@@ -86,8 +85,9 @@ class Lifecycle:
         pipeline = self._tasks.pop(task, None) if task is not None else None
         if pipeline is not None:
             self._unuse(pipeline)
-        if not self._tasks:
-            self._idle.set()
+        idle = self._idle
+        if idle is not None and not self._tasks and not idle.done():
+            idle.set_result(None)
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[Pipeline]:
@@ -127,7 +127,7 @@ class Lifecycle:
         """
         self.draining = True
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._until_idle(), timeout)
             return True
         except TimeoutError:
             pass
@@ -138,10 +138,17 @@ class Lifecycle:
         for task in list(self._tasks):
             task.cancel()
         try:
-            await asyncio.wait_for(self._idle.wait(), 5.0)
+            await asyncio.wait_for(self._until_idle(), 5.0)
         except TimeoutError:
             log.error("%d calls did not end after being cancelled", self.in_flight)
         return False
+
+    async def _until_idle(self) -> None:
+        if not self._tasks:
+            return
+        if self._idle is None or self._idle.done():
+            self._idle = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._idle)
 
     async def close(self) -> None:
         """Close every snapshot still open (at exit)."""
