@@ -36,8 +36,10 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..core import new_request_id
 from ..errors import GRPC_STATUS_CODES
 from ..http2.server import Http2Limits, Http2Server, Stream, StreamReset
+from .calls import metadata_value
 from .registry import Metadata, MethodSpec
 
 __all__ = ["AbortError", "GrpcServer", "NativeContext"]
@@ -230,12 +232,28 @@ class NativeContext:
 
 
 class _CallFailed(Exception):
-    """A call that ends with a status of the server's own (not the handler's)."""
+    """A call that ends with a status of the server's own (not the handler's); with an
+    ``error_type``, a client error that carries the Anthropic trailers as a servicer's errors do."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, error_type: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.error_type = error_type
+
+
+def _refused(context: NativeContext, failure: _CallFailed) -> None:
+    if failure.error_type:
+        request_id = new_request_id()
+        context.set_trailing_metadata(
+            (
+                ("anthropic-error-type", failure.error_type),
+                ("anthropic-error-message", metadata_value(failure.message)),
+                ("request-id", request_id),
+                ("sidecar-request-id", request_id),
+            )
+        )
+    context.finish(failure.code, failure.message)
 
 
 class _Messages:
@@ -260,6 +278,7 @@ class _Messages:
                     raise _CallFailed(
                         RESOURCE_EXHAUSTED,
                         f"Received message larger than max ({size} vs. {self._max})",
+                        "request_too_large",
                     )
                 if len(buffer) >= 5 + size:
                     flag = buffer[0]
@@ -288,7 +307,9 @@ class _Messages:
             raise _CallFailed(INTERNAL, f"cannot decompress a message: {exc}") from None
         if len(data) > self._max or inflater.unconsumed_tail:
             raise _CallFailed(
-                RESOURCE_EXHAUSTED, f"a decompressed message over the limit ({self._max} bytes)"
+                RESOURCE_EXHAUSTED,
+                f"a decompressed message over the limit ({self._max} bytes)",
+                "request_too_large",
             )
         return data
 
@@ -379,7 +400,10 @@ class GrpcServer:
             return
         context = NativeContext(self, stream, tuple(metadata))
         if stream.oversized:
-            context.finish(RESOURCE_EXHAUSTED, "the request's metadata is over the limit")
+            limit = stream.conn.limits.max_header_list
+            _refused(
+                context, _CallFailed(RESOURCE_EXHAUSTED, f"metadata over {limit} bytes", "request_too_large")
+            )
             return
         method = self.methods.get(path)
         if method is None:
@@ -410,7 +434,7 @@ class GrpcServer:
         except AbortError:
             context.finish(context._code, context._details)
         except _CallFailed as exc:
-            context.finish(exc.code, exc.message)
+            _refused(context, exc)
         except StreamReset:
             pass  # the client left (its handler was cancelled, or a send found the stream reset)
         except asyncio.CancelledError:

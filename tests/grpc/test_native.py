@@ -179,7 +179,14 @@ async def test_an_answer_larger_than_the_clients_windows(door: Any) -> None:
 
 async def test_messages_over_the_limit_are_resource_exhausted(door: Any) -> None:
     _, _, _, target = door
-    assert (await failure(target, "Echo", b"x" * 1_000_001)).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    error = await failure(target, "Echo", b"x" * 1_000_001)
+    # A client error of the door's own, with the trailers the servicers' errors carry.
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    trailers = dict(error.trailing_metadata())
+    assert trailers["anthropic-error-type"] == "request_too_large"
+    assert (
+        trailers["request-id"].startswith("req_") and "larger than max" in trailers["anthropic-error-message"]
+    )
     assert (await failure(target, "Big", b"%d" % 2_000_000)).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
@@ -273,6 +280,7 @@ async def test_what_grpcio_never_sends(door: Any) -> None:
     assert answer[b"grpc-status"] == b"13"
     answer = await h2_call(target, [*BASE, grpc_ct, (b"x-big", b"v" * 20_000)], message)
     assert answer[b"grpc-status"] == b"8"  # metadata over the limit
+    assert answer[b"anthropic-error-type"] == b"request_too_large"
     answer = await h2_call(target, [*BASE, grpc_ct], b"\x01\x00\x00\x00\x02hi")  # compressed, no encoding
     assert answer[b"grpc-status"] == b"13"
     bomb = b"\x01" + (10).to_bytes(4, "big") + b"not gzip!!"
