@@ -83,9 +83,10 @@ def _status_number(code: Any) -> int:
 
 def _percent(message: str) -> bytes:
     raw = message.encode("utf-8", "replace")
-    if all(b in _PLAIN for b in raw):
-        return raw
-    return b"".join(bytes((b,)) if b in _PLAIN else b"%%%02X" % b for b in raw)
+    for byte in raw:
+        if byte not in _PLAIN:
+            return b"".join([bytes((b,)) if b in _PLAIN else b"%%%02X" % b for b in raw])
+    return raw
 
 
 def _metadata_out(metadata: Metadata) -> list[tuple[bytes, bytes]]:

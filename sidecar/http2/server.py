@@ -18,7 +18,8 @@ What gRPC over cleartext HTTP/2 needs, and nothing else::
                     waits for WINDOW_UPDATE), ours bound what it sends, given back as the
                     handler reads (per stream) or as frames arrive (the connection)
     backpressure    ``send`` also waits while the transport's buffer is over its high-water
-                    mark (a client that reads nothing holds its streams, not our memory)
+                    mark, and reading pauses meanwhile (a client that reads nothing holds its
+                    streams and its PINGs, not our memory)
     errors          a protocol violation ends the connection with GOAWAY and its error code, or
                     the stream with RST_STREAM (RFC 9113 section 5.4); never a traceback
     drain           ``shutdown``: stop accepting, GOAWAY on every connection, let open streams
@@ -279,9 +280,9 @@ class Stream:
             self._closed_local()
 
     def try_send_all(self, chunks: list[bytes], data: bytes, trailers: list[tuple[bytes, bytes]]) -> bool:
-        """A whole answer in one write (``chunks``: header frames already encoded by
-        ``encode_frames``), when the windows and the transport allow it at once; else False and
-        nothing is written."""
+        """A whole answer in one write (``chunks``: its header frames, from
+        ``_Connection.header_frames``), when the windows and the transport allow it at once;
+        else False and nothing is written."""
         conn = self.conn
         size = len(data)
         if (
@@ -412,10 +413,16 @@ class _Connection(asyncio.Protocol):
         self.server.check_idle()
 
     def pause_writing(self) -> None:
+        # Reading pauses too: what a client sends while it reads nothing (PINGs, SETTINGS) would
+        # have us queue answers without bound; it waits in the socket instead.
         self.write_paused = True
+        if self.transport is not None and not self.lingering:
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if self.transport is not None and not self.lingering and not self.closed:
+            self.transport.resume_reading()
         waiter = self._drain
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

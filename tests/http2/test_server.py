@@ -561,3 +561,25 @@ async def test_a_send_on_a_reset_stream_raises_stream_reset(serve: Any) -> None:
     await asyncio.sleep(0.1)
     assert len(outcome) == 1
     client.close()
+
+
+async def test_a_client_that_reads_nothing_cannot_grow_our_buffers(serve: Any) -> None:
+    """PINGs from a client that never reads: their ACKs fill our write buffer to its high-water
+    mark, then reading pauses, and the rest wait in the sockets, not in our memory."""
+    import socket
+
+    server, port = await serve(write_high=64 * 1024, write_low=16 * 1024)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    writer.transport.set_write_buffer_limits(high=64 * 1024 * 1024)  # the flood may queue here
+    writer.write(PREFACE + frame(SETTINGS, 0, 0))
+    await asyncio.sleep(0.1)
+    (conn,) = server.connections
+    assert conn.transport is not None
+    conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ping = frame(6, 0, 0, b"12345678")
+    writer.write(ping * 100_000)  # 1.7 MB of PINGs: 1.7 MB of ACKs owed, nothing read
+    await asyncio.sleep(0.5)
+    assert conn.write_paused
+    assert conn.transport.get_write_buffer_size() < 256 * 1024
+    writer.close()
