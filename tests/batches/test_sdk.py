@@ -130,6 +130,7 @@ async def test_the_async_client_and_cancel(mock_batches: ThreadedSidecar) -> Non
     assert counts.succeeded + counts.canceled == 8
     kinds = [r.result.type async for r in await aclient.messages.batches.results(created.id)]
     assert sorted(kinds) == sorted(["succeeded"] * counts.succeeded + ["canceled"] * counts.canceled)
+    await aclient.close()  # on this test's loop (left to the collector, a later test's loop would)
 
 
 def test_list_pages_newest_first_both_ways(client: anthropic.Anthropic) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 
 import anthropic
 import pytest
@@ -28,8 +29,13 @@ def client(mock_sidecar: ThreadedSidecar) -> anthropic.Anthropic:
 
 
 @pytest.fixture()
-def aclient(mock_sidecar: ThreadedSidecar) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=mock_sidecar.http_url, api_key="any-key", max_retries=0)
+async def aclient(mock_sidecar: ThreadedSidecar) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    # Closed on this test's loop: an async client left to the garbage collector schedules its
+    # close on whatever loop runs then (a later test's), which logs "exception never retrieved".
+    async with anthropic.AsyncAnthropic(
+        base_url=mock_sidecar.http_url, api_key="any-key", max_retries=0
+    ) as client:
+        yield client
 
 
 def test_create_and_stream_agree(client: anthropic.Anthropic) -> None:
