@@ -144,8 +144,7 @@ def grpc_code_for_type(error_type: str) -> grpc.StatusCode:
     """The gRPC status for an Anthropic error type; unknown types are INTERNAL (api_error)."""
     import grpc
 
-    entry = _TYPES.get(error_type)
-    return grpc.StatusCode[entry[1] if entry else "INTERNAL"]
+    return grpc.StatusCode[grpc_status_for_type(error_type)[1]]
 
 
 def grpc_status_for_type(error_type: str) -> tuple[int, str]:

@@ -16,6 +16,7 @@ __all__ = [
     "abort",
     "clean",
     "decoded",
+    "error_trailers",
     "forward_headers",
     "header_metadata",
     "metadata_value",
@@ -68,12 +69,13 @@ def metadata_value(text: str, limit: int = MAX_ERROR_MESSAGE) -> str:
     return text
 
 
-async def abort(context: Context, exc: SidecarError, request_id: str) -> NoReturn:
+def error_trailers(exc: SidecarError, request_id: str) -> tuple[tuple[str, str], ...]:
+    """The trailing metadata an error ends a call with: its Anthropic type and message, the
+    request ids, and the retry and rate-limit headers it relays."""
     rid = exc.request_id or request_id
-    message = metadata_value(exc.message)
     trailing = [
         ("anthropic-error-type", metadata_value(exc.error_type, 100)),
-        ("anthropic-error-message", message),
+        ("anthropic-error-message", metadata_value(exc.message)),
         ("request-id", metadata_value(rid, 200)),
         ("sidecar-request-id", request_id),
     ]
@@ -82,8 +84,12 @@ async def abort(context: Context, exc: SidecarError, request_id: str) -> NoRetur
             "anthropic-ratelimit-"
         ):
             trailing.append((key, metadata_value(value, 200)))
-    context.set_trailing_metadata(tuple(trailing))
-    await context.abort(exc.grpc_status, message)
+    return tuple(trailing)
+
+
+async def abort(context: Context, exc: SidecarError, request_id: str) -> NoReturn:
+    context.set_trailing_metadata(error_trailers(exc, request_id))
+    await context.abort(exc.grpc_status, metadata_value(exc.message))
     raise AssertionError("abort returned")  # pragma: no cover - abort always raises
 
 

@@ -37,9 +37,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..core import new_request_id
-from ..errors import GRPC_STATUS_CODES
+from ..errors import GRPC_STATUS_CODES, SidecarError
 from ..http2.server import Http2Limits, Http2Server, Stream, StreamReset
-from .calls import metadata_value
+from .calls import error_trailers
 from .registry import Metadata, MethodSpec
 
 __all__ = ["AbortError", "GrpcServer", "NativeContext"]
@@ -122,7 +122,6 @@ class NativeContext:
         "_trailing",
         "deadline_passed",
         "headers_sent",
-        "messages_sent",
         "server",
     )
 
@@ -138,7 +137,6 @@ class NativeContext:
         self._code = OK
         self._details = ""
         self.headers_sent = False
-        self.messages_sent = 0
         self.deadline_passed = False
 
     # grpc.aio's API -------------------------------------------------------------------------
@@ -211,7 +209,6 @@ class NativeContext:
         if not self.headers_sent:
             self.headers_sent = True
             self._stream.send_headers(_RESPONSE_HEAD)
-        self.messages_sent += 1
         await self._stream.send_data(b"\x00" + len(data).to_bytes(4, "big") + data)
 
     def trailers(self, code: int, details: str) -> list[tuple[bytes, bytes]]:
@@ -245,16 +242,14 @@ class _CallFailed(Exception):
 
 def _refused(context: NativeContext, failure: _CallFailed) -> None:
     if failure.error_type:
-        request_id = new_request_id()
-        context.set_trailing_metadata(
-            (
-                ("anthropic-error-type", failure.error_type),
-                ("anthropic-error-message", metadata_value(failure.message)),
-                ("request-id", request_id),
-                ("sidecar-request-id", request_id),
-            )
-        )
+        error = SidecarError(failure.message, error_type=failure.error_type)
+        context.set_trailing_metadata(error_trailers(error, new_request_id()))
     context.finish(failure.code, failure.message)
+
+
+def _not_grpc(stream: Stream, head: list[tuple[bytes, bytes]], code: int, message: bytes) -> None:
+    """Answer a request the door does not serve with trailers only: ``head``, then the status."""
+    stream.send_headers([*head, (b"grpc-status", b"%d" % code), (b"grpc-message", message)], end_stream=True)
 
 
 class _Messages:
@@ -380,24 +375,10 @@ class GrpcServer:
                 else:
                     metadata.append((key, value.decode("latin-1")))
         if method_name != b"POST":
-            stream.send_headers(
-                [
-                    (b":status", b"405"),
-                    (b"grpc-status", b"%d" % UNIMPLEMENTED),
-                    (b"grpc-message", b"not POST"),
-                ],
-                end_stream=True,
-            )
+            _not_grpc(stream, [(b":status", b"405")], UNIMPLEMENTED, b"not POST")
             return
         if not content_type.startswith(b"application/grpc"):
-            stream.send_headers(
-                [
-                    (b":status", b"415"),
-                    (b"grpc-status", b"%d" % INTERNAL),
-                    (b"grpc-message", b"content-type is not application/grpc"),
-                ],
-                end_stream=True,
-            )
+            _not_grpc(stream, [(b":status", b"415")], INTERNAL, b"content-type is not application/grpc")
             return
         context = NativeContext(self, stream, tuple(metadata))
         if stream.oversized:
@@ -411,16 +392,8 @@ class GrpcServer:
             context.finish(UNIMPLEMENTED, "Method not found!")
             return
         if encoding not in (b"", b"identity", b"gzip", b"deflate"):
-            context.set_trailing_metadata(())
-            stream.send_headers(
-                [
-                    *_RESPONSE_HEAD,
-                    (b"grpc-status", b"%d" % UNIMPLEMENTED),
-                    (b"grpc-message", b"unsupported grpc-encoding"),
-                    (b"grpc-accept-encoding", _ACCEPT_ENCODING),
-                ],
-                end_stream=True,
-            )
+            head = [*_RESPONSE_HEAD, (b"grpc-accept-encoding", _ACCEPT_ENCODING)]
+            _not_grpc(stream, head, UNIMPLEMENTED, b"unsupported grpc-encoding")
             return
         deadline_timer = None
         if timeout:
