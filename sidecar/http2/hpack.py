@@ -195,7 +195,7 @@ def huffman_decode(data: bytes) -> bytes:
 class Decoder:
     """One connection's decoding context: its dynamic table persists from block to block."""
 
-    __slots__ = ("_pos", "_size", "dynamic", "max_list", "max_size", "settings_max")
+    __slots__ = ("_pos", "_size", "dynamic", "list_size", "max_list", "max_size", "settings_max")
 
     def __init__(self, settings_max: int = 4096, max_list: int = 1 << 20) -> None:
         # SETTINGS_HEADER_TABLE_SIZE as we advertise it (the default), the most the client's
@@ -206,6 +206,7 @@ class Decoder:
         self.dynamic: list[tuple[bytes, bytes]] = []  # newest first
         self._size = 0
         self._pos = 0
+        self.list_size = 0  # the last block's header list size (name + value + 32 a field)
 
     def decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = []
@@ -234,6 +235,7 @@ class Decoder:
             if total > self.max_list:
                 raise HpackOversized(f"a header list over {self.max_list} bytes")
             headers.append(field)
+        self.list_size = total
         return headers
 
     def _int(self, block: bytes, prefix: int) -> int:

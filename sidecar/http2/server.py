@@ -724,7 +724,7 @@ class _Connection(asyncio.Protocol):
             self.write(frame(RST_STREAM, 0, stream_id, PROTOCOL_ERROR.to_bytes(4, "big")))
             return
         stream = Stream(self, stream_id, headers)
-        if sum(len(k) + len(v) + 32 for k, v in headers) > self.limits.max_header_list:
+        if self.decoder.list_size > self.limits.max_header_list:
             stream.oversized = True
         if flags & END_STREAM:
             stream.remote_closed = True

@@ -67,6 +67,12 @@ def test_rfc_request_examples(series: list[str]) -> None:
     ]
 
 
+def test_the_decoded_list_size_is_kept_for_the_limit() -> None:
+    decoder = Decoder()
+    decoder.decode(bytes.fromhex(C3[0]))
+    assert decoder.list_size == sum(len(n) + len(v) + 32 for n, v in C_REQUESTS[0])
+
+
 def test_rfc_response_examples_with_evictions() -> None:
     decoder = Decoder(settings_max=256)
     for block in C6:
